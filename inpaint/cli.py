@@ -1,0 +1,173 @@
+"""``python -m inpaint``: restore, damage, train, evaluate.
+
+Bad input ends with exit code 2 and a one-line message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+class UsageError(ValueError):
+    """Bad input from the command line; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import train
+    from .masks import SEVERITIES
+    from .restore import METHODS
+
+    p = argparse.ArgumentParser(prog="python -m inpaint", description="Restore damaged photos with partial convolutions.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("restore", help="restore a photo (or a folder of photos) given damage masks")
+    r.add_argument("photo", help="a photo file, or a folder of photos (then use --masks)")
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--mask", help="the damage mask image for one photo")
+    g.add_argument("--masks", help="a folder of masks matched to the photos by file stem")
+    r.add_argument("--mask-convention", default="auto", choices=("auto", "white-is-damage", "black-is-damage", "alpha"),
+                   help="which colour marks damage (auto: the colour covering less of the mask; alpha: painted RGBA layer)")
+    r.add_argument("--resize-mask", action="store_true", help="resize a mask of another size to the photo (nearest neighbour)")
+    r.add_argument("-n", type=int, default=4, help="number of restorations (1-8)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--variation", type=float, default=0.5, help="0 = candidates differ only by dilation, 1 = strongly varied")
+    r.add_argument("--method", default="pconv", choices=METHODS)
+    r.add_argument("--weights", help="model folder or Hugging Face Hub repo id (default: $INPAINT_WEIGHTS or weights/)")
+    r.add_argument("--out", required=True, help="output folder")
+
+    d = sub.add_parser("damage", help="synthesise old-photo damage on a clean photo (writes damaged.png, mask.png)")
+    d.add_argument("photo")
+    d.add_argument("--severity", default="moderate", choices=SEVERITIES)
+    d.add_argument("--kinds", help="comma-separated subset of damage kinds (default: a mix)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", required=True)
+
+    train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
+    try:
+        from . import evaluate
+    except ImportError:  # evaluation extras missing: the other commands still work
+        evaluate = None  # type: ignore[assignment]
+    if evaluate is not None:
+        evaluate.add_arguments(sub.add_parser("evaluate", help="the paper-style evaluation against classical methods"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "restore":
+            return cmd_restore(args)
+        if args.command == "damage":
+            return cmd_damage(args)
+        if args.command == "train":
+            from . import train
+
+            return train.main(args)
+        if args.command == "evaluate":
+            from . import evaluate
+
+            return evaluate.main(args)
+    except (ValueError, FileNotFoundError) as e:  # WeightsError, bad images and masks are ValueErrors
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path, Path]]:
+    if photo.is_dir():
+        if not masks:
+            raise UsageError(f"{photo} is a folder: give the masks folder with --masks")
+        mdir = Path(masks)
+        if not mdir.is_dir():
+            raise UsageError(f"--masks {mdir} is not a folder")
+        by_stem = {p.stem: p for p in sorted(mdir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        photos = sorted(p for p in photo.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not photos:
+            raise UsageError(f"no photos in {photo}")
+        missing = [p.name for p in photos if p.stem not in by_stem]
+        if missing:
+            raise UsageError(f"no mask in {mdir} for {', '.join(missing[:3])}{'...' if len(missing) > 3 else ''} (masks are matched by file stem)")
+        return [(p, by_stem[p.stem]) for p in photos]
+    if not photo.is_file():
+        raise UsageError(f"{photo} does not exist")
+    if masks:
+        raise UsageError("--masks is for a folder of photos; for one photo use --mask")
+    if not mask or not Path(mask).is_file():
+        raise UsageError(f"mask {mask} does not exist")
+    return [(photo, Path(mask))]
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import open_photo, save_image
+    from .masks import load_mask
+    from .restore import plan_candidates, restore
+    from .weights import load_model
+
+    plan_candidates(args.n, args.seed, args.variation, args.method)  # validates -n and --variation early
+    pairs = _pairs(Path(args.photo), args.mask, args.masks)
+    model = load_model(args.weights) if args.method == "pconv" else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    batch = len(pairs) > 1
+    summary = []
+    for photo_path, mask_path in tqdm(pairs, disable=not batch, desc="restoring", unit="photo"):
+        try:
+            photo = open_photo(photo_path)
+            known = load_mask(mask_path, args.mask_convention, size=photo.size, resize=args.resize_mask)
+        except ValueError as e:
+            if not batch:
+                raise
+            tqdm.write(f"skipped {photo_path.name}: {e}")
+            summary.append({"photo": str(photo_path), "error": str(e)})
+            continue
+        t0 = time.perf_counter()
+        candidates = restore(photo, known, args.n, seed=args.seed, method=args.method, model=model, variation=args.variation)
+        elapsed = time.perf_counter() - t0
+        dest = out / photo_path.stem if batch else out
+        dest.mkdir(parents=True, exist_ok=True)
+        records = []
+        for k, cand in enumerate(candidates):
+            path = save_image(cand.image, dest / f"restoration-{k}")
+            records.append({"file": path.name, **cand.params})
+        meta = {"photo": str(photo_path), "mask": str(mask_path), "mask_convention": args.mask_convention,
+                "seconds_total": round(elapsed, 3), "candidates": records}
+        (dest / "restorations.json").write_text(json.dumps(meta, indent=2) + "\n")
+        summary.append(meta)
+        if not batch:
+            print(f"wrote {len(records)} restorations of {photo_path.name} to {dest} in {elapsed:.2f} s")
+    if batch:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        ok = sum("error" not in s for s in summary)
+        print(f"restored {ok}/{len(summary)} photos into {out}")
+        return 0 if ok else 2
+    return 0
+
+
+def cmd_damage(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .images import open_photo
+    from .masks import known_to_image, synthesize_damage
+
+    photo = open_photo(args.photo)
+    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
+    damaged, known = synthesize_damage(photo.rgb8, args.severity, seed=args.seed, kinds=kinds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(damaged).save(out / "damaged.png")
+    known_to_image(known).save(out / "mask.png")
+    print(f"wrote {out / 'damaged.png'} and {out / 'mask.png'} (white = damage, {100 * (1 - known.mean()):.1f}% of the photo)")
+    return 0

@@ -1,0 +1,105 @@
+"""The partial convolution of Liu et al., "Image Inpainting for Irregular Holes Using Partial
+Convolutions" (ECCV 2018).
+
+For a window with features X and mask M (1 = valid, 0 = hole):
+
+    out = W^T (X * M) * sum(1) / sum(M) + b     if sum(M) > 0
+    out = 0                                       otherwise
+    new_mask = 1 if sum(M) > 0 else 0
+
+so the response depends only on valid inputs, rescaled for how many of them the window saw, and the
+values inside the hole never matter. Zero padding counts as hole: a window hanging over the image
+border is renormalised like any other partly valid window.
+
+The layer keeps no state between calls (NVIDIA's reference caches the last mask on the module,
+which breaks when two requests share a model), and the mask arithmetic always runs in float32: mask
+sums reach C*k*k (4608 for 512 channels and a 3x3 kernel), which bf16 cannot count exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _pair
+
+
+class PartialConv2d(nn.Conv2d):
+    """A ``Conv2d`` that takes ``(x, mask)`` and returns ``(y, new_mask)``.
+
+    ``mask`` is either one channel ``(B, 1, H, W)`` shared by every input channel, or one mask per
+    input channel ``(B, C_in, H, W)`` (the U-Net's decoder concatenates features whose masks
+    differ). The returned mask is always ``(B, 1, H', W')``: a window is valid for every output
+    channel as soon as any of its inputs was.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size,
+            stride=stride, padding=padding, dilation=dilation, bias=bias,
+        )
+        kh, kw = _pair(kernel_size)
+        # A constant all-ones kernel counts valid inputs per window; non-persistent so it is not
+        # saved with the weights (it is rebuilt from the config).
+        self.register_buffer("ones_kernel", torch.ones(1, 1, kh, kw), persistent=False)
+        self.window_size = kh * kw
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, *, mask_channels: tuple[int, ...] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mask_channels``: when ``mask`` has G channels, how many consecutive input channels
+        each one covers (summing to C_in). It is the per-channel mask in compact form: the U-Net's
+        decoder concatenates two feature groups with one mask each, and counting with 2 mask
+        channels instead of C_in is much cheaper."""
+        groups = self._groups(x, mask, mask_channels)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            m = mask.float()
+            if groups is None:
+                # (B, 1) masks count windows; (B, C_in) masks count over channels too
+                kernel = self.ones_kernel.expand(1, m.shape[1], -1, -1)
+                counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
+                total = float(self.window_size * m.shape[1])
+            else:
+                weights = torch.tensor(groups, dtype=torch.float32, device=m.device).view(1, -1, 1, 1)
+                kernel = self.ones_kernel * weights  # (1, G, kh, kw): group g counts c_g times
+                counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
+                total = float(self.window_size * sum(groups))
+            new_mask = (counts > 0).to(torch.float32)  # (B, 1, H', W')
+            # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
+            scale = total / counts.clamp(min=1.0) * new_mask
+
+        if groups is None:
+            xm = x * mask.to(x.dtype)
+        else:
+            xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
+        raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
+        out = raw * scale.to(raw.dtype)
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1).to(out.dtype)
+        out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
+        return out, new_mask.to(mask.dtype)
+
+    def _groups(self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if mask.dim() != 4 or mask.shape[-2:] != x.shape[-2:] or mask.shape[0] != x.shape[0]:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}")
+        if mask_channels is None:
+            if mask.shape[1] not in (1, x.shape[1]):
+                raise ValueError(
+                    f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}: "
+                    "expected (B, 1, H, W) or (B, C_in, H, W)"
+                )
+            return None
+        groups = tuple(int(c) for c in mask_channels)
+        if len(groups) != mask.shape[1] or sum(groups) != x.shape[1]:
+            raise ValueError(f"mask_channels {groups} must have one entry per mask channel and sum to {x.shape[1]}")
+        return groups

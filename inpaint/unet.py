@@ -1,0 +1,229 @@
+"""The partial-convolution U-Net of Liu et al. (ECCV 2018), with Monte-Carlo dropout.
+
+Encoder: ``depth`` stride-2 partial convolutions (kernels 7, 5, 5, 3, 3, ...; channels w, 2w, 4w,
+8w, 8w, ...), ReLU, BatchNorm on every layer but the first. Decoder: nearest x2 upsampling of
+features and mask, concatenation with the encoder's skip features and masks (the last layer gets
+the input image and mask), a 3x3 partial convolution, BatchNorm and LeakyReLU(0.2) on every layer
+but the last.
+
+Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise (``dropout2d``) to the
+outputs of the coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a
+large part of the hole, so dropping channels changes the fill's structure and shading (visibly
+different candidates) while the fine decoder layers, which see the known pixels through the skips,
+keep the fill consistent with its surroundings. Dropout in the encoder would instead corrupt the
+description of the known pixels. The rate used at inference is a per-sample argument, so one batch
+can hold candidates with different rates; each sample's drop pattern comes from its own seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import PartialConv2d
+
+_PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
+
+
+@dataclass
+class PConvUNetConfig:
+    """Everything needed to rebuild a PConvUNet; saved as config.json beside the weights."""
+
+    in_channels: int = 3
+    width: int = 64  # channels of the first encoder layer
+    depth: int = 8  # number of stride-2 encoder layers; inputs are padded to a multiple of 2**depth
+    max_width_mult: int = 8  # channels stop growing at width * this (512 for width 64)
+    kernel_sizes: tuple[int, ...] = _PAPER_KERNELS
+    dropout: float = 0.0  # channel dropout rate used while training
+    dropout_layers: int = 3  # coarsest decoder layers that carry (Monte-Carlo) dropout
+    working_size: int = 512  # the image size the model was trained at (restore crops to this)
+    version: str = "untrained"  # a label stored with every candidate (model version)
+
+    def __post_init__(self) -> None:
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if self.depth < 1:
+            raise ValueError(f"depth must be at least 1, got {self.depth}")
+        if len(self.kernel_sizes) < self.depth:
+            self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def channels(self) -> list[int]:
+        return [self.width * min(2**i, self.max_width_mult) for i in range(self.depth)]
+
+    @classmethod
+    def paper(cls, size: int = 512) -> "PConvUNetConfig":
+        """The paper's model: width 64, depth 8 at 512x512 (depth 7 at 256x256)."""
+        if size not in (256, 512):
+            raise ValueError("the paper's configuration exists for 256 and 512")
+        return cls(width=64, depth=8 if size == 512 else 7, working_size=size, dropout=0.1)
+
+    @classmethod
+    def compact(cls) -> "PConvUNetConfig":
+        """A CPU-sized model (about 4.7M parameters) trained at 256x256."""
+        return cls(width=32, depth=7, working_size=256, dropout=0.1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PConvUNetConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def sample_dropout(
+    h: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None
+) -> torch.Tensor:
+    """Channel dropout with a rate per sample. ``rates``: (B,). Masks drawn on the CPU from
+    each sample's generator (so results do not depend on batch composition or device)."""
+    b, c = h.shape[:2]
+    keep_p = (1.0 - rates.float()).clamp(min=1e-3).view(b, 1)
+    if generators is None:
+        u = torch.rand(b, c)
+    else:
+        u = torch.stack([torch.rand(c, generator=g) for g in generators])
+    keep = (u < keep_p.cpu()).to(h.device, torch.float32) / keep_p.to(h.device)
+    return h * keep.view(b, c, 1, 1).to(h.dtype)
+
+
+class _EncoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, bn: bool) -> None:
+        super().__init__()
+        self.conv = PartialConv2d(cin, cout, k, stride=2, padding=k // 2, bias=not bn)
+        self.bn = nn.BatchNorm2d(cout) if bn else nn.Identity()
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, m = self.conv(x, m)
+        return F.relu(self.bn(h)), m
+
+
+class _DecoderBlock(nn.Module):
+    def __init__(self, cin: int, cskip: int, cout: int, last: bool) -> None:
+        super().__init__()
+        self.conv = PartialConv2d(cin + cskip, cout, 3, padding=1, bias=last)
+        self.bn = nn.Identity() if last else nn.BatchNorm2d(cout)
+        self.last = last
+
+    def forward(
+        self, h: torch.Tensor, m: torch.Tensor, skip: torch.Tensor, skip_m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        m = F.interpolate(m, scale_factor=2.0, mode="nearest")
+        x = torch.cat([h, skip], dim=1)
+        # per-channel mask in compact form: each half keeps its own validity
+        y, m_out = self.conv(x, torch.cat([m, skip_m], 1), mask_channels=(h.shape[1], skip.shape[1]))
+        y = self.bn(y)
+        return (y if self.last else F.leaky_relu(y, 0.2)), m_out
+
+
+class PConvUNet(nn.Module):
+    """Partial-convolution U-Net. ``forward(image, mask)`` with image (B, C, H, W) in [0, 1] and
+    mask (B, 1, H, W), 1 = known; returns the raw prediction (B, C, H, W) in [0, 1] units (not
+    clamped, not composited). Any H, W: inputs are padded with holes to a multiple of 2**depth."""
+
+    def __init__(self, config: PConvUNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or PConvUNetConfig()
+        ch = config.channels
+        self.encoder = nn.ModuleList(
+            _EncoderBlock(config.in_channels if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
+            for i in range(config.depth)
+        )
+        # decoder[j] undoes encoder[depth-1-j]
+        self.decoder = nn.ModuleList()
+        for i in reversed(range(config.depth)):
+            skip = config.in_channels if i == 0 else ch[i - 1]
+            cout = config.in_channels if i == 0 else ch[i - 1]
+            self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0))
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.config.depth
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        dropout: torch.Tensor | float | None = None,
+        generators: Sequence[torch.Generator] | None = None,
+    ) -> torch.Tensor:
+        """``dropout``: None = the training rate while training and none in eval mode; a float or a
+        (B,) tensor = Monte-Carlo dropout at that rate per sample, in any mode. ``generators``: one
+        torch.Generator per sample for reproducible Monte-Carlo samples."""
+        b, _, h, w = image.shape
+        if mask.shape != (b, 1, h, w):
+            raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
+        rates = self._rates(dropout, b, image.device)
+
+        mult = self.multiple
+        ph, pw = (-h) % mult, (-w) % mult
+        x = (image - 0.5) * 2.0  # [-1, 1]
+        m = mask.to(x.dtype)
+        if ph or pw:  # padded pixels are holes, so they never influence the result
+            x = F.pad(x, (0, pw, 0, ph))
+            m = F.pad(m, (0, pw, 0, ph))
+
+        skips = [(x, m)]
+        hcur, mcur = x, m
+        for block in self.encoder:
+            hcur, mcur = block(hcur, mcur)
+            skips.append((hcur, mcur))
+        skips.pop()  # the bottleneck is the decoder's input, not a skip
+
+        for j, block in enumerate(self.decoder):
+            skip, skip_m = skips.pop()
+            hcur, mcur = block(hcur, mcur, skip, skip_m)
+            if rates is not None and j < self.config.dropout_layers and not block.last:
+                hcur = sample_dropout(hcur, rates, generators)
+
+        out = hcur[:, :, :h, :w]
+        return out.float() / 2.0 + 0.5
+
+    def _rates(self, dropout: torch.Tensor | float | None, b: int, device: torch.device) -> torch.Tensor | None:
+        if dropout is None:
+            if self.training and self.config.dropout > 0:
+                return torch.full((b,), self.config.dropout, device=device)
+            return None
+        rates = torch.as_tensor(dropout, dtype=torch.float32, device=device).reshape(-1)
+        if rates.numel() == 1:
+            rates = rates.expand(b)
+        if rates.numel() != b or bool(((rates < 0) | (rates >= 1)).any()):
+            raise ValueError("dropout must be one rate in [0, 1) or one per sample")
+        return rates if bool((rates > 0).any()) else None
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def freeze_encoder_bn(self, frozen: bool = True) -> None:
+        """The paper's fine-tuning stage: encoder BatchNorm uses and keeps its running statistics
+        (and its affine parameters), also after later calls to ``train()``."""
+        self._encoder_bn_frozen = frozen
+        for block in self.encoder:
+            if isinstance(block.bn, nn.BatchNorm2d):
+                for p in block.bn.parameters():
+                    p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "PConvUNet":
+        super().train(mode)
+        if getattr(self, "_encoder_bn_frozen", False):
+            for block in self.encoder:
+                block.bn.eval()
+        return self
