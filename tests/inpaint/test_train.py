@@ -1,0 +1,132 @@
+"""Training: losses against direct computations, checkpoints and resume, stage 2, and DDP (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaint.losses import InpaintingLoss, LossWeights, total_variation
+from inpaint.train import TrainConfig, Trainer
+from inpaint.weights import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        y, x = np.mgrid[0:80, 0:96]
+        img = np.stack([x * 2 + i * 20, y * 3, (x + y + 40 * i) % 255], -1) + rng.normal(0, 10, (80, 96, 3))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"p{i}.jpg")
+    return root
+
+
+def tiny_cfg(photos, out, **kw) -> TrainConfig:
+    base = dict(data=f"folder:{photos}", out=str(out), width=4, depth=3, crop=32, batch_size=4, steps=3,
+                features="none", workers=0, val_every=2, val_data=str(photos), val_images=4, checkpoint_minutes=60)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_pixel_losses_match_direct_computation():
+    torch.manual_seed(0)
+    out, gt = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    mask = torch.ones(2, 1, 8, 8)
+    mask[:, :, 2:5, 3:6] = 0
+    loss = InpaintingLoss(None, LossWeights(perceptual=0, style=0))
+    total, parts = loss(out, gt, mask)
+    diff = (out - gt).abs()
+    assert parts["valid"] == pytest.approx(float((diff * mask).mean()), rel=1e-6)
+    assert parts["hole"] == pytest.approx(float((diff * (1 - mask)).mean()), rel=1e-6)
+    comp = mask * gt + (1 - mask) * out
+    # TV by a loop over neighbour pairs that both lie in the 1-pixel dilation of the hole
+    region = np.zeros((8, 8), bool)
+    region[1:6, 2:7] = True
+    h = sum(abs(float(comp[b, c, i, j + 1] - comp[b, c, i, j])) for b in range(2) for c in range(3)
+            for i in range(8) for j in range(7) if region[i, j] and region[i, j + 1]) / (2 * 3 * 8 * 7)
+    v = sum(abs(float(comp[b, c, i + 1, j] - comp[b, c, i, j])) for b in range(2) for c in range(3)
+            for i in range(7) for j in range(8) if region[i, j] and region[i + 1, j]) / (2 * 3 * 7 * 8)
+    assert parts["tv"] == pytest.approx(h + v, rel=1e-5)
+    assert float(total) == pytest.approx(parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"], rel=1e-5)
+
+
+def test_mobilenet_weights_are_real_imagenet_weights():
+    """The offline MobileNetV2 weights classify a real cat photo as a cat (ImageNet 281-285)."""
+    import torchvision
+    from skimage import data
+
+    from inpaint.features import FeatureExtractor, find_mobilenet_weights, gram
+
+    net = torchvision.models.mobilenet_v2(weights=None)
+    net.load_state_dict(torch.load(find_mobilenet_weights(), map_location="cpu", weights_only=True))
+    img = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255
+    img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear", antialias=True)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        cls = int(net.eval()((img - mean) / std).argmax())
+    assert 281 <= cls <= 285
+    feats = FeatureExtractor()(img)
+    assert [f.shape[1] for f in feats] == [16, 24, 32] and [f.shape[-1] for f in feats] == [112, 56, 28]
+    g = gram(feats[0])
+    f = feats[0].reshape(16, -1)
+    torch.testing.assert_close(g[0], f @ f.T / f.numel(), rtol=1e-4, atol=1e-6)
+
+
+def test_full_loss_has_all_terms_and_gradients():
+    from inpaint.features import FeatureExtractor
+
+    torch.manual_seed(1)
+    out = torch.rand(1, 3, 32, 32, requires_grad=True)
+    gt = torch.rand(1, 3, 32, 32)
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., 8:20, 8:20] = 0
+    total, parts = InpaintingLoss(FeatureExtractor())(out, gt, mask)
+    assert set(parts) == {"valid", "hole", "tv", "perceptual", "style"} and all(v > 0 for v in parts.values())
+    total.backward()
+    assert out.grad is not None and out.grad.abs().sum() > 0
+
+
+def test_train_checkpoint_resume_and_export(photos, tmp_path):
+    out = tmp_path / "run"
+    tr = Trainer(tiny_cfg(photos, out))
+    folder = tr.fit()
+    assert (out / "checkpoint.pt").is_file() and list((out / "samples").glob("*.jpg"))
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r for r in log)
+    model = load_model(folder, device="cpu")  # steps > 0: accepted as trained
+    assert model.metadata["steps"] == 3 and model.metadata["images_seen"] == 12
+    # resume: same run directory, more steps, continues the count
+    tr2 = Trainer(tiny_cfg(photos, out, steps=5))
+    assert tr2.step == 3
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, tr2.model.state_dict()[k])
+    tr2.fit()
+    assert load_model(out / "model", device="cpu").metadata["steps"] == 5
+    # stage 2 starts from stage 1's weights with the encoder's BatchNorm frozen
+    tr3 = Trainer(tiny_cfg(photos, out, stage=2, steps=2))
+    assert tr3.step == 0 and tr3.total_steps == 5 and tr3.lr == 5e-5
+    before = {k: v.clone() for k, v in tr3.model.encoder.state_dict().items() if "bn" in k}
+    tr3.fit()
+    after = tr3.model.encoder.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert load_model(out / "model", device="cpu").metadata["steps"] == 7
+
+
+def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "inpaint", "train", "--data", f"folder:{photos}", "--out", str(out), "--width", "4", "--depth", "3",
+           "--crop", "32", "--batch-size", "4", "--steps", "2", "--features", "none", "--workers", "0", "--val-every", "0"]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = load_model(out / "model", device="cpu")
+    assert model.metadata["steps"] == 2 and model.metadata["images_seen"] == 8
