@@ -19,7 +19,7 @@ class UsageError(ValueError):
     """Bad input from the command line; printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from . import train
     from .masks import SEVERITIES
     from .restore import METHODS
@@ -50,18 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
 
     train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
-    try:
+    e = sub.add_parser("evaluate", help="the paper-style evaluation against classical methods", add_help=False)
+    if command == "evaluate":  # imported only when used: a problem there never blocks training
         from . import evaluate
-    except ImportError:  # evaluation extras missing: the other commands still work
-        evaluate = None  # type: ignore[assignment]
-    if evaluate is not None:
-        evaluate.add_arguments(sub.add_parser("evaluate", help="the paper-style evaluation against classical methods"))
+
+        e.add_argument("-h", "--help", action="help")
+        evaluate.add_arguments(e)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         if args.command == "restore":
             return cmd_restore(args)

@@ -250,3 +250,28 @@ def test_plan_candidates():
     assert all(s.dropout == 0 for s in plan_candidates(3, 0, 1.0, method="telea"))
     with pytest.raises(ValueError):
         plan_candidates(2, 0, 1.5)
+
+
+def test_max_side_restores_big_photos_at_a_coarser_level(model, monkeypatch):
+    """With max_side=200 a 420x600 photo is worked on at 1/4 scale (150 px long side): the model
+    only ever sees crops of that view, and the full-resolution result is still exact outside."""
+    import importlib
+
+    R = importlib.import_module("inpaint.restore")  # the module (inpaint.restore is the function)
+
+    seen = []
+    original = R._run_tiles
+
+    def spy(model_, img, *a, **k):
+        seen.append(img.shape)
+        return original(model_, img, *a, **k)
+
+    monkeypatch.setattr(R, "_run_tiles", spy)
+    h, w = 420, 600
+    known = np.ones((h, w), bool)
+    known[200:203, 30:570] = False  # a thin scratch that would be level 0 without the cap
+    dmg = damage(photo(h, w, seed=4), known)
+    c = restore(dmg, known, n=1, model=model, dilations=[0], tiles=TileSettings(max_side=200))[0]
+    assert seen and all(s[:2] == (105, 150) for s in seen)
+    assert np.array_equal(c.image[~c.replaced], dmg[~c.replaced])
+    assert not (c.image[c.replaced] == MAGENTA).all(axis=-1).any()
