@@ -1,4 +1,4 @@
-"""``python -m inpaint``: restore, damage, train, evaluate.
+"""``python -m inpaint``: restore, damage, train, evaluate, card.
 
 Bad input ends with exit code 2 and a one-line message on stderr, never a traceback.
 """
@@ -50,6 +50,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
 
     train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
+    from . import card
+
+    card.add_arguments(sub.add_parser("card", help="write a model folder's model card from its metadata and evaluation"))
     e = sub.add_parser("evaluate", help="the paper-style evaluation against classical methods", add_help=False)
     if command == "evaluate":  # imported only when used: a problem there never blocks training
         from . import evaluate
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import train
 
             return train.main(args)
+        if args.command == "card":
+            from . import card
+
+            return card.main(args)
         if args.command == "evaluate":
             from . import evaluate
 

@@ -190,6 +190,7 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0  # training wall time accumulated over resumes
         self.images_seen = 0
+        self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage
         self._maybe_resume()
         self.val = self._validation_set()
 
@@ -215,6 +216,7 @@ class Trainer:
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
         if ck["model_config"] != self.model_config.to_dict():
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
+        self.history = json.loads(ck.get("history", "[]"))
         if ck.get("stage") == self.cfg.stage:
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
@@ -227,6 +229,7 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
+            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"]))
         if self.rank == 0:
             log.info("resumed from %s at step %d", self.ckpt_path, self.step)
 
@@ -244,6 +247,7 @@ class Trainer:
             "seconds": self.seconds,
             "images_seen": self.images_seen,
             "rng": torch.get_rng_state(),
+            "history": json.dumps(self.history),
         }
         tmp = self.ckpt_path.with_suffix(".tmp")
         torch.save(ck, tmp)
@@ -264,6 +268,7 @@ class Trainer:
             "stage": self.cfg.stage,
             "data": self.cfg.data,
             "crop": self.cfg.crop,
+            "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         return save_model(self.model, folder, card=keep_card, metadata=meta)
@@ -413,6 +418,18 @@ class Trainer:
                     f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
             return self.export()
         return None
+
+
+def _stage_summary(cfg: dict[str, Any], stage: int, steps: int) -> dict[str, Any]:
+    """What a model card needs to know about one training stage."""
+    weights = dataclasses.asdict(LossWeights(**cfg.get("loss_weights") or {}))
+    if cfg.get("features") == "none":
+        weights.update(perceptual=0.0, style=0.0)
+    return {
+        "stage": stage, "steps": steps, "lr": cfg.get("lr") or STAGES[stage], "batch_size": cfg["batch_size"],
+        "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
+        "loss_weights": weights, "encoder_bn_frozen": stage == 2,
+    }
 
 
 def threading_main() -> bool:

@@ -1,0 +1,117 @@
+"""Write a model card (README.md) for a model folder from its own metadata, the training photos'
+manifest and the evaluate command's results, so the card's numbers are never typed by hand.
+
+    python -m inpaint card --model runs/bundled/model --manifest PHOTOS/manifest.csv \
+        --eval eval/ --train-command "scripts/train_bundled.sh runs/bundled 85 15"
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+from .weights import CARD_NAME, CONFIG_NAME, read_metadata
+
+
+def _data_table(manifest: Path) -> str:
+    rows = list(csv.DictReader(manifest.open(newline="")))
+    rows = [r for r in rows if r.get("role", "train") == "train"]
+    by_pkg: dict[str, Counter] = {}
+    for r in rows:
+        by_pkg.setdefault(r["source_package"], Counter())[r["license"]] += 1
+    lines = [f"{len(rows)} photos from Debian packages, extracted by `python -m inpaint.datasets.open_photos` "
+             "(the manifest lists every file with its package, version and license):", "",
+             "| package | photos | licenses (photos) |", "|---|---|---|"]
+    for pkg, lic in sorted(by_pkg.items(), key=lambda kv: -sum(kv[1].values())):
+        desc = ", ".join(f"{name} ({n})" for name, n in lic.most_common())
+        lines.append(f"| {pkg} | {sum(lic.values())} | {desc} |")
+    return "\n".join(lines)
+
+
+def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, command: str) -> Path:
+    cfg = json.loads((model / CONFIG_NAME).read_text())
+    meta = read_metadata(model)
+    from .weights import load_model
+
+    net = load_model(model, device="cpu")
+    hours = float(meta.get("train_seconds", 0)) / 3600
+    ips = float(meta.get("images_seen", 0)) / max(float(meta.get("train_seconds", 1)), 1e-9)
+    parts = [
+        "---",
+        "license: other",
+        "library_name: pytorch",
+        "pipeline_tag: image-to-image",
+        "tags: [image-inpainting, partial-convolution, photo-restoration]",
+        "---",
+        "",
+        f"# Partial-convolution U-Net for old-photo restoration (`{cfg['version']}`)",
+        "",
+        "A U-Net of partial convolutions (Liu et al., ECCV 2018) that fills damaged regions of photos. "
+        "It is the bundled restorer of this project's web app; load it with `inpaint.load_model(\"weights\")` "
+        "and run it through `inpaint.restore`, which only ever replaces the damaged pixels.",
+        "",
+        "## Model",
+        "",
+        f"- width {cfg['width']}, depth {cfg['depth']} (channels {net.config.channels}), kernels {cfg['kernel_sizes'][:cfg['depth']]}",
+        f"- {net.num_parameters():,} parameters; float32 safetensors",
+        f"- Monte-Carlo dropout {cfg['dropout']} on the {cfg['dropout_layers']} coarsest decoder layers",
+        f"- working size {cfg['working_size']} px (the training crop size)",
+        "",
+        "## Training",
+        "",
+        f"- {int(meta.get('steps', 0)):,} optimiser steps (last stage: {meta.get('stage')}), "
+        f"{int(meta.get('images_seen', 0)):,} training crops of {meta.get('crop')} px, "
+        f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU), float32",
+        "- masks: irregular strokes over all hole-to-image ratios (60%), thin scratches (20%), the "
+        "old-photo damage synthesiser (20%)",
+        "- crops cover 10-100% of each photo's shorter side (multi-scale), random flips",
+        "- stage 1: Adam lr 2e-4, loss = valid L1 + 6 x hole L1 + 0.1 x TV (the perceptual and style terms "
+        "halve the throughput on this CPU); stage 2: the paper's fine-tuning at lr 5e-5 with the encoder's "
+        "BatchNorm frozen and the full loss: + 0.05 x perceptual + 6 x style on ImageNet MobileNetV2 features "
+        "(VGG16 weights cannot be obtained offline; MobileNetV2's Gram matrices are about 20x larger than VGG's "
+        "on these photos, hence 6 instead of the paper's 120)",
+        f"- exact command: `{command}`",
+        "",
+    ]
+    if manifest is not None and manifest.is_file():
+        parts += ["### Training data", "", _data_table(manifest), ""]
+    if eval_dir is not None and (eval_dir / "results.md").is_file():
+        parts += ["## Evaluation", "",
+                  "Produced by `python -m inpaint evaluate` on the public evaluation photos (never trained on):", "",
+                  (eval_dir / "results.md").read_text().strip(), ""]
+    parts += [
+        "## Limitations",
+        "",
+        "- Trained for a short time on a CPU from about 220 photos, mostly scenes, animals and monuments; "
+        "very few faces. Expect blurry fills in large holes and on faces.",
+        "- The fill is a plausible guess, not a recovery of what was there: never use it where the "
+        "missing content matters (documents, evidence, identities).",
+        "- Works on RGB; grayscale photos are restored through RGB and converted back to luminance.",
+        "",
+        "## License",
+        "",
+        "The code is MIT. The weights were learned from photos under the licenses listed above, some "
+        "share-alike (GPL, CC-BY-SA); whether such terms reach trained weights is unsettled, so treat "
+        "the weights as carrying the training photos' attribution and share-alike terms.",
+        "",
+    ]
+    path = model / CARD_NAME
+    path.write_text("\n".join(parts))
+    return path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="the model folder to write README.md into")
+    p.add_argument("--manifest", help="the training photos' manifest.csv")
+    p.add_argument("--eval", help="an evaluate --out folder (results.md)")
+    p.add_argument("--train-command", required=True, help="the exact training command, quoted in the card")
+
+
+def main(args: argparse.Namespace) -> int:
+    path = write_card(Path(args.model), Path(args.manifest) if args.manifest else None,
+                      Path(args.eval) if args.eval else None, args.train_command)
+    print(f"wrote {path}")
+    return 0

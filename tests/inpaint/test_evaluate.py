@@ -1,0 +1,251 @@
+"""The paper-style evaluation on a tiny folder of synthetic photos and a tiny untrained network."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from inpaint import evaluate
+from inpaint.masks import HOLE_BINS, SEVERITIES
+from inpaint.unet import PConvUNet, PConvUNetConfig
+from inpaint.weights import save_model
+
+METHODS = ("pconv", "telea", "biharmonic")
+SIZE = 64
+PHOTOS = {"a/gradient.png": (96, 72), "a/rings.png": (80, 80), "b/stripes.png": (64, 90)}
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def synthetic_photo(width: int, height: int, seed: int) -> Image.Image:
+    """Smooth colour gradients plus a little texture: something inpainting can get wrong."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) / max(width, height)
+    f = rng.uniform(1.0, 3.0, 3)
+    rgb = np.stack([0.5 + 0.35 * np.sin(2 * np.pi * (f[0] * xx + 0.3 * yy)),
+                    0.5 + 0.35 * np.cos(2 * np.pi * f[1] * yy),
+                    0.4 + 0.3 * (xx + yy) / 2 + 0.1 * np.sin(2 * np.pi * f[2] * np.hypot(xx - 0.5, yy - 0.5))], -1)
+    rgb += rng.normal(0, 0.03, rgb.shape)  # grain
+    return Image.fromarray(np.clip(rgb * 255, 0, 255).astype(np.uint8))
+
+
+def write_folder(root: Path) -> Path:
+    """Three evaluation photos and a demo photo, with a manifest naming their roles and hashes."""
+    rows = []
+    for i, (name, (w, h)) in enumerate({**PHOTOS, "demo/old.png": (70, 70)}.items()):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        synthetic_photo(w, h, i).save(path)
+        rows.append({"file": name, "role": "demo" if name.startswith("demo") else "eval",
+                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "license": "CC0-1.0"})
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "role", "sha256", "license"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def tiny_model(folder: Path, steps: int | None = 1) -> Path:
+    torch.manual_seed(0)
+    model = PConvUNet(PConvUNetConfig(width=4, depth=3, version="tiny-test"))
+    return save_model(model, folder, metadata={"steps": steps} if steps is not None else None)
+
+
+def cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def run_cli(images: Path, weights: Path, out: Path, *extra: str) -> int:
+    return evaluate.main(cli("--images", str(images), "--out", str(out), "--weights", str(weights),
+                             "--methods", ",".join(METHODS), "--sizes", str(SIZE), "--masks-per-bin", "1",
+                             "--seed", "3", "--threads", "1", *extra))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("evaluation")
+    images, weights = write_folder(root / "photos"), tiny_model(root / "model")
+    out = root / "run1"
+    assert run_cli(images, weights, out, "--allow-untrained", "--save-samples") == 0
+    return {"images": images, "weights": weights, "out": out, "root": root}
+
+
+@pytest.fixture(scope="module")
+def results(data) -> dict:
+    return json.loads((data["out"] / "results.json").read_text())
+
+
+def ground_truth(images: Path, file: str, size: int) -> np.ndarray:
+    """Centre square, Lanczos-resized: computed here independently of evaluate.load_square."""
+    im = Image.open(images / file).convert("RGB")
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    if side != size:
+        im = im.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def test_structure_and_sample_counts(results):
+    meta = results["metadata"]
+    assert set(results) == {"metadata", "aggregates", "comparison", "samples"}
+    assert [i["file"] for i in meta["images"]] == sorted(PHOTOS)  # the demo photo is skipped
+    assert all(len(i["sha256"]) == 64 for i in meta["images"])
+    assert meta["methods"] == list(METHODS) and meta["sizes"] == [SIZE] and meta["seed"] == 3
+    assert meta["model"]["steps"] == 1 and meta["model"]["version"] == "tiny-test"
+    assert meta["model"]["config"]["width"] == 4 and meta["model"]["config"]["depth"] == 3
+    assert meta["perceptual"] == {"backbone": "mobilenet_v2"} and meta["date"] and meta["command"]
+
+    per_method = len(PHOTOS) * (2 * len(HOLE_BINS) + len(SEVERITIES))
+    assert len(results["samples"]) == per_method * len(METHODS)
+    for row in results["samples"]:
+        for m in evaluate.METRICS:
+            assert np.isfinite(row[m]), row
+        assert row["seconds"] > 0 and 0 < row["l1"] < 1 and -1 <= row["ssim"] <= 1
+
+    agg = results["aggregates"]
+    cells = {(c["size"], c["bin"], c["border"], c["method"]): c["n"] for c in agg["bins"]}
+    assert cells == {(SIZE, b, border, m): len(PHOTOS)
+                     for b in range(len(HOLE_BINS)) for border in (False, True) for m in METHODS}
+    assert {(c["severity"], c["method"]): c["n"] for c in agg["severity"]} == {
+        (s, m): len(PHOTOS) for s in SEVERITIES for m in METHODS}
+    assert {(c["bin"], c["method"]): c["n"] for c in agg["bins_pooled"]} == {
+        (b, m): 2 * len(PHOTOS) for b in range(len(HOLE_BINS)) for m in METHODS}
+    assert {c["method"]: c["n"] for c in agg["seconds"]} == {m: per_method for m in METHODS}
+
+    # an aggregate is the mean of its rows
+    cell = next(c for c in agg["bins"] if c["bin"] == 3 and c["border"] and c["method"] == "telea")
+    rows = [r for r in results["samples"] if r["bin"] == 3 and r["border"] and r["method"] == "telea"]
+    assert cell["psnr"] == pytest.approx(np.mean([r["psnr"] for r in rows]))
+    # pconv is compared with the best classical method in every bin and severity, on PSNR and SSIM
+    comp = results["comparison"]
+    assert len(comp) == 2 * (len(HOLE_BINS) + len(SEVERITIES))
+    for c in comp:
+        assert c["best_classical"] in ("telea", "biharmonic") and c["verdict"] in ("wins", "loses", "ties")
+        assert c["n"] == (2 * len(PHOTOS) if c["table"] == "bins" else len(PHOTOS))
+
+
+def test_metrics_equal_a_direct_computation(data, results):
+    from inpaint.features import FeatureExtractor, perceptual_distance
+
+    row = next(r for r in results["samples"] if r["method"] == "pconv" and r["bin"] == 3 and r["border"])
+    gt = ground_truth(data["images"], row["image"], SIZE)
+    comp = np.asarray(Image.open(data["out"] / row["composite_file"]))
+    assert comp.shape == gt.shape == (SIZE, SIZE, 3)
+    assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(gt, comp, data_range=255), abs=1e-9)
+    assert row["ssim"] == pytest.approx(structural_similarity(gt, comp, data_range=255, channel_axis=-1), abs=1e-9)
+    assert row["l1"] == pytest.approx(np.abs(gt / 255.0 - comp / 255.0).mean(), abs=1e-12)
+    to_t = lambda a: torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
+    with torch.inference_mode():
+        d = float(perceptual_distance(FeatureExtractor(), to_t(comp), to_t(gt))[0])
+    assert row["perceptual"] == pytest.approx(d, rel=1e-4, abs=1e-6)
+
+
+def test_every_composite_keeps_known_pixels_and_every_mask_is_in_its_bin(data, results):
+    images, out = data["images"], data["out"]
+    for row in results["samples"]:
+        gt = ground_truth(images, row["image"], SIZE)
+        known = np.asarray(Image.open(out / row["mask_file"])) == 0  # white = hole
+        comp = np.asarray(Image.open(out / row["composite_file"]))
+        assert np.array_equal(comp[known], gt[known]), row["composite_file"]
+        assert not np.array_equal(comp, gt)
+        ratio = 1 - known.mean()
+        assert ratio == pytest.approx(row["hole_ratio"])
+        touches = not (known[0].all() and known[-1].all() and known[:, 0].all() and known[:, -1].all())
+        assert touches == row["touches_border"]
+        if row["table"] == "bins":
+            lo, hi = HOLE_BINS[row["bin"]]
+            assert lo < ratio <= hi, row
+            assert touches == row["border"], row
+        else:
+            assert row["severity"] in SEVERITIES and 0 < ratio < 0.3
+
+
+def test_markdown_and_images(data, results):
+    out = data["out"]
+    md = (out / "results.md").read_text()
+    assert f"## {SIZE} x {SIZE}" in md and "### PSNR" in md and "### SSIM" in md and "### L1" in md
+    assert "| holes | border | n | pconv | telea | biharmonic |" in md
+    assert "| (0.01, 0.1] | no | 3 |" in md and f"| all | both | {len(PHOTOS) * 12} |" in md
+    assert "| severity | mean hole | n | pconv | telea | biharmonic |" in md
+    assert "**pconv vs the best classical method per row**" in md and "Seconds per image" in md
+    assert md.count("**") >= 2 * 13  # a best value per row
+    with Image.open(out / "chart.png") as im:
+        assert im.format == "PNG" and im.width > 300
+    with Image.open(out / "contact_sheet.png") as im:
+        im.load()
+        assert im.format == "PNG" and im.width > 5 * SIZE
+    assert (out / "contact_sheet.png").stat().st_size < evaluate.CONTACT_SHEET_MAX_BYTES
+    assert not (out / "samples.partial.jsonl").exists()
+
+
+def test_same_seed_same_metrics(data, results):
+    out2 = data["root"] / "run2"
+    assert run_cli(data["images"], data["weights"], out2, "--allow-untrained") == 0
+    again = json.loads((out2 / "results.json").read_text())["samples"]
+    keys = ("image", "size", "bin", "border", "severity", "k", "method", "mask_sha256", "hole_ratio", *evaluate.METRICS)
+    assert [tuple(r[k] for k in keys) for r in again] == [tuple(r[k] for k in keys) for r in results["samples"]]
+    # another seed draws other masks
+    image = evaluate.find_images(data["images"])[0]
+    setting = evaluate.Setting("bins", SIZE, 0, 2, False)
+    a, b = (evaluate.masked_input(image, setting, s)[2] for s in (3, 4))
+    assert not np.array_equal(a, b)
+
+
+def test_untrained_or_missing_weights_fail_with_one_line(data, capsys):
+    untrained = tiny_model(data["root"] / "untrained", steps=None)
+    assert run_cli(data["images"], untrained, data["root"] / "bad") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "never trained" in err and "\n" not in err
+    assert not (data["root"] / "bad" / "results.json").exists()
+    assert run_cli(data["images"], data["root"] / "nowhere", data["root"] / "bad") == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_photo_folder_rules(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    synthetic_photo(64, 64, 0).save(train / "x.png")
+    (train / "manifest.csv").write_text("file,role\nx.png,train\n")
+    with pytest.raises(ValueError, match="no photo with role 'eval'"):
+        evaluate.find_images(train)
+    (train / "manifest.csv").write_text("file,role,sha256\nx.png,eval," + "0" * 64 + "\n")
+    with pytest.raises(ValueError, match="sha256"):
+        evaluate.find_images(train)
+    (train / "manifest.csv").unlink()  # no manifest: every image file, sorted
+    synthetic_photo(64, 64, 1).save(train / "a.png")
+    assert [i.file for i in evaluate.find_images(train)] == ["a.png", "x.png"]
+    assert [i.file for i in evaluate.find_images(train, limit=1)] == ["a.png"]
+
+
+def test_command_line_checks():
+    with pytest.raises(SystemExit):
+        cli("--images", "x", "--out", "y", "--methods", "pconv,magic")
+    args = cli("--images", "x", "--out", "y", "--methods", "telea,ns,telea", "--no-severity-table")
+    assert args.methods == ("telea", "ns") and args.severity_table is False and args.sizes == (256, 512)
+
+
+def test_patchmatch_patch_size_is_restored_after_the_run():
+    from inpaint import classical
+
+    original = classical.CLASSICAL_METHODS["patchmatch"]
+    with evaluate._patchmatch_patch(5):
+        assert classical.CLASSICAL_METHODS["patchmatch"].keywords == {"patch_size": 5}
+    assert classical.CLASSICAL_METHODS["patchmatch"] is original
+    with evaluate._patchmatch_patch(evaluate.DEFAULT_PATCH):
+        assert classical.CLASSICAL_METHODS["patchmatch"] is original
