@@ -64,7 +64,16 @@ def run_case(method: str, n: int, size: str, weights: str | None, repeats: int) 
         restore(img, known, n=n, seed=r, method=method, model=model)
         times.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"method": method, "model": label, "n": n, "size": size, "hole": round(float(1 - known.mean()), 4),
+    diversity = None
+    if n > 1:  # mean absolute difference (0-255) inside the damage, over all pairs of candidates
+        import numpy as np
+
+        cands = restore(img, known, n=n, seed=0, method=method, model=model)
+        hole = ~known
+        pairs = [np.abs(a.image[hole].astype(np.int16) - b.image[hole].astype(np.int16)).mean()
+                 for i, a in enumerate(cands) for b in cands[i + 1:]]
+        diversity = round(float(np.mean(pairs)), 2)
+    return {"diversity": diversity, "method": method, "model": label, "n": n, "size": size, "hole": round(float(1 - known.mean()), 4),
             "best_s": min(times), "median_s": sorted(times)[len(times) // 2], "peak_rss_mb": round(peak_mb)}
 
 
@@ -86,8 +95,8 @@ def main() -> None:
         cases += [("telea", 1, "6000x4000"), ("pconv", 1, "6000x4000"), ("pconv", 4, "6000x4000")]
     print(f"# restore() benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch threads = cores, best of {args.repeats} after a warm-up\n")
-    print("| photo | damage | method | K | best s | median s | peak RSS MB | vs Telea (same photo) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| photo | damage | method | K | best s | median s | peak RSS MB | vs Telea (same photo) | diversity |")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = []
     for method, n, size in cases:
         cmd = [sys.executable, __file__, "--case", f"{method}:{n}:{size}", "--repeats",
@@ -104,7 +113,8 @@ def main() -> None:
         ratio = f"{r['best_s'] / base['best_s']:.1f}x" if base and base is not r else ""
         name = r["model"] if method == "pconv" else method
         print(f"| {size} | {100 * r['hole']:.1f}% | {name} | {n} | {r['best_s']:.3f} | {r['median_s']:.3f} | "
-              f"{r['peak_rss_mb']} | {ratio} |", flush=True)
+              f"{r['peak_rss_mb']} | {ratio} | {'' if r['diversity'] is None else r['diversity']} |", flush=True)
+    print("\ndiversity: mean absolute difference (0-255) inside the damage between every pair of the K candidates")
 
 
 if __name__ == "__main__":
