@@ -202,7 +202,10 @@ def _classical_fills(rgb8: np.ndarray, replaced: list[np.ndarray], specs: list[C
 
 def assign_levels(damage: np.ndarray, working_size: int, max_level: int) -> tuple[np.ndarray, np.ndarray]:
     """Label the damage's connected components and give each a level (0 = full resolution, l =
-    downscaled by 2**l) such that its half-thickness at that level is at most working_size / 8.
+    downscaled by 2**l) such that its half-thickness at that level is at most working_size / 4.
+    (Measured with the bundled model on held-out photos: /8 lost up to 0.75 dB at 256 px by
+    downscaling holes the model fills better in place; never downscaling lost up to 1.1 dB on the
+    widest holes at 512 px.)
     Returns (labels (H, W) int32, level per label (n,) with level[0] unused)."""
     import cv2
     from scipy import ndimage
@@ -213,7 +216,7 @@ def assign_levels(damage: np.ndarray, working_size: int, max_level: int) -> tupl
         return labels, np.zeros(1, np.int64)
     dist = cv2.distanceTransform(d8, cv2.DIST_L2, 3)
     half = np.asarray(ndimage.maximum(dist, labels, index=np.arange(1, n)), dtype=np.float64)
-    limit = max(working_size / 8.0, 4.0)
+    limit = max(working_size / 4.0, 4.0)
     levels = np.ceil(np.log2(np.maximum(half / limit, 1.0))).astype(np.int64)
     return labels, np.concatenate([[0], np.clip(levels, 0, max_level)])
 
