@@ -1,0 +1,188 @@
+"""End to end in a real browser (Debian's chromium driven by playwright): upload a damaged photo,
+paint over a crease, restore, pick a favourite, consent, download it; take part in a study,
+reloading half-way; open the researchers' dashboard. Checks the SQLite file and saves screenshots
+of each tab to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import ADMIN_TOKEN, REPO, RunningApp, sample_photo
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and shutil.which("chromium") is None,
+    reason="no chromium browser (apt-get install chromium; .ci/run installs it)",
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-test.txt)")
+expect = sync_api.expect
+
+
+def _rows(app: RunningApp, query: str, *args) -> list[tuple]:
+    with sqlite3.connect(f"file:{app.db_url.removeprefix('sqlite:///')}?mode=ro", uri=True) as db:
+        return db.execute(query, args).fetchall()
+
+
+def _screenshot(page, name: str, full_page: bool = True) -> Path:
+    """A small PNG for the README: at most 1100 px wide, 256 colours."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    image = Image.open(path).convert("RGB")
+    if image.width > 1100:
+        image = image.resize((1100, round(image.height * 1100 / image.width)), Image.Resampling.LANCZOS)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    return path
+
+
+def _damaged_photo(folder: Path) -> tuple[Path, list[tuple[int, int]]]:
+    """A real photo with synthetic creases across it, and points along the longest one (image
+    pixels, left to right: the median row of its pixels in each of 8 column bands)."""
+    from scipy import ndimage
+
+    from inpaint.masks import synthesize_damage
+
+    damaged, known = synthesize_damage(sample_photo(384, 384), "moderate", seed=5, kinds=("crease",))
+    path = folder / "grandmother-1952.png"
+    Image.fromarray(damaged).save(path)
+    labels, n = ndimage.label(~known, structure=np.ones((3, 3)))
+    longest = 1 + int(np.argmax(ndimage.sum_labels(np.ones_like(labels), labels, range(1, n + 1))))
+    ys, xs = np.nonzero(labels == longest)
+    ends = [(int(xs[i]), int(ys[i])) for i in (np.argmin(xs), np.argmax(xs))]
+    points = [ends[0]]
+    bands = 8  # each pointer move costs about a second of software rendering on a busy CPU
+    for x0 in np.linspace(xs.min(), xs.max(), bands + 1)[:-1]:
+        band = (xs >= x0) & (xs < x0 + (xs.max() - xs.min()) / bands + 1)
+        if band.any():
+            points.append((int(np.median(xs[band])), int(np.median(ys[band]))))
+    # a stroke must start on the photo: a press on its very edge does not begin one
+    return path, [(min(max(x, 3), 380), min(max(y, 3), 380)) for x, y in [*points, ends[1]]]
+
+
+# The editor fits the photo into its canvas once the photo has loaded (the zoom it prints in its
+# toolbar changes then): wait for a zoom at which the photo fits, then map pixels to the screen.
+_FITTED = """([w, h]) => {
+  const editor = document.querySelector('#damage-editor');
+  const canvas = editor && editor.querySelector('canvas');
+  const zoom = editor && [...editor.querySelectorAll('span')].find(e => /^\\d+%$/.test(e.textContent.trim()));
+  if (!canvas || !zoom) return false;
+  const r = canvas.getBoundingClientRect();
+  const fit = Math.min(r.width / w, r.height / h), z = parseInt(zoom.textContent) / 100;
+  return z <= fit * 1.01 && z >= fit * 0.75;
+}"""
+
+
+def _paint(page, points: list[tuple[int, int]], size: tuple[int, int]) -> None:
+    """Drag the brush through ``points`` (image pixels) on the editor's canvas, which shows the
+    photo centred at the zoom printed in the editor's toolbar."""
+    editor = page.locator("#damage-editor")
+    page.wait_for_function(_FITTED, arg=list(size))
+    editor.get_by_role("button", name="Brush").first.click()
+    scale = int(editor.get_by_text(re.compile(r"^\d+%$")).first.inner_text().rstrip("%")) / 100
+    box = editor.locator("canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    screen = [(cx + (x - size[0] / 2) * scale, cy + (y - size[1] / 2) * scale) for x, y in points]
+    page.mouse.move(*screen[0])
+    page.mouse.down()
+    for x, y in screen[1:]:
+        page.mouse.move(x, y)  # the editor draws the segment between two pointer positions
+    page.mouse.up()
+
+
+@pytest.mark.timeout(600)  # a software-rendered canvas is slow when the machine is busy
+def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: RunningApp, tmp_path: Path):
+    photo, crease = _damaged_photo(tmp_path)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+                                    headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=90_000)
+
+            # --- Restore: upload, paint, check the mask ---------------------------------------
+            page.goto(running_app.url)
+            page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
+            expect(page.get_by_text("384 x 384 pixels")).to_be_visible()
+            expect(page.locator("#damage-editor canvas").first).to_be_visible()
+            expect(page.locator("#damage-editor").get_by_role("button", name="Brush Size")).to_be_visible()
+            _paint(page, crease, (384, 384))
+            page.get_by_role("button", name="Show the damage to restore").click()
+            expect(page.get_by_text(re.compile(r"Marked as damage \(red\): [0-9.]+ % of the photo, from painted strokes"))).to_be_visible()
+            page.get_by_label("Telea (fast marching)").check()
+            _screenshot(page, "restore-painted")
+
+            # --- restore, compare, pick, consent -----------------------------------------------
+            page.locator("#restore-button").click()
+            thumbnails = page.locator("#candidates .thumbnail-item")
+            expect(thumbnails).to_have_count(5)  # 4 by the model + Telea
+            expect(page.locator("#restore-status")).to_contain_text("5 restorations of 384 x 384 pixels")
+            thumbnails.nth(1).click()
+            expect(page.locator("#download-button")).to_contain_text("Download B")
+            page.locator("#prefer-button").click()
+            expect(page.locator("#consent-agree")).to_be_visible()
+            expect(page.get_by_text("Before we record your choice")).to_be_visible()
+            _screenshot(page, "restore-results")
+            before = _rows(running_app, "SELECT count(*) FROM responses")[0][0]
+            page.locator("#consent-agree").click()
+            expect(page.locator("#preference-status")).to_contain_text("Recorded your choice (B)")
+            kind, position = _rows(running_app, """
+                SELECT r.kind, tc.position FROM responses r JOIN trial_candidates tc
+                ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id ORDER BY r.id DESC LIMIT 1""")[0]
+            assert (kind, position) == ("pick", 2)
+            assert _rows(running_app, "SELECT count(*) FROM responses")[0][0] == before + 1
+
+            # --- download the chosen one at full resolution ------------------------------------------
+            with page.expect_download() as download:
+                page.locator("#download-button").click()
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            assert saved.name.endswith("-restored-B.png") and Image.open(saved).size == (384, 384)
+
+            # --- Study mode: consent, trials, a reload half-way, thanks ------------------------------------
+            page.goto(f"{running_app.url}?study={running_app.study_id}")
+            expect(page.locator("#study-intro")).to_contain_text("Pilot study")
+            expect(page.locator("#study-start")).to_be_visible()
+            _screenshot(page, "study-consent")
+            page.locator("#study-start").click()
+            expect(page.locator("#study-progress")).to_contain_text("Trial 1 of 3")
+            page.locator("#study-gallery .thumbnail-item").nth(0).click()
+            expect(page.locator("#study-choice input:checked")).to_have_count(1)
+            _screenshot(page, "study-trial")
+            page.locator("#study-submit").click()
+            expect(page.locator("#study-progress")).to_contain_text("Trial 2 of 3")
+            page.reload()  # the participant continues where they were
+            expect(page.locator("#study-progress")).to_contain_text("Trial 2 of 3")
+            page.locator("#study-gallery .thumbnail-item").nth(2).click()
+            page.locator("#study-submit").click()
+            expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
+            page.get_by_role("button", name="None is acceptable").last.click()
+            expect(page.locator("#study-thanks")).to_be_visible()
+            answers = _rows(running_app, """SELECT r.kind FROM responses r JOIN trials t ON t.id = r.trial_id
+                                             WHERE t.study_id = ? ORDER BY t.sequence""", running_app.study_id)
+            assert [a for (a,) in answers] == ["pick", "pick", "none"]
+
+            # --- Researchers ------------------------------------------------------------------------------
+            page.goto(running_app.url)
+            page.get_by_role("tab", name="Researchers").click()
+            page.locator("#admin-token input").fill(ADMIN_TOKEN)
+            page.locator("#admin-unlock").click()
+            expect(page.locator("#admin-counts")).to_contain_text("answers")
+            page.locator("#admin-analyze").click()
+            expect(page.get_by_text("Strongest condition")).to_be_visible()
+            page.locator("#admin-csv").click()
+            expect(page.get_by_role("row", name=re.compile(r"long\.csv"))).to_be_visible()
+            _screenshot(page, "researchers")
+        finally:
+            browser.close()

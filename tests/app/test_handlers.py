@@ -1,0 +1,416 @@
+"""Handler-level tests: the app's handlers called directly with a tiny model and a real SQLite
+file, no server and no browser."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+import study
+from inpaint import PConvUNet, PConvUNetConfig, save_model
+from study.models import Candidate, Participant, Photo, Response, ResponseRank, Trial, TrialCandidate
+from webapp import texts
+from webapp.admin import Dashboard
+from webapp.errors import user_errors
+from webapp.preference import Preferences
+from webapp.restore import RestoreTab
+from webapp.settings import AppSettings
+from webapp.startup import Services, load_model
+from webapp.study_mode import StudyMode
+
+from .conftest import ADMIN_TOKEN, make_study, mask_image, painted_layer, sample_photo
+
+
+def editor_value(background: Image.Image, boxes: list[tuple[int, int, int, int]]) -> dict:
+    """What the editor sends: the RGBA background and one painted layer at the same size."""
+    return {
+        "background": np.asarray(background.convert("RGBA")),
+        "layers": [painted_layer(background.size, boxes)],
+        "composite": None,
+    }
+
+
+def count(engine, model) -> int:
+    with study.read_session(engine) as s:
+        return int(s.scalar(select(func.count()).select_from(model)))
+
+
+def restore_once(services: Services, photo_file: Path, n: int = 2, classical=("telea",), keep_editor=False):
+    tab = RestoreTab(services)
+    editor, _, _ = tab.load_photo(str(photo_file))
+    value = editor_value(editor["background"], [(20, 20, 40, 30)])
+    return tab.restore(str(photo_file), value, None, "auto", n, 0.5, list(classical), 7)[0]
+
+
+# --- settings and start-up ---------------------------------------------------------------------
+
+
+def test_settings_defaults_and_readable_errors():
+    s = AppSettings.from_env({})
+    assert (s.max_upload_mb, s.queue_size, s.concurrency, s.preview_side) == (50.0, 16, 1, 1600)
+    assert s.admin_token is None and s.weights is None and s.study.db_url.startswith("sqlite:///")
+    s = AppSettings.from_env({"STUDY_ADMIN_TOKEN": "t", "INPAINT_WEIGHTS": "me/model", "APP_QUEUE_SIZE": "3"})
+    assert (s.admin_token, s.weights, s.queue_size) == ("t", "me/model", 3)
+    with pytest.raises(ValueError, match="APP_QUEUE_SIZE must be a whole number"):
+        AppSettings.from_env({"APP_QUEUE_SIZE": "many"})
+    with pytest.raises(ValueError, match="APP_CONCURRENCY must be between 1 and 64"):
+        AppSettings.from_env({"APP_CONCURRENCY": "0"})
+    with pytest.raises(ValueError, match="APP_OUTPUT_DIR must be inside"):
+        AppSettings.from_env({"APP_OUTPUT_DIR": "/etc/photo-restore"})
+
+
+def test_missing_or_untrained_weights_leave_the_classical_methods(tmp_path, engine, settings, photo_file):
+    model, problem = load_model(str(tmp_path / "weights"))
+    assert model is None and "not found" in problem
+    save_model(PConvUNet(PConvUNetConfig(width=4, depth=3)), tmp_path / "random")  # steps = 0
+    model, problem = load_model(str(tmp_path / "random"))
+    assert model is None and "never trained" in problem
+
+    services = Services(None, problem, engine, settings)
+    assert "weights are missing" in services.banner and "never trained" in services.banner
+    with pytest.raises(gr.Error, match="tick at least one classical method"):
+        restore_once(services, photo_file, classical=())
+    result = restore_once(services, photo_file, n=4, classical=("telea", "biharmonic"))
+    assert sorted(s.params["method"] for s in result.shown) == ["biharmonic", "telea"]  # never pconv
+
+
+# --- restore --------------------------------------------------------------------------------------
+
+
+def test_load_photo_makes_a_preview_and_reports_bad_files(services, tmp_path):
+    big = tmp_path / "big.jpg"
+    sample_photo(600, 400).save(big, quality=95)
+    editor, note, _ = RestoreTab(services).load_photo(str(big))
+    assert editor["background"].size == (256, 171) and editor["layers"] == []
+    assert "600 x 400" in note and "preview" in note
+
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not a photo")
+    with pytest.raises(gr.Error, match="not an image that can be read"):
+        RestoreTab(services).load_photo(str(not_image))
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes((tmp_path / "big.jpg").read_bytes()[:3000])
+    with pytest.raises(gr.Error, match="truncated or corrupt"):
+        RestoreTab(services).load_photo(str(truncated))
+
+
+def test_restore_gives_full_resolution_candidates_that_keep_the_undamaged_pixels(services, tmp_path):
+    path = tmp_path / "scan.png"
+    original = sample_photo(300, 200)
+    original.save(path)
+    tab = RestoreTab(services)
+    editor, _, _ = tab.load_photo(str(path))
+    preview = editor["background"]
+    assert preview.size == (256, 171)  # the strokes are painted on the preview...
+    value = editor_value(preview, [(100, 60, 140, 70)])
+    calls = []
+    progress = lambda fraction, desc=None, **kw: calls.append(fraction)  # noqa: E731
+    out = tab.restore(str(path), value, None, "auto", 3, 0.5, ["telea"], 11, progress=progress)
+    result, gallery, choice, ranking = out[:4]
+    assert [caption for _, caption in gallery] == ["A", "B", "C", "D"]
+    assert sorted(s.params["method"] for s in result.shown) == ["pconv"] * 3 + ["telea"]
+    assert {s.params["seed"] for s in result.shown if s.params["method"] == "pconv"} == {11, 12, 13}
+    assert choice.choices == [("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")] and calls[-1] > 0.9
+    known = np.asarray(original)
+    for s in result.shown:  # ...and the results have the photo's full resolution
+        restored = np.asarray(Image.open(s.path))
+        assert restored.shape == known.shape
+        same = (restored == known).all(axis=2)
+        assert same[:40].all() and same[110:].all()  # far from the stroke: untouched
+        assert same[72:80, 125:155].mean() < 0.2  # under the stroke (scaled up): replaced
+    assert 0.005 < result.hole_ratio < 0.05
+    slider, download, details = tab.show(result, "B")
+    assert download.visible and download.value["orig_name"].endswith("-restored-B.png")
+    assert "**B**" in details and slider[1].size == preview.size
+
+
+def test_uploaded_masks_follow_the_convention_and_combine_with_strokes(services, photo_file):
+    tab = RestoreTab(services)
+    editor, _, _ = tab.load_photo(str(photo_file))
+    empty = editor_value(editor["background"], [])
+    white = mask_image((96, 72), [(10, 10, 30, 20)])
+    black = mask_image((96, 72), [(10, 10, 30, 20)], white_is_damage=False)
+    notes = [tab.check_mask(str(photo_file), empty, m, c)[1] for m, c in
+             [(white, "auto"), (black, "auto"), (white, "white-is-damage"), (black, "black-is-damage")]]
+    assert all("2.89 %" in n for n in notes), notes  # 200 of 6912 pixels
+    assert "white is damage" in notes[0] and "black is damage" in notes[1]
+    both = tab.check_mask(str(photo_file), editor_value(editor["background"], [(50, 50, 60, 60)]), white, "auto")[1]
+    assert "4.34 %" in both and "painted strokes and the uploaded mask" in both
+    with pytest.raises(gr.Error, match="aspect"):
+        tab.check_mask(str(photo_file), empty, mask_image((50, 50), [(1, 1, 5, 5)]), "auto")
+
+
+def test_nothing_marked_is_refused_with_a_hint(services, photo_file):
+    tab = RestoreTab(services)
+    editor, _, _ = tab.load_photo(str(photo_file))
+    with pytest.raises(gr.Error, match="No damage is marked: paint over"):
+        tab.restore(str(photo_file), editor_value(editor["background"], []), None, "auto", 2, 0.5, [], 0)
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        tab.restore(None, None, None, "auto", 2, 0.5, [], 0)
+
+
+def test_a_16_bit_grey_tiff_comes_back_16_bit(services, tmp_path):
+    grey = (np.asarray(sample_photo().convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    path = tmp_path / "scan.tif"
+    Image.fromarray(grey).save(path)
+    result = restore_once(services, path, n=1, classical=("ns",))
+    restored = Image.open(result.shown[0].path)
+    assert restored.mode.startswith("I") and restored.size == (96, 72)
+    assert np.array_equal(np.asarray(restored)[50:], grey[50:])  # untouched rows, all 16 bits
+
+
+def test_the_api_editor_background_is_the_photo_when_no_file_is_sent(services):
+    tab = RestoreTab(services)
+    value = editor_value(sample_photo(), [(20, 20, 40, 30)])
+    result = tab.restore(None, value, None, "auto", 2, 0.0, [], 3)[0]
+    assert result.size == (96, 72) and len(result.shown) == 2
+
+
+# --- preferences -----------------------------------------------------------------------------------
+
+
+def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(services, engine, photo_file):
+    result = restore_once(services, photo_file, n=2, classical=("telea", "biharmonic"))
+    prefs = Preferences(services)
+    status, notice, pending, result, participant = prefs.prefer(result, "C", False, None)
+    assert notice.visible and pending.labels == ("C",) and "notice" in status and participant is None
+    assert count(engine, Participant) == 0 and count(engine, Trial) == 0  # nothing before consent
+
+    participant, remembered, status, notice, pending, result = prefs.consent(result, pending, None)
+    assert remembered == {"participant": participant} and not notice.visible and pending is None
+    assert "Recorded your choice (C)" in status
+    with study.read_session(engine) as s:
+        response = s.scalars(select(Response)).one()
+        shown = s.execute(select(TrialCandidate.position, Candidate.method, Candidate.dilation, Candidate.seed,
+                                 Candidate.image).join(Candidate).order_by(TrialCandidate.position)).all()
+        photo_image = s.scalar(select(Photo.image))
+    assert [(m, d, seed) for _, m, d, seed, _ in shown] == [
+        (x.params["method"], x.params["dilation"], x.params["seed"]) for x in result.shown]
+    assert response.kind == "pick" and response.participant_id == participant and response.seconds >= 0
+    assert response.chosen_candidate_id == result.candidate_ids[2]
+    assert photo_image is None and all(image is None for *_, image in shown)  # not allowed to keep
+
+    # a double click, or clicking another one afterwards, records nothing more
+    assert "already recorded" in prefs.prefer(result, "C", False, participant)[0]
+    assert "already recorded" in prefs.prefer(result, "A", False, participant)[0]
+    assert count(engine, Response) == 1 and count(engine, Trial) == 1
+
+
+def test_an_id_the_database_does_not_know_asks_for_consent_again(services, engine, photo_file):
+    result = restore_once(services, photo_file)
+    status, notice, pending, result, participant = Preferences(services).prefer(result, "A", False, "f" * 32)
+    assert notice.visible and participant is None and pending.labels == ("A",)
+    assert count(engine, Photo) == 0 and count(engine, Response) == 0  # nothing registered
+
+
+def test_the_photo_is_kept_only_when_allowed(services, engine, photo_file):
+    prefs = Preferences(services)
+    participant = study.new_participant(engine)
+    result = restore_once(services, photo_file)
+    prefs.prefer(result, "A", True, participant)
+    with study.read_session(engine) as s:
+        photo_image = s.scalar(select(Photo.image))
+        images = s.scalars(select(Candidate.image)).all()
+    assert photo_image == photo_file.read_bytes()
+    assert all(image is not None for image in images) and len(images) == 3
+
+
+def test_ranking_and_none_acceptable(services, engine, photo_file):
+    prefs = Preferences(services)
+    participant = study.new_participant(engine)
+    result = restore_once(services, photo_file, n=2, classical=("telea",))
+    with pytest.raises(gr.Error, match="Rank all 3 restorations"):
+        prefs.rank(result, ["B", "A"], False, participant)
+    assert "B > C > A" in prefs.rank(result, ["B", "C", "A"], False, participant)[0]
+    with study.read_session(engine) as s:
+        ranks = s.execute(select(ResponseRank.rank, ResponseRank.candidate_id).order_by(ResponseRank.rank)).all()
+    ids = dict(zip(result.labels, result.candidate_ids))
+    assert [cid for _, cid in ranks] == [ids["B"], ids["C"], ids["A"]]
+
+    other = restore_once(services, photo_file, n=2, classical=())
+    assert "none is acceptable" in prefs.none_acceptable(other, False, participant)[0]
+    with study.read_session(engine) as s:
+        assert sorted(s.scalars(select(Response.kind))) == ["none", "rank"]
+
+
+def test_one_restoration_cannot_be_compared(services, engine, photo_file):
+    result = restore_once(services, photo_file, n=1, classical=())
+    with pytest.raises(gr.Error, match="only one restoration"):
+        Preferences(services).prefer(result, "A", False, study.new_participant(engine))
+    with pytest.raises(gr.Error, match="Restore a photo first"):
+        Preferences(services).prefer(None, "A", False, None)
+
+
+# --- study mode ------------------------------------------------------------------------------------
+
+
+def request(**params) -> SimpleNamespace:
+    return SimpleNamespace(query_params=params)
+
+
+def select_event(index: int) -> gr.SelectData:
+    return gr.SelectData(None, {"index": index, "value": None, "selected": True})
+
+
+def test_a_participant_completes_a_study_and_resumes_after_a_reload(services, engine):
+    study_id = make_study(engine, mode="pick", n_items=3)
+    mode = StudyMode(services)
+    participant, tabs, state, intro, consent, trial, thanks, *_ = mode.on_load(None, request(study=str(study_id)))
+    assert participant is None and tabs.selected == "study" and consent.visible and not trial.visible
+    assert "Test study" in intro and "3 photos" in intro
+
+    participant, remembered, *page = mode.start(state, None)
+    state, progress, gallery, choice = page[0], page[5], page[7], page[8]
+    assert remembered == {"participant": participant} and progress == "**Trial 1 of 3**" and len(gallery) == 3
+    with pytest.raises(gr.Error, match="Click the restoration"):
+        mode.submit(state, participant, None, [])
+    first_choice = mode.select(state, [], select_event(1))[0].value
+    first_ids = state.trial.candidate_ids
+    page = mode.submit(state, participant, first_choice, [])
+    state = page[0]
+    assert page[5] == "**Trial 2 of 3**"
+
+    # a reload: the browser still knows the participant, and the same trial comes back
+    _, tabs, *page = mode.on_load({"participant": participant}, request(study="Test study"))
+    assert page[5] == "**Trial 2 of 3**" and page[0].trial.trial_id == state.trial.trial_id
+    page = mode.none_acceptable(page[0], participant)
+    assert page[5] == "**Trial 3 of 3**"
+    page = mode.submit(page[0], participant, "A", [])
+    assert page[4].visible and not page[3].visible  # the thank-you page
+    assert mode.on_load({"participant": participant}, request(study=str(study_id)))[6].visible  # still thanks
+
+    progress = study.study_progress(engine, study_id, participant)
+    assert progress.finished and progress.done == 3
+    with study.read_session(engine) as s:
+        rows = s.execute(select(Trial.sequence, Response.kind, Response.chosen_candidate_id)
+                         .join(Response, Response.trial_id == Trial.id).order_by(Trial.sequence)).all()
+    assert [kind for _, kind, _ in rows] == ["pick", "none", "pick"]
+    assert first_choice == "B" and rows[0][2] == first_ids[1]
+
+
+def test_a_ranking_study_collects_full_rankings(services, engine):
+    study_id = make_study(engine, name="Ranking", mode="rank", n_items=1)
+    mode = StudyMode(services)
+    state = mode.on_load(None, request(study=str(study_id)))[2]
+    participant, _, *page = mode.start(state, None)
+    state, choice, ranking = page[0], page[8], page[9]
+    assert ranking.visible and not choice.visible
+    order: list[str] = []
+    for index in (2, 0, 1):
+        order = mode.select(state, order, select_event(index))[1].value
+    assert order == ["C", "A", "B"]
+    with pytest.raises(gr.Error, match="Rank all 3"):
+        mode.submit(state, participant, None, order[:2])
+    assert mode.submit(state, participant, None, order)[4].visible  # one item: done
+    with study.read_session(engine) as s:
+        ranked = s.scalars(select(ResponseRank.candidate_id).order_by(ResponseRank.rank)).all()
+    ids = state.trial.candidate_ids
+    assert ranked == [ids[2], ids[0], ids[1]]
+
+
+def test_study_links_that_lead_nowhere(services):
+    mode = StudyMode(services)
+    with pytest.raises(gr.Error, match="There is no study 'nope'"):
+        mode.on_load(None, request(study="nope"))
+    participant, tabs, state, intro, *_ = mode.on_load({"participant": "abc"}, request())
+    assert participant == "abc" and state is None and intro == texts.STUDY_NONE
+
+
+# --- researchers -----------------------------------------------------------------------------------
+
+
+def test_the_dashboard_needs_the_configured_token(services, engine, settings, photo_file, tmp_path):
+    closed = Dashboard(Services(None, None, engine, AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)})))
+    assert not closed.enabled
+    with pytest.raises(gr.Error, match="disabled"):
+        closed.unlock(ADMIN_TOKEN)
+    admin = Dashboard(services)
+    for wrong in ("", None, ADMIN_TOKEN + "x"):
+        with pytest.raises(gr.Error, match="Wrong researcher token"):
+            admin.unlock(wrong)
+
+    participant = study.new_participant(engine)
+    for _ in range(2):
+        Preferences(services).prefer(restore_once(services, photo_file, n=2, classical=("telea",)), "A", False, participant)
+    board, note, timer, counts, scope = admin.unlock(ADMIN_TOKEN)
+    assert board.visible and timer.active and "**2** answers" in counts
+    table, chart, notes = admin.analyze(ADMIN_TOKEN, scope.value)
+    assert isinstance(table, pd.DataFrame) and set(table["condition"]) >= {"telea/d2/p0"}
+    assert Image.open(chart).size[0] > 300 and "2 answers from 1 participants" in notes
+    for fmt in ("csv", "parquet"):
+        files = [Path(f) for f in admin.export(ADMIN_TOKEN, fmt, scope.value)]
+        assert sorted(f.name for f in files) == [f"long.{fmt}", f"pairwise.{fmt}"]
+        long = pd.read_csv(files[0]) if fmt == "csv" else pd.read_parquet(files[0])
+        assert len(long) == 6  # 2 trials x 3 shown candidates
+    with pytest.raises(gr.Error, match="Wrong researcher token"):
+        admin.export("guess", "csv", None)
+
+
+# --- the page and its errors -----------------------------------------------------------------------
+
+
+def test_the_page_has_the_api_and_no_open_researcher_tab_without_a_token(tiny_model, engine, tmp_path):
+    import app
+
+    open_settings = AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)})
+    demo = app.build_demo(tiny_model, engine, open_settings)
+    names = set(demo.get_api_info()["named_endpoints"])
+    assert {"/restore", "/prefer", "/rank", "/none_acceptable", "/consent", "/study_start", "/study_submit"} <= names
+    assert not any(name.startswith("/admin") for name in names)
+    tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert {t.label: t.interactive for t in tabs} == {"Restore": True, "Study": True, "Researchers": False}
+    for dependency in demo.config["dependencies"]:
+        assert dependency["api_name"], dependency  # every event is named
+
+
+def test_unexpected_errors_become_short_messages():
+    @user_errors
+    def broken():
+        raise RuntimeError("KeyError deep inside: /secret/path")
+
+    @user_errors
+    def locked():
+        raise study.StorageError("database is locked")
+
+    with pytest.raises(gr.Error) as caught:
+        broken()
+    assert "went wrong" in caught.value.message and "secret" not in caught.value.message
+    with pytest.raises(gr.Error, match="unavailable"):
+        locked()
+
+
+def test_a_remembered_id_unknown_to_the_database_starts_afresh(services, engine):
+    study_id = make_study(engine, n_items=1)
+    mode = StudyMode(services)
+    page = mode.on_load({"participant": "f" * 32}, request(study=str(study_id)))
+    assert page[0] == "f" * 32 and page[4].visible  # the consent page, not an error
+    participant, remembered, *page = mode.start(page[2], "f" * 32)
+    assert participant != "f" * 32 and remembered == {"participant": participant}
+    assert page[5] == "**Trial 1 of 1**"
+
+
+def test_spaces_gpu_is_applied_only_when_the_package_is_present(monkeypatch):
+    import importlib.util
+    import sys
+    import types
+
+    from webapp.startup import gpu
+
+    def handler(x):
+        return x
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert gpu(handler) is handler  # no `spaces` package
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda fn: ("on the GPU", fn)
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "spaces" else None)
+    assert gpu(handler) == ("on the GPU", handler)

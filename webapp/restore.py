@@ -1,0 +1,301 @@
+"""The Restore tab: a photo in, the damage from the editor's painted layer and/or a mask file,
+several restorations out (shuffled, labelled A, B, C...), one compared and downloaded.
+
+The photo is read from the uploaded file itself, at full resolution and in its own format (TIFF
+and 16-bit scans included); the editor only shows a preview, and the strokes painted on it are
+scaled back to the photo's size. A client without the file (gradio_client) may send just the
+editor's value: its background is then the photo.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+import inpaint
+from inpaint.masks import detect_convention, hole_ratio, known_to_image, to_known_mask
+from study import sha256_hex
+from webapp import display, texts
+from webapp.errors import user_errors
+from webapp.startup import Services, prune_outputs
+
+PHOTO_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"]
+CONVENTIONS = [("auto-detect", "auto"), ("white is damage", "white-is-damage"), ("black is damage", "black-is-damage")]
+CLASSICAL = list(texts.CLASSICAL_LABELS)
+LABELS = "ABCDEFGHIJKL"
+MAX_MODEL_CANDIDATES = 8
+
+
+@dataclass
+class Shown:
+    """One restoration as shown on screen."""
+
+    label: str
+    params: dict[str, Any]
+    path: Path  # full resolution, for download
+    sha256: str  # of the file at ``path``
+    preview: Image.Image
+
+
+@dataclass
+class Restoration:
+    """The session's latest restoration (a gr.State): what the preference record needs."""
+
+    folder: Path
+    photo_path: Path
+    photo_sha256: str
+    size: tuple[int, int]
+    mask_png: bytes
+    hole_ratio: float
+    before: Image.Image
+    shown: list[Shown]  # on-screen order
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    shown_at: float = field(default_factory=time.monotonic)
+    candidate_ids: list[int] | None = None  # once registered in the study database
+    trial_id: int | None = None
+    response_id: int | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.shown]
+
+    def by_label(self, label: str) -> Shown:
+        for s in self.shown:
+            if s.label == label:
+                return s
+        raise ValueError(f"there is no restoration {label!r}: choose one of {', '.join(self.labels)}")
+
+
+def _safe_stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem).strip("-.")
+    return (stem or "photo")[:60]
+
+
+def _editor_value(preview: Image.Image) -> dict[str, Any]:
+    return {"background": preview, "layers": [], "composite": preview}
+
+
+class RestoreTab:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def _open_file(self, path: str | Path) -> tuple[inpaint.Photo, bytes]:
+        raw = Path(path).read_bytes()
+        return inpaint.open_photo(raw, max_pixels=self.settings.max_pixels), raw
+
+    def _photo(self, photo_path: str | None, editor: dict[str, Any] | None) -> tuple[inpaint.Photo, bytes, str]:
+        """(the photo, its file bytes, a name) from the uploaded file, else the editor's background."""
+        if photo_path:
+            photo, raw = self._open_file(photo_path)
+            return photo, raw, Path(photo_path).name
+        background = (editor or {}).get("background")
+        if background is None:
+            raise ValueError("Upload a photo first")
+        array = np.asarray(background)
+        if array.ndim == 3 and array.shape[2] == 4 and (array[..., 3] == 255).all():
+            array = array[..., :3]  # the editor's RGBA of an opaque photo
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        raw = buffer.getvalue()
+        return inpaint.open_photo(raw, max_pixels=self.settings.max_pixels), raw, "photo.png"
+
+    @staticmethod
+    def _known(photo: inpaint.Photo, editor: dict[str, Any] | None, mask_image: Image.Image | None,
+               convention: str) -> tuple[np.ndarray, list[str]]:
+        """The full-resolution known mask (True = keep) from the painted layers and/or the mask
+        image (their damage is combined), and a note on where it came from."""
+        known = np.ones(photo.data.shape[:2], bool)
+        sources = []
+        layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
+        painted = [to_known_mask(np.asarray(layer), "alpha", size=photo.size, resize=True) for layer in layers]
+        for layer_known in painted:
+            known &= layer_known
+        if painted and not all(k.all() for k in painted):
+            sources.append("painted strokes")
+        if mask_image is not None:
+            used = detect_convention(mask_image) if convention == "auto" else convention
+            known &= to_known_mask(mask_image, convention, size=photo.size, resize=True)
+            sources.append(f"the uploaded mask ({used.replace('-', ' ')})")
+        return known, sources
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    @user_errors
+    def load_photo(self, photo_path: str | None) -> tuple[Any, str, Any]:
+        """A new upload: put its preview in the editor (clearing old strokes) and describe it."""
+        if not photo_path:
+            return None, "", None
+        photo, raw = self._open_file(photo_path)
+        shown = display.preview(photo, self.settings.preview_side)
+        w, h = photo.size
+        note = f"**{Path(photo_path).name}**: {w} x {h} pixels, {photo.kind.upper()}, {len(raw) / 1e6:.1f} MB."
+        if shown.size != photo.size:
+            note += f" You paint on a {shown.size[0]} x {shown.size[1]} preview; the restoration uses the full resolution."
+        return _editor_value(shown), note, None
+
+    @user_errors
+    def check_mask(self, photo_path: str | None, editor: dict[str, Any] | None, mask_image: Image.Image | None,
+                   convention: str) -> tuple[Image.Image | None, str]:
+        """The damage over the photo, and how much of it is marked."""
+        if not photo_path and (editor or {}).get("background") is None:
+            return None, "Upload a photo first: the damage is shown over it."
+        photo, _, _ = self._photo(photo_path, editor)
+        known, sources = self._known(photo, editor, mask_image, convention)
+        base = display.preview(photo, self.settings.preview_side)
+        return display.overlay(base, ~known), self._mask_note(known, sources)
+
+    @staticmethod
+    def _mask_note(known: np.ndarray, sources: list[str]) -> str:
+        if known.all():
+            return "No damage is marked yet: paint over the damaged areas, or upload a mask."
+        return f"Marked as damage (red): **{100 * hole_ratio(known):.2f} %** of the photo, from {' and '.join(sources)}."
+
+    @user_errors
+    def restore(
+        self,
+        photo_path: str | None,
+        editor: dict[str, Any] | None,
+        mask_image: Image.Image | None,
+        convention: str,
+        n: float,
+        variation: float,
+        classical: list[str] | None,
+        seed: float | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Any, ...]:
+        """Restore the photo where the painted strokes and/or the mask mark damage: ``n`` restorations
+        by the model (if its weights are installed) plus one per classical method, shuffled and
+        labelled A, B, C... Returns (state, gallery, choice, ranking, before/after, download,
+        settings text, status, damage overlay)."""
+        photo, raw, name = self._photo(photo_path, editor)
+        known, sources = self._known(photo, editor, mask_image, convention or "auto")
+        if known.all():
+            raise ValueError("No damage is marked: paint over the damaged areas (or upload a mask) first")
+        runs = self._plan(n, classical or [])
+        seed = int(seed) if seed else random.SystemRandom().randrange(1, 2**31)
+        progress(0.0, desc="Starting")
+        candidates: list[inpaint.Candidate] = []
+        for i, (method, count) in enumerate(runs):
+            def report(fraction: float, message: str, i: int = i, method: str = method) -> None:
+                progress((i + fraction) / len(runs), desc=f"{method}: {message}")
+
+            candidates += inpaint.restore(
+                photo, known, n=count, seed=seed, method=method, variation=float(variation),
+                model=self.services.model if method == "pconv" else None, progress=report,
+            )
+        random.SystemRandom().shuffle(candidates)  # on-screen order carries no information
+        progress(0.98, desc="Saving full-resolution results")
+        result = self._keep(photo, raw, name, known, candidates)
+        single = result.labels[0] if len(result.shown) == 1 else None
+        status = f"{len(result.shown)} restorations of {photo.size[0]} x {photo.size[1]} pixels; " + self._mask_note(known, sources)
+        return (
+            result,
+            [(s.preview, s.label) for s in result.shown],
+            gr.Radio(choices=result.labels, value=single, interactive=True),
+            gr.Dropdown(choices=result.labels, value=[], multiselect=True, interactive=True),
+            *self._compare(result, single),
+            status,
+            display.overlay(result.before, ~known),
+        )
+
+    def _plan(self, n: float, classical: list[str]) -> list[tuple[str, int]]:
+        unknown = [m for m in classical if m not in CLASSICAL]
+        if unknown:
+            raise ValueError(f"unknown method(s) {', '.join(unknown)}: choose among {', '.join(CLASSICAL)}")
+        runs = [(m, 1) for m in CLASSICAL if m in classical]
+        if self.services.model is not None:
+            count = int(n or 0)
+            if not 0 <= count <= MAX_MODEL_CANDIDATES:
+                raise ValueError(f"The number of restorations must be between 1 and {MAX_MODEL_CANDIDATES}, got {n}")
+            if count:
+                runs.insert(0, ("pconv", count))
+        if not runs:
+            if self.services.model is None:
+                raise ValueError("The model's weights are missing: tick at least one classical method")
+            raise ValueError("Choose at least one restoration")
+        return runs
+
+    def _keep(self, photo: inpaint.Photo, raw: bytes, name: str, known: np.ndarray,
+              candidates: list[inpaint.Candidate]) -> Restoration:
+        """Write the full-resolution results (and the photo, for the study if allowed) to a new
+        folder, and make the screen copies."""
+        out_root = self.settings.output_dir
+        prune_outputs(out_root)
+        folder = out_root / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        stem = _safe_stem(name)
+        photo_path = folder / ("original" + (Path(name).suffix.lower() or ".png"))
+        photo_path.write_bytes(raw)
+        mask_buffer = io.BytesIO()
+        known_to_image(known).save(mask_buffer, format="PNG")
+        side = self.settings.preview_side
+        shown = []
+        for label, c in zip(LABELS, candidates):
+            path = inpaint.save_image(c.image, folder / f"{stem}-restored-{label}")
+            shown.append(Shown(label, c.params, path, sha256_hex(path.read_bytes()), display.preview(c.image, side)))
+        return Restoration(
+            folder=folder,
+            photo_path=photo_path,
+            photo_sha256=sha256_hex(raw),
+            size=photo.size,
+            mask_png=mask_buffer.getvalue(),
+            hole_ratio=hole_ratio(known),
+            before=display.preview(photo, side),
+            shown=shown,
+        )
+
+    def _compare(self, result: Restoration, label: str | None) -> tuple[Any, Any, str]:
+        """(before/after slider, download button, settings text) for the chosen label."""
+        if not label:
+            return (
+                (result.before, result.shown[0].preview),
+                gr.DownloadButton(value=None, visible=False),
+                "Click a restoration to compare it with the original and download it.",
+            )
+        chosen = result.by_label(label)
+        p = chosen.params
+        details = (
+            f"**{label}**: method `{p['method']}`, mask grown by {p['dilation']} px, dropout {p['dropout']:g}, "
+            f"seed {p['seed']}" + (f", model `{p['model_version']}`" if p.get("model_version") else "")
+            + f", {p['seconds']:.2f} s. Download: {result.size[0]} x {result.size[1]} pixels, lossless."
+        )
+        return (
+            (result.before, chosen.preview),
+            gr.DownloadButton(label=f"Download {label} (full resolution, {chosen.path.suffix[1:].upper()})",
+                              value=str(chosen.path), visible=True),
+            details,
+        )
+
+    @staticmethod
+    def clear_results() -> tuple[Any, ...]:
+        """A new photo: forget the previous restorations (state, gallery, choice, ranking,
+        before/after, download, settings text, status, preference status, pending answer)."""
+        return (None, [], gr.Radio(choices=[], value=None), gr.Dropdown(choices=[], value=[], multiselect=True),
+                None, gr.DownloadButton(value=None, visible=False), "", "", "", None)
+
+    def select(self, result: Restoration | None, evt: gr.SelectData) -> str | None:
+        """A click in the gallery chooses that restoration."""
+        if result is None or evt.index is None:
+            return None
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        return result.shown[index].label if 0 <= index < len(result.shown) else None
+
+    @user_errors
+    def show(self, result: Restoration | None, label: str | None) -> tuple[Any, Any, str]:
+        """Compare the chosen restoration with the original, and offer it for download."""
+        if result is None:
+            return None, gr.DownloadButton(value=None, visible=False), ""
+        return self._compare(result, label)
