@@ -31,7 +31,7 @@ def _data_table(manifest: Path) -> str:
     return "\n".join(lines)
 
 
-def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, command: str) -> Path:
+def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, command: str, note: str = "") -> Path:
     cfg = json.loads((model / CONFIG_NAME).read_text())
     meta = read_metadata(model)
     from .weights import load_model
@@ -66,14 +66,24 @@ def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, comman
         f"{int(meta.get('images_seen', 0)):,} training crops of {meta.get('crop')} px, "
         f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU), float32",
         "- masks: irregular strokes over all hole-to-image ratios (60%), thin scratches (20%), the "
-        "old-photo damage synthesiser (20%)",
-        "- crops cover 10-100% of each photo's shorter side (multi-scale), random flips",
-        "- stage 1: Adam lr 2e-4, loss = valid L1 + 6 x hole L1 + 0.1 x TV (the perceptual and style terms "
-        "halve the throughput on this CPU); stage 2: the paper's fine-tuning at lr 5e-5 with the encoder's "
-        "BatchNorm frozen and the full loss: + 0.05 x perceptual + 6 x style on ImageNet MobileNetV2 features "
-        "(VGG16 weights cannot be obtained offline; MobileNetV2's Gram matrices are about 20x larger than VGG's "
-        "on these photos, hence 6 instead of the paper's 120)",
+        "old-photo damage synthesiser (20%); random flips",
+        "",
+        "| stage | steps | lr | batch | crop (fraction of the shorter side) | features | loss weights | encoder BatchNorm |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {st['stage']} | {st['steps']:,} | {st['lr']:g} | {st['batch_size']} | {st['crop']} px "
+            f"({st['scale'][0]:g}-{st['scale'][1]:g}) | {st['features']} | "
+            + ", ".join(f"{k} {v:g}" for k, v in st["loss_weights"].items() if v)
+            + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} |"
+            for st in meta.get("stages", [])
+        ],
+        "",
+        "Perceptual and style features: ImageNet MobileNetV2 (taps at strides 2, 4, 8), since VGG16 "
+        "weights cannot be obtained offline. At the paper's style weight of 120 the style term was about "
+        "30 times the hole L1 term at the start of training with these features, so 6 is used. Stage 1 "
+        "uses the pixel terms only because the feature terms halve the throughput on this CPU.",
         f"- exact command: `{command}`",
+        *([f"- {note}"] if note else []),
         "",
     ]
     if manifest is not None and manifest.is_file():
@@ -108,10 +118,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", help="the training photos' manifest.csv")
     p.add_argument("--eval", help="an evaluate --out folder (results.md)")
     p.add_argument("--train-command", required=True, help="the exact training command, quoted in the card")
+    p.add_argument("--note", default="", help="a sentence about the run (e.g. what else shared the machine)")
 
 
 def main(args: argparse.Namespace) -> int:
     path = write_card(Path(args.model), Path(args.manifest) if args.manifest else None,
-                      Path(args.eval) if args.eval else None, args.train_command)
+                      Path(args.eval) if args.eval else None, args.train_command, args.note)
     print(f"wrote {path}")
     return 0

@@ -49,6 +49,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True)
 
+    sf = sub.add_parser("study-folder", help="precompute candidates for a controlled study (python -m study create reads the folder)")
+    sf.add_argument("--photos", required=True, help="a folder of (damaged) photos")
+    sf.add_argument("--masks", required=True, help="their damage masks, matched by file stem")
+    sf.add_argument("--conditions", required=True, help="method[:dilation[:dropout]],... e.g. pconv:2:0,pconv:4:0.25,telea:2")
+    sf.add_argument("--mask-convention", default="auto", choices=("auto", "white-is-damage", "black-is-damage", "alpha"))
+    sf.add_argument("--resize-mask", action="store_true")
+    sf.add_argument("--seed", type=int, default=0)
+    sf.add_argument("--weights")
+    sf.add_argument("--out", required=True)
+
     train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
     from . import card
 
@@ -75,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import train
 
             return train.main(args)
+        if args.command == "study-folder":
+            return cmd_study_folder(args)
         if args.command == "card":
             from . import card
 
@@ -178,4 +190,68 @@ def cmd_damage(args: argparse.Namespace) -> int:
     Image.fromarray(damaged).save(out / "damaged.png")
     known_to_image(known).save(out / "mask.png")
     print(f"wrote {out / 'damaged.png'} and {out / 'mask.png'} (white = damage, {100 * (1 - known.mean()):.1f}% of the photo)")
+    return 0
+
+
+def parse_conditions(text: str) -> list[tuple[str, int, float]]:
+    """``pconv:2:0,pconv:4:0.25,telea:2`` -> [(method, dilation, dropout), ...]."""
+    from .restore import METHODS
+
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        parts = item.split(":")
+        if parts[0] not in METHODS or len(parts) > 3:
+            raise UsageError(f"bad condition {item!r}: use method[:dilation[:dropout]] with method one of {', '.join(METHODS)}")
+        try:
+            dil = int(parts[1]) if len(parts) > 1 else 2
+            drop = float(parts[2]) if len(parts) > 2 else 0.0
+        except ValueError:
+            raise UsageError(f"bad condition {item!r}: dilation is whole pixels, dropout a rate in [0, 1)") from None
+        if parts[0] != "pconv" and drop:
+            raise UsageError(f"bad condition {item!r}: only pconv has dropout")
+        out.append((parts[0], dil, drop))
+    if not out:
+        raise UsageError("give at least one condition")
+    return out
+
+
+def cmd_study_folder(args: argparse.Namespace) -> int:
+    """Precompute every condition's candidate for every photo + mask, in the folder layout that
+    ``python -m study create`` reads (photos/, masks/, candidates/, candidates.csv)."""
+    import csv
+
+    from tqdm import tqdm
+
+    from .images import open_photo, save_image
+    from .masks import hole_ratio, known_to_image, load_mask
+    from .restore import CandidateSpec, restore
+    from .weights import load_model
+
+    conditions = parse_conditions(args.conditions)
+    pairs = _pairs(Path(args.photos), None, args.masks)
+    model = load_model(args.weights) if any(c[0] == "pconv" for c in conditions) else None
+    out = Path(args.out)
+    for sub in ("photos", "masks", "candidates"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for photo_path, mask_path in tqdm(pairs, desc="precomputing", unit="photo"):
+        photo = open_photo(photo_path)
+        known = load_mask(mask_path, args.mask_convention, size=photo.size, resize=args.resize_mask)
+        ph = save_image(photo.rgb8 if photo.kind not in ("gray", "gray16") else photo.data, out / "photos" / photo_path.stem)
+        mk = out / "masks" / f"{photo_path.stem}.png"
+        known_to_image(known).save(mk)
+        for method, dil, drop in conditions:
+            spec = CandidateSpec(method, dil, drop, args.seed)
+            cand = restore(photo, known, method=method, model=model, specs=[spec])[0]
+            name = f"{photo_path.stem}-{method}-d{dil}-p{drop:g}-s{args.seed}"
+            img = save_image(cand.image, out / "candidates" / name)
+            rows.append({"photo": ph.relative_to(out).as_posix(), "mask": mk.relative_to(out).as_posix(),
+                         "image": img.relative_to(out).as_posix(), "method": method, "dilation": dil,
+                         "dropout": drop, "seed": args.seed, "model_version": cand.spec.model_version or "",
+                         "hole_ratio": round(hole_ratio(known), 6)})
+    with open(out / "candidates.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} candidates for {len(pairs)} photos to {out}; next: python -m study create --folder {out} --name NAME")
     return 0

@@ -214,8 +214,12 @@ def to_output(photo: Photo, data: np.ndarray) -> Image.Image | np.ndarray:
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> Path:
-    """Save losslessly: PNG (TIFF for CMYK, which PNG cannot hold); 16-bit arrays through OpenCV."""
+    """Save losslessly: PNG (TIFF for CMYK, which PNG cannot hold); 16-bit arrays through OpenCV.
+    The suffix is chosen here: ``path``'s own suffix is replaced only if it is an image suffix
+    (so a name like ``p0.25`` keeps its dot)."""
     path = Path(path)
+    if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp"):
+        path = path.with_name(path.name + ".png")
     if isinstance(image, np.ndarray):
         if image.dtype == np.uint16 and image.ndim == 3:
             import cv2

@@ -118,13 +118,15 @@ def restore(
     resize_mask: bool = False,
     tiles: TileSettings | None = None,
     progress: Progress | None = None,
+    specs: Sequence[CandidateSpec] | None = None,
 ) -> list[Candidate]:
     """Restore ``photo`` where ``mask`` marks damage; return ``n`` candidates.
 
     ``mask``: anything ``masks.to_known_mask`` reads (an image with white or black marking damage,
     a painted RGBA layer, a path), under ``mask_convention``; a bool array is taken in the
     library's convention (True = known). ``method``: ``pconv`` (needs ``model``) or a classical
-    method. An empty mask returns the photo unchanged (one candidate, method ``unchanged``) without
+    method. ``specs`` replaces the planned candidates with exact ones (a controlled study's
+    conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty mask returns the photo unchanged (one candidate, method ``unchanged``) without
     running anything; a mask that covers everything is a ``ValueError``.
     """
     if method not in METHODS:
@@ -145,7 +147,12 @@ def restore(
         raise ValueError("the mask covers the whole photo, so nothing is left to restore from: mark only the damage")
 
     version = model.config.version if (model is not None and method == "pconv") else None
-    specs = plan_candidates(n, seed, variation, method, dilations, version)
+    if specs is None:
+        specs = plan_candidates(n, seed, variation, method, dilations, version)
+    else:
+        if not 1 <= len(specs) <= MAX_CANDIDATES or any(s.method != method for s in specs):
+            raise ValueError(f"give 1 to {MAX_CANDIDATES} specs, all with method {method!r}")
+        specs = [dataclasses.replace(s, model_version=version) for s in specs]
     report = progress or (lambda f, msg: None)
     replaced = [~dilate_damage(known, s.dilation) for s in specs]  # True = replaced by candidate k
     t0 = time.perf_counter()

@@ -214,7 +214,10 @@ class Trainer:
         if not (self.cfg.resume and self.ckpt_path.is_file()):
             return
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        if ck["model_config"] != self.model_config.to_dict():
+        def arch(d: dict[str, Any]) -> dict[str, Any]:  # the version label changes at every export
+            return {k: v for k, v in d.items() if k != "version"}
+
+        if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
         self.history = json.loads(ck.get("history", "[]"))
         if ck.get("stage") == self.cfg.stage:
@@ -260,7 +263,6 @@ class Trainer:
     def export(self, folder: Path | None = None) -> Path:
         folder = folder or self.out / "model"
         version = self.cfg.version or f"pconv-w{self.model_config.width}-d{self.model_config.depth}-s{self.total_steps}"
-        self.model.config.version = version
         meta = {
             "steps": self.total_steps,
             "images_seen": self.images_seen,
@@ -271,7 +273,12 @@ class Trainer:
             "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
-        return save_model(self.model, folder, card=keep_card, metadata=meta)
+        previous = self.model.config.version
+        self.model.config.version = version  # only in the exported config, not the checkpoint's
+        try:
+            return save_model(self.model, folder, card=keep_card, metadata=meta)
+        finally:
+            self.model.config.version = previous
 
     # -- validation
     def _validation_set(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -443,8 +450,14 @@ def _seed_worker(worker_id: int) -> None:
     # reproducible for a given --seed)
     import random
 
+    import signal
+
     import cv2
 
+    # Ctrl-C and SIGTERM reach the whole process group; only the main process acts on them
+    # (finishes its step and checkpoints), so a worker must not die of them first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

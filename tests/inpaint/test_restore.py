@@ -275,3 +275,30 @@ def test_max_side_restores_big_photos_at_a_coarser_level(model, monkeypatch):
     assert seen and all(s[:2] == (105, 150) for s in seen)
     assert np.array_equal(c.image[~c.replaced], dmg[~c.replaced])
     assert not (c.image[c.replaced] == MAGENTA).all(axis=-1).any()
+
+
+def test_study_folder_command_precomputes_conditions(tmp_path, model):
+    """`python -m inpaint study-folder` writes the layout `python -m study create` reads."""
+    import csv
+
+    from inpaint.cli import main
+    from inpaint.weights import save_model
+
+    save_model(model, tmp_path / "w", metadata={"steps": 1})
+    (tmp_path / "p").mkdir()
+    (tmp_path / "m").mkdir()
+    known = stroke_mask()
+    Image.fromarray(damage(photo(), known)).save(tmp_path / "p" / "a.png")
+    Image.fromarray(np.where(known, 0, 255).astype(np.uint8)).save(tmp_path / "m" / "a.png")
+    out = tmp_path / "study"
+    assert main(["study-folder", "--photos", str(tmp_path / "p"), "--masks", str(tmp_path / "m"),
+                 "--conditions", "pconv:2:0,pconv:4:0.25,telea:0", "--weights", str(tmp_path / "w"),
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "candidates.csv")))
+    assert [(r["method"], r["dilation"], r["dropout"]) for r in rows] == [("pconv", "2", "0.0"), ("pconv", "4", "0.25"), ("telea", "0", "0.0")]
+    for r in rows:
+        img = np.asarray(Image.open(out / r["image"]))
+        replaced = ~dilate_damage(known, int(r["dilation"]))
+        assert np.array_equal(img[~replaced], np.asarray(Image.open(out / r["photo"]))[~replaced])
+    assert main(["study-folder", "--photos", str(tmp_path / "p"), "--masks", str(tmp_path / "m"),
+                 "--conditions", "magic:1", "--out", str(out)]) == 2
