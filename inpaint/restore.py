@@ -78,6 +78,7 @@ class TileSettings:
     tile: int = 384  # crops bigger than this are tiled
     context: int = 64  # known context kept around each tile's core
     max_batch: int = 16  # tiles x candidates per forward pass
+    single_max: int = 640  # a damaged region whose crop fits in this many pixels runs as one crop
     # The network never works on a view of the photo whose long side exceeds this: the training
     # photos are at most about 2000 px, so a 6000 px scan is restored at 1/4 scale (and 16 times
     # faster), where its content looks like what the model learned. None = no limit.
@@ -215,14 +216,17 @@ def assign_levels(damage: np.ndarray, working_size: int, max_level: int) -> tupl
     widest holes at 512 px.)
     Returns (labels (H, W) int32, level per label (n,) with level[0] unused)."""
     import cv2
-    from scipy import ndimage
 
     d8 = damage.astype(np.uint8)
     n, labels = cv2.connectedComponents(d8, connectivity=8)
     if n <= 1:
         return labels, np.zeros(1, np.int64)
     dist = cv2.distanceTransform(d8, cv2.DIST_L2, 3)
-    half = np.asarray(ndimage.maximum(dist, labels, index=np.arange(1, n)), dtype=np.float64)
+    # per-component maximum over the damaged pixels only (ndimage.maximum sorts all H*W labels)
+    where = d8.astype(bool)
+    half = np.zeros(n, np.float64)
+    np.maximum.at(half, labels[where], dist[where])
+    half = half[1:]
     limit = max(working_size / 4.0, 4.0)
     levels = np.ceil(np.log2(np.maximum(half / limit, 1.0))).astype(np.int64)
     return labels, np.concatenate([[0], np.clip(levels, 0, max_level)])
@@ -260,14 +264,16 @@ def _level_hole(damage: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _downscale(damage.astype(np.float32), shape) > 0
 
 
-def _tiles(region: np.ndarray, tile: int, context: int) -> list[tuple[int, int, int, int, int, int, int, int]]:
+def _tiles(region: np.ndarray, tile: int, context: int, single_max: int = 0) -> list[tuple[int, int, int, int, int, int, int, int]]:
     """Crops covering the True pixels of ``region`` (level pixels). Each item: crop (y0, y1, x0, x1)
     and its core (cy0, cy1, cx0, cx1); cores partition the plane, crops add context around them."""
     h, w = region.shape
     ys, xs = np.nonzero(region)
     by0, by1, bx0, bx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    if by1 - by0 + 2 * context <= tile and bx1 - bx0 + 2 * context <= tile:
-        cy0, cx0 = by0, bx0
+    # One crop while it stays small: overlapping tiles would run the network on their shared
+    # context twice (a 512 px photo as 2x2 tiles of 384 px costs 2.25 times one 512 px crop).
+    single = max(tile, single_max)
+    if min(h, by1 + context) - max(0, by0 - context) <= single and min(w, bx1 + context) - max(0, bx0 - context) <= single:
         return [(max(0, by0 - context), min(h, by1 + context), max(0, bx0 - context), min(w, bx1 + context),
                  by0, by1, bx0, bx1)]
     core = tile - 2 * context
@@ -312,7 +318,7 @@ def _pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray]
     jobs = []  # (level, crop and core) to run
     for lv in levels:
         region = _level_hole(_pad_to(union & (level_map == lv), 2**lv, False), _level_shape(h, w, lv))
-        jobs += [(lv, t) for t in _tiles(region, ts.tile, ts.context)]
+        jobs += [(lv, t) for t in _tiles(region, ts.tile, ts.context, ts.single_max)]
     done = 0
     for lv in levels:
         shape = _level_shape(h, w, lv)
