@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _data_table(manifest: Path) -> str:
     return "\n".join(lines)
 
 
-def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, command: str, note: str = "") -> Path:
+def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], command: str, note: str = "") -> Path:
     cfg = json.loads((model / CONFIG_NAME).read_text())
     meta = read_metadata(model)
     from .weights import load_model
@@ -88,10 +89,13 @@ def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, comman
     ]
     if manifest is not None and manifest.is_file():
         parts += ["### Training data", "", _data_table(manifest), ""]
-    if eval_dir is not None and (eval_dir / "results.md").is_file():
+    evals = [d for d in eval_dirs if (d / "results.md").is_file()]
+    if evals:
         parts += ["## Evaluation", "",
-                  "Produced by `python -m inpaint evaluate` on the public evaluation photos (never trained on):", "",
-                  (eval_dir / "results.md").read_text().strip(), ""]
+                  "Produced by `python -m inpaint evaluate` on the public evaluation photos (never trained on); "
+                  "each run's command is in its section.", ""]
+        for d in evals:  # demote the runs' headings under this section
+            parts += [re.sub(r"^(#+)", r"\1##", line) for line in (d / "results.md").read_text().strip().splitlines()] + [""]
     parts += [
         "## Limitations",
         "",
@@ -116,13 +120,13 @@ def write_card(model: Path, manifest: Path | None, eval_dir: Path | None, comman
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="the model folder to write README.md into")
     p.add_argument("--manifest", help="the training photos' manifest.csv")
-    p.add_argument("--eval", help="an evaluate --out folder (results.md)")
+    p.add_argument("--eval", nargs="*", default=[], help="evaluate --out folders (their results.md)")
     p.add_argument("--train-command", required=True, help="the exact training command, quoted in the card")
     p.add_argument("--note", default="", help="a sentence about the run (e.g. what else shared the machine)")
 
 
 def main(args: argparse.Namespace) -> int:
     path = write_card(Path(args.model), Path(args.manifest) if args.manifest else None,
-                      Path(args.eval) if args.eval else None, args.train_command, args.note)
+                      [Path(e) for e in args.eval], args.train_command, args.note)
     print(f"wrote {path}")
     return 0
