@@ -1,4 +1,4 @@
-"""``python -m inpaint``: restore, damage, train, evaluate, card.
+"""``python -m inpaint``: restore, damage, detect, train, train-detector, evaluate, evaluate-detection, card.
 
 Bad input ends with exit code 2 and a one-line message on stderr, never a traceback.
 """
@@ -59,10 +59,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sf.add_argument("--weights")
     sf.add_argument("--out", required=True)
 
+    dt = sub.add_parser("detect", help="suggest a damage mask (white = damage) for a photo or a folder of photos")
+    dt.add_argument("photo", help="a photo file, or a folder of photos")
+    dt.add_argument("--sensitivity", type=float, default=0.5, help="0-1: higher flags more (default 0.5)")
+    dt.add_argument("--method", default="learned", choices=("learned", "classical"))
+    dt.add_argument("--weights", help="detector folder or Hub repo id (default: $INPAINT_DETECTOR_WEIGHTS or weights/damage-detector)")
+    dt.add_argument("--probability", action="store_true", help="also write the probability map (STEM-probability.png)")
+    dt.add_argument("--out", required=True, help="the mask file for one photo (MASK.png), a folder for a folder")
+
     train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
+    from . import detect_train
+
+    detect_train.add_arguments(sub.add_parser("train-detector", help="train the damage detector on synthetic damage"))
     from . import card
 
     card.add_arguments(sub.add_parser("card", help="write a model folder's model card from its metadata and evaluation"))
+    ed = sub.add_parser("evaluate-detection", help="damage detection: learned vs classical per damage kind and severity", add_help=False)
+    if command == "evaluate-detection":
+        from . import detect_eval
+
+        ed.add_argument("-h", "--help", action="help")
+        detect_eval.add_arguments(ed)
     e = sub.add_parser("evaluate", help="the paper-style evaluation against classical methods", add_help=False)
     if command == "evaluate":  # imported only when used: a problem there never blocks training
         from . import evaluate
@@ -85,12 +102,22 @@ def main(argv: list[str] | None = None) -> int:
             from . import train
 
             return train.main(args)
+        if args.command == "detect":
+            return cmd_detect(args)
+        if args.command == "train-detector":
+            from . import detect_train
+
+            return detect_train.main(args)
         if args.command == "study-folder":
             return cmd_study_folder(args)
         if args.command == "card":
             from . import card
 
             return card.main(args)
+        if args.command == "evaluate-detection":
+            from . import detect_eval
+
+            return detect_eval.main(args)
         if args.command == "evaluate":
             from . import evaluate
 
@@ -173,6 +200,53 @@ def cmd_restore(args: argparse.Namespace) -> int:
         ok = sum("error" not in s for s in summary)
         print(f"restored {ok}/{len(summary)} photos into {out}")
         return 0 if ok else 2
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    from .detect import check_sensitivity, detect_damage, load_detector
+
+    check_sensitivity(args.sensitivity)
+    src, out = Path(args.photo), Path(args.out)
+    if src.is_dir():
+        photos = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not photos:
+            raise UsageError(f"no photos in {src}")
+        if out.suffix.lower() in IMAGE_SUFFIXES:
+            raise UsageError(f"{src} is a folder: --out must be a folder too, not {out.name}")
+        targets = [(p, out / f"{p.stem}.png") for p in photos]
+    else:
+        if not src.is_file():
+            raise UsageError(f"{src} does not exist")
+        if out.is_dir() or out.suffix.lower() != ".png":
+            raise UsageError(f"--out must name a .png file for one photo, got {out}")
+        targets = [(src, out)]
+    model = load_detector(args.weights) if args.method == "learned" else None
+    failures = 0
+    for photo, target in tqdm(targets, disable=len(targets) == 1, unit="photo"):
+        try:
+            det = detect_damage(photo, args.sensitivity, method=args.method, model=model)
+        except ValueError as e:
+            if len(targets) == 1:
+                raise
+            failures += 1
+            tqdm.write(f"skipped {photo.name}: {str(e).splitlines()[0]}", file=sys.stderr)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        det.mask_image().save(target)
+        if args.probability:
+            prob8 = np.clip(np.rint(det.probability * 255), 0, 255).astype(np.uint8)
+            Image.fromarray(prob8, "L").save(target.with_name(f"{target.stem}-probability.png"))
+        if len(targets) == 1:
+            print(f"{target}: {det.fraction:.2%} of the pixels suggested as damage ({det.method}, "
+                  f"sensitivity {det.sensitivity:g}, {det.seconds:.2f} s)")
+    if failures:
+        print(f"{failures} of {len(targets)} photos could not be read", file=sys.stderr)
+        return 1
     return 0
 
 

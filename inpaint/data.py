@@ -455,7 +455,16 @@ def build_dataset(spec: str, crop: int = 256, *, split: str = "train",
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn`` for DataLoader: seed numpy and ``random`` from torch's per-worker seed
     (base seed from the loader's ``generator`` + worker id), so each worker draws different
-    numbers and a run with the same generator seed repeats exactly."""
+    numbers and a run with the same generator seed repeats exactly.
+
+    Ctrl-C and SIGTERM reach the whole process group; only the main process acts on them (it
+    finishes its step and checkpoints), so a worker ignores them instead of dying first. (OpenCV's
+    thread count is not touched here: calling into OpenCV's thread pool right after a fork, when the
+    parent had used it, can deadlock.)"""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

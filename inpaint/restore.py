@@ -316,15 +316,16 @@ def _pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray]
     fills = [rgb8.copy() for _ in specs]
     levels = sorted(set(level_of[1:].tolist()))
     jobs = []  # (level, crop and core) to run
+    at_level = {lv: union & (level_map == lv) for lv in levels}  # full-resolution pixels of each level
     for lv in levels:
-        region = _level_hole(_pad_to(union & (level_map == lv), 2**lv, False), _level_shape(h, w, lv))
+        region = _level_hole(_pad_to(at_level[lv], 2**lv, False), _level_shape(h, w, lv))
         jobs += [(lv, t) for t in _tiles(region, ts.tile, ts.context, ts.single_max)]
     done = 0
     for lv in levels:
         shape = _level_shape(h, w, lv)
         img = _downscale(_pad_to(rgb8, 2**lv, None), shape)
         holes = [_level_hole(_pad_to(rep, 2**lv, True), shape) for rep in replaced]
-        mine = union & (level_map == lv)
+        mine = at_level[lv]
         lv_jobs = [t for l2, t in jobs if l2 == lv]
         per_batch = max(1, ts.max_batch // len(specs))
         for start in range(0, len(lv_jobs), per_batch):

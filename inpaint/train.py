@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
+from .data import build_dataset, seed_worker
 from .losses import InpaintingLoss, LossWeights
 from .unet import PConvUNet, PConvUNetConfig
 from .weights import save_model
@@ -140,8 +141,6 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
-        from .data import build_dataset
-
         self.cfg = cfg
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
@@ -341,7 +340,7 @@ class Trainer:
             loader = DataLoader(
                 self.dataset, batch_size=self.local_batch, sampler=sampler, shuffle=sampler is None,
                 generator=None if sampler is not None else gen, num_workers=self.cfg.workers,
-                drop_last=True, worker_init_fn=_seed_worker,
+                drop_last=True, worker_init_fn=seed_worker,
                 pin_memory=self.device.type == "cuda",
             )
             yield from loader
@@ -443,25 +442,6 @@ def threading_main() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _seed_worker(worker_id: int) -> None:
-    # numpy/python RNGs in workers follow torch's per-worker seed (different crops per worker,
-    # reproducible for a given --seed)
-    import random
-
-    import signal
-
-    import cv2
-
-    # Ctrl-C and SIGTERM reach the whole process group; only the main process acts on them
-    # (finishes its step and checkpoints), so a worker must not die of them first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-    cv2.setNumThreads(1)  # the worker's job is small; leave the cores to the training step
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ def default_source() -> str:
 
 
 def save_model(
-    model: PConvUNet,
+    model: torch.nn.Module,
     folder: str | os.PathLike[str],
     *,
     card: str | None = None,
@@ -61,11 +61,12 @@ def save_model(
     return folder
 
 
-def _minimal_card(model: PConvUNet, meta: dict[str, str]) -> str:
+def _minimal_card(model: torch.nn.Module, meta: dict[str, str]) -> str:
+    title = getattr(model, "card_title", "Partial-convolution U-Net")
     return (
-        "# Partial-convolution U-Net\n\n"
+        f"# {title}\n\n"
         f"Config: `{json.dumps(model.config.to_dict(), sort_keys=True)}`\n\n"
-        f"Parameters: {model.num_parameters():,}. Training steps: {meta.get('steps', '0')}.\n"
+        f"Parameters: {sum(p.numel() for p in model.parameters()):,}. Training steps: {meta.get('steps', '0')}.\n"
     )
 
 
@@ -113,16 +114,34 @@ def load_model(
 
     Raises ``WeightsError`` with a one-line message for a missing folder or file, a corrupt file,
     a config that does not match the tensors, or untrained weights (unless ``allow_untrained``)."""
-    folder = resolve_source(source)
+    return load_folder(
+        resolve_source(source), PConvUNetConfig, PConvUNet, device=device, allow_untrained=allow_untrained,
+        role="restorer", train_hint="python -m inpaint train", env="INPAINT_WEIGHTS",
+    )
+
+
+def load_folder(
+    folder: Path,
+    config_cls: Any,
+    model_cls: Any,
+    *,
+    device: str | torch.device | None,
+    allow_untrained: bool,
+    role: str,
+    train_hint: str,
+    env: str,
+) -> Any:
+    """The checks every model folder gets (``load_model``, ``inpaint.detect.load_detector``):
+    ``config_cls.from_dict`` reads config.json, ``model_cls(config)`` must match the tensors."""
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not cfg_path.is_file() or not w_path.is_file():
         missing = [p.name for p in (cfg_path, w_path) if not p.is_file()]
         raise WeightsError(
             f"no trained weights in {folder} (missing {', '.join(missing)}): train a model with "
-            "`python -m inpaint train` or set INPAINT_WEIGHTS to a folder or Hub repo that has them"
+            f"`{train_hint}` or set {env} to a folder or Hub repo that has them"
         )
     try:
-        config = PConvUNetConfig.from_dict(json.loads(cfg_path.read_text()))
+        config = config_cls.from_dict(json.loads(cfg_path.read_text()))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise WeightsError(f"{cfg_path} is not a valid model config: {e}") from e
 
@@ -137,10 +156,10 @@ def load_model(
     if not allow_untrained and int(meta.get("steps", 0) or 0) <= 0:
         raise WeightsError(
             f"the weights in {folder} were never trained; refusing to use a random network as a "
-            "restorer (train with `python -m inpaint train`, or pass allow_untrained=True for tests)"
+            f"{role} (train with `{train_hint}`, or pass allow_untrained=True for tests)"
         )
 
-    model = PConvUNet(config)
+    model = model_cls(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

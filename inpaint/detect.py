@@ -1,0 +1,385 @@
+"""Suggest the damage: a probability map and a mask of the scratches, creases, tears, stains,
+spots and missing corners of an old photo, at the photo's full resolution.
+
+Two methods behind one function, ``detect_damage(photo, sensitivity=..., method=...)``:
+
+- ``learned``: ``DamageNet``, a small U-Net built from the restorer's own blocks (the stride-2
+  partial-convolution encoder and the skip-concatenating decoder of ``inpaint.unet``) with one
+  output channel, the logit of "this pixel is damage". It is trained on the damage synthesiser's
+  output over real photos (``inpaint.detect_train``). The partial convolutions get a validity mask
+  that is 1 on the photo and 0 on padding, kept inside the photo's footprint at every scale, so
+  padding a tile (or the photo) to a multiple of ``2**depth`` changes nothing: the network never
+  sees made-up pixels, and a pixel near the photo's edge is judged from the photo alone, the same
+  way whatever the tile's shape.
+- ``classical``: morphological white top-hat and black-hat responses (thin bright and dark lines and
+  specks), a local colour-cast test (yellow-brown stains) and flat near-black or near-white areas
+  reaching the border (missing corners), each thresholded against the photo's own robust noise
+  level. It is the baseline the learned detector is compared with (``evaluate-detection``).
+
+``sensitivity`` in [0, 1] (default 0.5) moves the decision threshold: higher flags more. For the
+learned detector the probability threshold is ``1 - sensitivity``; for the classical one it
+scales how many noise deviations a response must exceed (see ``classical_damage``).
+
+Large scans are processed in tiles of ``DetectSettings.tile`` pixels with ``margin`` pixels of
+context on every side; only each tile's core is kept, so the seams fall where both neighbours saw
+enough context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .images import PhotoInput, open_photo
+from .unet import _DecoderBlock, _EncoderBlock
+
+DETECT_METHODS = ("learned", "classical")
+DEFAULT_SENSITIVITY = 0.5
+DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "weights" / "damage-detector"
+ARCHITECTURE = "damage-unet"
+
+
+def default_detector_source() -> str:
+    """``INPAINT_DETECTOR_WEIGHTS`` (a folder or a Hub repo id) or the bundled folder."""
+    return os.environ.get("INPAINT_DETECTOR_WEIGHTS") or str(DEFAULT_DETECTOR)
+
+
+# ----------------------------------------------------------------------------- the network
+
+
+@dataclass
+class DamageNetConfig:
+    """Everything needed to rebuild a DamageNet; saved as config.json beside the weights."""
+
+    architecture: str = ARCHITECTURE
+    in_channels: int = 3
+    width: int = 16
+    depth: int = 5
+    max_width_mult: int = 8
+    kernel_sizes: tuple[int, ...] = (5, 3, 3, 3, 3)
+    working_size: int = 256  # crop size it was trained at (informative: it runs on any size)
+    threshold: float = 0.5  # probability threshold at the default sensitivity
+    version: str = "untrained"
+
+    def __post_init__(self) -> None:
+        if self.architecture != ARCHITECTURE:
+            raise ValueError(f"not a damage detector (architecture {self.architecture!r}, expected {ARCHITECTURE!r})")
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if self.depth < 1:
+            raise ValueError(f"depth must be at least 1, got {self.depth}")
+        if len(self.kernel_sizes) < self.depth:
+            self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+    @property
+    def channels(self) -> list[int]:
+        return [self.width * min(2**i, self.max_width_mult) for i in range(self.depth)]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DamageNetConfig":
+        if "architecture" not in d:
+            raise ValueError("config.json has no 'architecture' key: this folder holds a restorer, not a damage detector")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown detector config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+class DamageNet(nn.Module):
+    """``forward(image, valid=None)``: image (B, 3, H, W) in [0, 1], valid (B, 1, H, W) with 1 on
+    real pixels (None: all real); returns logits (B, 1, H, W). Any H, W (padded internally with
+    invalid pixels to a multiple of ``2**depth``)."""
+
+    card_title = "Damage detector (partial-convolution U-Net)"
+
+    def __init__(self, config: DamageNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or DamageNetConfig()
+        ch = config.channels
+        self.encoder = nn.ModuleList(
+            _EncoderBlock(config.in_channels if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
+            for i in range(config.depth)
+        )
+        self.decoder = nn.ModuleList()
+        for i in reversed(range(config.depth)):
+            skip = config.in_channels if i == 0 else ch[i - 1]
+            cout = 1 if i == 0 else ch[i - 1]
+            self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0))
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.config.depth
+
+    def forward(self, image: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        b, _, h, w = image.shape
+        if valid is None:
+            valid = image.new_ones(b, 1, h, w)
+        elif valid.shape != (b, 1, h, w):
+            raise ValueError(f"valid must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(valid.shape)}")
+        mult = self.multiple
+        ph, pw = (-h) % mult, (-w) % mult
+        x = (image - 0.5) * 2.0
+        m = valid.to(x.dtype)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))
+            m = F.pad(m, (0, pw, 0, ph))
+        # The photo's footprint at every scale (a cell is valid if it covers any real pixel). Unlike
+        # the restorer, whose masks grow into the hole layer by layer, the detector keeps every
+        # layer's mask inside the footprint: features are never computed on the padding, so the
+        # prediction for the photo does not depend on how much padding there is (tile shapes).
+        foot = [m] + [F.max_pool2d(m, 2**i) for i in range(1, self.config.depth + 1)]
+        skips = [(x, m)]
+        hcur, mcur = x, m
+        for i, block in enumerate(self.encoder):
+            hcur, mcur = block(hcur, mcur)
+            mcur = mcur * foot[i + 1]
+            skips.append((hcur, mcur))
+        skips.pop()
+        for j, block in enumerate(self.decoder):
+            skip, skip_m = skips.pop()
+            hcur, mcur = block(hcur, mcur, skip, skip_m)
+            mcur = mcur * foot[self.config.depth - 1 - j]
+        return (hcur * mcur)[:, :, :h, :w].float()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def save_detector(model: DamageNet, folder: str | os.PathLike[str], *, card: str | None = None,
+                  metadata: dict[str, Any] | None = None) -> Path:
+    from .weights import save_model
+
+    return save_model(model, folder, card=card, metadata=metadata)
+
+
+def load_detector(source: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None,
+                  allow_untrained: bool = False) -> DamageNet:
+    """Load a detector folder (default: ``INPAINT_DETECTOR_WEIGHTS`` or the bundled
+    ``weights/damage-detector``) or Hub repo; ``WeightsError`` with one line when it cannot."""
+    from .weights import load_folder, resolve_source
+
+    return load_folder(
+        resolve_source(source if source is not None else default_detector_source()),
+        DamageNetConfig, DamageNet, device=device, allow_untrained=allow_untrained,
+        role="damage detector", train_hint="python -m inpaint train-detector", env="INPAINT_DETECTOR_WEIGHTS",
+    )
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Tiling for the learned detector. A photo up to ``tile + 2 * margin`` on each side runs in
+    one pass; larger ones in tiles whose cores are ``tile`` pixels, ``max_batch`` at a time."""
+
+    tile: int = 1024
+    margin: int = 48
+    max_batch: int = 2
+
+
+@dataclass
+class Detection:
+    """``probability``: float32 (H, W) in [0, 1]. ``damage``: bool (H, W), True = damage (the
+    suggested mask). ``known`` is its complement (the library's mask convention)."""
+
+    probability: np.ndarray
+    damage: np.ndarray
+    method: str
+    sensitivity: float
+    threshold: float
+    seconds: float
+    model_version: str | None = None
+
+    @property
+    def known(self) -> np.ndarray:
+        return ~self.damage
+
+    @property
+    def fraction(self) -> float:
+        return float(self.damage.mean()) if self.damage.size else 0.0
+
+    def mask_image(self):
+        """The suggestion as an 8-bit image, white = damage (the CLI's and the editor's convention)."""
+        from PIL import Image
+
+        return Image.fromarray(self.damage.astype(np.uint8) * 255, "L")
+
+
+def check_sensitivity(sensitivity: float) -> float:
+    try:
+        s = float(sensitivity)
+    except (TypeError, ValueError):
+        raise ValueError(f"sensitivity must be a number in [0, 1], got {sensitivity!r}") from None
+    if not 0.0 <= s <= 1.0 or s != s:
+        raise ValueError(f"sensitivity must be in [0, 1], got {sensitivity}")
+    return s
+
+
+def learned_threshold(model: DamageNet, sensitivity: float) -> float:
+    """Probability threshold for a sensitivity: the model's calibrated threshold at 0.5, moving
+    linearly to 0.98 at sensitivity 0 and 0.02 at sensitivity 1."""
+    t0 = model.config.threshold
+    s = check_sensitivity(sensitivity)
+    return t0 + (0.98 - t0) * (0.5 - s) / 0.5 if s <= 0.5 else t0 - (t0 - 0.02) * (s - 0.5) / 0.5
+
+
+def detect_damage(
+    photo: PhotoInput,
+    sensitivity: float = DEFAULT_SENSITIVITY,
+    *,
+    method: str = "learned",
+    model: DamageNet | None = None,
+    settings: DetectSettings | None = None,
+) -> Detection:
+    """Suggest where ``photo`` is damaged. ``photo``: anything ``open_photo`` reads (path, bytes,
+    PIL image, array; grayscale, RGBA, 16-bit, CMYK, palette, EXIF-rotated: the result has the
+    photo's displayed size). ``model``: a loaded ``DamageNet`` (default: ``load_detector()``)."""
+    sensitivity = check_sensitivity(sensitivity)
+    if method not in DETECT_METHODS:
+        raise ValueError(f"unknown detection method {method!r}; choose one of {', '.join(DETECT_METHODS)}")
+    started = time.perf_counter()
+    rgb8 = open_photo(photo).rgb8
+    if method == "classical":
+        prob, damage, threshold = classical_damage(rgb8, sensitivity)
+        return Detection(prob, damage, method, sensitivity, threshold, time.perf_counter() - started)
+    model = model if model is not None else load_detector()
+    prob = predict_probability(model, rgb8, settings or DetectSettings())
+    threshold = learned_threshold(model, sensitivity)
+    return Detection(prob, prob >= threshold, method, sensitivity, threshold, time.perf_counter() - started,
+                     model.config.version)
+
+
+def _tile_boxes(h: int, w: int, tile: int, margin: int) -> list[tuple[int, int, int, int, int, int, int, int]]:
+    """(core y0, y1, x0, x1, input y0, y1, x0, x1) for tiles whose cores partition the photo."""
+    if h <= tile + 2 * margin and w <= tile + 2 * margin:
+        return [(0, h, 0, w, 0, h, 0, w)]
+    ny, nx = -(-h // tile), -(-w // tile)
+    ys = np.linspace(0, h, ny + 1).round().astype(int)
+    xs = np.linspace(0, w, nx + 1).round().astype(int)
+    boxes = []
+    for i in range(ny):
+        for j in range(nx):
+            y0, y1, x0, x1 = ys[i], ys[i + 1], xs[j], xs[j + 1]
+            boxes.append((y0, y1, x0, x1, max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)))
+    return boxes
+
+
+@torch.inference_mode()
+def predict_probability(model: DamageNet, rgb8: np.ndarray, settings: DetectSettings | None = None) -> np.ndarray:
+    """Damage probability (H, W) float32 for an (H, W, 3) uint8 photo, tiled for large photos."""
+    settings = settings or DetectSettings()
+    device = next(model.parameters()).device
+    h, w = rgb8.shape[:2]
+    boxes = _tile_boxes(h, w, settings.tile, settings.margin)
+    mult = model.multiple
+    th = max(b[5] - b[4] for b in boxes)
+    tw = max(b[7] - b[6] for b in boxes)
+    th, tw = th + (-th) % mult, tw + (-tw) % mult  # one input shape for every tile of the photo
+    prob = np.empty((h, w), np.float32)
+    src = torch.from_numpy(rgb8)  # (H, W, 3) uint8, no copy
+    for start in range(0, len(boxes), settings.max_batch):
+        batch = boxes[start : start + settings.max_batch]
+        x = torch.zeros(len(batch), 3, th, tw, device=device)
+        valid = torch.zeros(len(batch), 1, th, tw, device=device)
+        for k, (_, _, _, _, iy0, iy1, ix0, ix1) in enumerate(batch):
+            x[k, :, : iy1 - iy0, : ix1 - ix0] = src[iy0:iy1, ix0:ix1].to(device).permute(2, 0, 1).float() / 255.0
+            valid[k, :, : iy1 - iy0, : ix1 - ix0] = 1.0
+        with _autocast(device):
+            logits = model(x, valid)
+        p = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+        for k, (y0, y1, x0, x1, iy0, _, ix0, _) in enumerate(batch):
+            prob[y0:y1, x0:x1] = p[k, y0 - iy0 : y1 - iy0, x0 - ix0 : x1 - ix0]
+    return prob
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cpu", enabled=False)
+
+
+# ----------------------------------------------------------------------------- classical baseline
+
+
+def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> tuple[np.ndarray, np.ndarray, float]:
+    """The classical detector: ``(score, damage, 0.5)`` (score threshold).
+
+    1. Thin bright and dark structures: white top-hat (the photo minus its morphological opening)
+       and black-hat (closing minus the photo) of the luminance with an elliptical element a bit
+       wider than a scratch (about 1/150 of the shorter side, 5 to 21 px). Texture also responds,
+       so each response is measured in units of its own robust spread (1.4826 x MAD over the photo)
+       and must exceed ``k`` of them and an absolute floor of 10 grey levels.
+    2. Stains: a yellow-brown cast (Lab b* above its median over a window of 1/8 of the shorter
+       side) by more than ``k`` robust spreads and 6 units.
+    3. Missing corners and edges: flat (local std < 2) near-black (< 20) or near-white (> 235)
+       regions that touch the border.
+    ``k`` goes from 8 (sensitivity 0) to 2 (sensitivity 1), 5 at 0.5. ``score`` in [0, 1] is the
+    strongest normalised response (0.5 at the threshold) so the two methods share an interface.
+    Components smaller than 4 pixels are dropped (sensor noise)."""
+    import cv2
+
+    s = check_sensitivity(sensitivity)
+    k = 8.0 - 6.0 * s
+    h, w = rgb8.shape[:2]
+    short = min(h, w)
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb8), cv2.COLOR_RGB2LAB)
+    lum = lab[..., 0].astype(np.float32)
+    r = int(np.clip(round(short / 300), 2, 10))
+    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+    def normalised(resp: np.ndarray, floor: float) -> np.ndarray:
+        sample = resp[:: max(1, resp.shape[0] // 512), :: max(1, resp.shape[1] // 512)]
+        med = float(np.median(sample))
+        spread = 1.4826 * float(np.median(np.abs(sample - med))) + 1e-3
+        level = max(med + k * spread, floor)
+        return resp / level  # 1 = at the threshold
+
+    bright = normalised(cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, se), 10.0)
+    dark = normalised(cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, se), 10.0)
+    bstar = lab[..., 2].astype(np.float32)
+    win = max(3, (short // 8) | 1)
+    small = cv2.resize(bstar, (max(1, w * 64 // max(h, w)), max(1, h * 64 // max(h, w))), interpolation=cv2.INTER_AREA)
+    background = cv2.resize(cv2.medianBlur(small.astype(np.uint8), max(3, (win * 64 // max(h, w)) | 1)).astype(np.float32),
+                            (w, h), interpolation=cv2.INTER_LINEAR)
+    stain = normalised(np.maximum(bstar - background, 0.0), 6.0)
+    score = np.maximum(np.maximum(bright, dark), stain)
+
+    mean = cv2.blur(lum, (5, 5))
+    std = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - mean * mean, 0.0))
+    flat = (std < 2.0) & ((lum < 20) | (lum > 235))
+    if flat.any():
+        n, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=8)
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        edge = edge[edge > 0]
+        corner = np.isin(labels, edge) if edge.size else np.zeros_like(flat)
+        score = np.where(corner, np.maximum(score, 2.0), score)
+
+    damage = score >= 1.0
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(damage.astype(np.uint8), connectivity=8)
+    tiny = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < 4)
+    tiny = tiny[tiny > 0]
+    if tiny.size:
+        damage &= ~np.isin(labels, tiny)
+    prob = np.clip(score / 2.0, 0.0, 1.0).astype(np.float32)
+    return prob, damage, 0.5

@@ -1,0 +1,387 @@
+"""Train the damage detector on synthetic damage over real photos.
+
+Each sample is a random crop of a training photo (``inpaint.data``: folders, CelebA, Places2, mixed)
+that goes through what an old print and its scan go through:
+
+1. the print: kept in colour, turned black-and-white, sepia-toned, or faded (lower contrast,
+   lifted blacks);
+2. the damage: ``synthesize_damage`` at a random severity (creases, scratches, tears, stains,
+   spots, missing corners; its true mask is the target), or none at all for ``clean_fraction`` of
+   the samples, so the network learns to answer "no damage";
+3. the scan: paper texture (low-frequency shading and fine grain), a little blur, sensor noise,
+   brightness/contrast changes and JPEG compression, each with some probability.
+
+Loss: binary cross-entropy (damage pixels weighted ``pos_weight``) plus a soft Dice term, which
+keeps thin lines from being drowned by the background. Adam; checkpoints every few minutes
+(``RUN/checkpoint.pt``, written atomically, resumed automatically); SIGTERM or Ctrl-C finish the
+step, checkpoint and export. Validation: a fixed set of damaged crops of the validation photos
+(seeded), F1 of the pixels over thresholds 0.1-0.9; the best threshold is stored in the exported
+config as the default (sensitivity 0.5).
+
+    python -m inpaint train-detector --data folder:PHOTOS --val-data EVAL_PHOTOS --out RUN --max-minutes 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .data import build_dataset, seed_worker
+from .detect import DamageNet, DamageNetConfig, save_detector
+from .masks import SEVERITIES, synthesize_damage
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def age_print(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Step 1: colour, black-and-white, sepia or faded (uint8 (H, W, 3) in and out)."""
+    pick = rng.random()
+    x = photo.astype(np.float32)
+    if pick < 0.3:
+        return photo
+    luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    if pick < 0.6:
+        x = np.repeat(luma[..., None], 3, axis=2)
+    elif pick < 0.85:
+        tone = np.array([1.0, 0.86, 0.66], np.float32) * rng.uniform(0.9, 1.07)
+        x = luma[..., None] * tone + np.array([20.0, 12.0, 0.0], np.float32) * rng.uniform(0.0, 1.0)
+    else:
+        lift = rng.uniform(15, 60)
+        x = lift + x * rng.uniform(0.55, 0.85)
+        x = x + (x.mean(axis=2, keepdims=True) - x) * rng.uniform(0.2, 0.6)  # colours fade too
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def scan(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Step 3: paper texture, blur, noise, exposure, JPEG (uint8 (H, W, 3) in and out)."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    x = photo.astype(np.float32)
+    if rng.random() < 0.6:  # paper: slow shading plus fine grain, multiplicative
+        cells = rng.integers(3, 9)
+        shade = cv2.resize(rng.normal(0, 1, (cells, cells)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(0.6, 1.5))
+        x = x * (1.0 + rng.uniform(0.0, 0.06) * shade[..., None] + rng.uniform(0.0, 0.05) * grain[..., None])
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.0))
+    if rng.random() < 0.5:
+        x = x + rng.normal(0, rng.uniform(1.0, 6.0), x.shape).astype(np.float32)
+    if rng.random() < 0.4:
+        x = (x - 128.0) * rng.uniform(0.8, 1.2) + 128.0 + rng.uniform(-20, 20)
+    out = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
+        if ok:
+            out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return out
+
+
+def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float = 0.15,
+                   severity: str | None = None, kinds: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """A (scanned, aged, damaged) photo and its damage mask (bool, True = damage)."""
+    aged = age_print(photo, rng)
+    if severity is None and rng.random() < clean_fraction:
+        damaged, damage = aged, np.zeros(aged.shape[:2], bool)
+    else:
+        sev = severity or SEVERITIES[rng.integers(len(SEVERITIES))]
+        damaged, known = synthesize_damage(aged, sev, seed=rng, kinds=kinds)
+        damage = ~known
+    return scan(damaged, rng), damage
+
+
+class DamageDataset(Dataset):
+    """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops."""
+
+    def __init__(self, images: Dataset, clean_fraction: float = 0.15, seed: int = 0) -> None:
+        self.images = images
+        self.clean_fraction = clean_fraction
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        image, damage = damaged_sample(photo, rng, self.clean_fraction)
+        return (torch.from_numpy(image).permute(2, 0, 1).float() / 255.0,
+                torch.from_numpy(damage)[None].float())
+
+
+# ----------------------------------------------------------------------------- loss and metrics
+
+
+def detection_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 3.0) -> tuple[torch.Tensor, dict[str, float]]:
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(pos_weight, device=logits.device))
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    dice = 1.0 - (2.0 * inter + 1.0) / (p.sum() + target.sum() + 1.0)
+    total = bce + dice
+    return total, {"bce": float(bce.detach()), "dice": float(dice.detach())}
+
+
+def f1_counts(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    """True positives, false positives, false negatives of two bool masks."""
+    tp = int(np.count_nonzero(pred & truth))
+    return tp, int(np.count_nonzero(pred)) - tp, int(np.count_nonzero(truth)) - tp
+
+
+def scores(tp: int, fp: int, fn: int) -> dict[str, float | None]:
+    """Precision, recall, F1, IoU from pooled counts (None where undefined: nothing predicted or
+    nothing to find)."""
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    iou = tp / (tp + fp + fn) if tp + fp + fn else None
+    return {"precision": precision, "recall": recall, "f1": f1, "iou": iou}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class DetectTrainConfig:
+    data: str
+    out: str
+    val_data: str | None = None
+    width: int = 12
+    depth: int = 5
+    crop: int = 256
+    scale: list[float] = field(default_factory=lambda: [0.15, 1.0])
+    batch_size: int = 8
+    lr: float = 1e-3
+    steps: int = 100_000
+    max_minutes: float | None = None
+    clean_fraction: float = 0.15
+    pos_weight: float = 3.0
+    workers: int = 1
+    checkpoint_minutes: float = 4.0
+    val_every: int = 250
+    val_images: int = 48
+    seed: int = 0
+    version: str | None = None
+    resume: bool = True
+
+
+class DetectorTrainer:
+    def __init__(self, cfg: DetectTrainConfig) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        torch.manual_seed(cfg.seed)
+        images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
+        self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed)
+        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, working_size=cfg.crop)).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.step, self.seconds, self.images_seen = 0, 0.0, 0
+        self.last_val: dict[str, Any] = {}
+        self._maybe_resume()
+        self.val = self._validation_set()
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def _maybe_resume(self) -> None:
+        if not (self.cfg.resume and self.ckpt_path.is_file()):
+            return
+        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        if ck["model_config"] != self.model.config.to_dict():
+            raise ValueError(f"{self.ckpt_path} was written for another detector config; use a new --out")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.lr
+        self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
+        self.last_val = json.loads(ck.get("best", "{}"))
+        torch.set_rng_state(ck["rng"])
+        log.info("resumed from %s at step %d", self.ckpt_path, self.step)
+
+    def save_checkpoint(self) -> None:
+        ck = {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "model_config": self.model.config.to_dict(), "train_config": json.dumps(dataclasses.asdict(self.cfg)),
+            "step": self.step, "seconds": self.seconds, "images_seen": self.images_seen,
+            "rng": torch.get_rng_state(), "best": json.dumps(self.last_val),
+        }
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(ck, tmp)
+        os.replace(tmp, self.ckpt_path)
+
+    def _validation_set(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.cfg.val_data:
+            return None
+        from .data import ImageFolderDataset
+
+        ds = ImageFolderDataset(self.cfg.val_data, crop=self.cfg.crop, scale=(0.5, 1.0), hflip=False)
+        state = torch.get_rng_state()
+        torch.manual_seed(4321)
+        rng = np.random.default_rng(4321)
+        imgs, targets = [], []
+        for i in range(min(self.cfg.val_images, 3 * len(ds))):
+            photo = (ds[i % len(ds)].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
+            imgs.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
+            targets.append(torch.from_numpy(damage)[None].float())
+        torch.set_rng_state(state)
+        return torch.stack(imgs), torch.stack(targets)
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, Any]:
+        if self.val is None:
+            return {}
+        self.model.eval()
+        imgs, targets = self.val
+        probs = torch.cat([torch.sigmoid(self.model(imgs[i : i + 8].to(self.device))).cpu() for i in range(0, len(imgs), 8)])
+        self.model.train()
+        truth = targets.numpy() > 0.5
+        p = probs.numpy()
+        by_t = {t: scores(*f1_counts(p >= t, truth))["f1"] or 0.0 for t in THRESHOLDS}
+        best_t = max(by_t, key=by_t.get)
+        return {"val_f1": round(by_t[0.5], 4), "val_best_f1": round(by_t[best_t], 4), "val_best_threshold": best_t}
+
+    def batches(self):
+        epoch = 0
+        while True:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step + epoch)
+            loader = DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True, generator=gen,
+                                num_workers=self.cfg.workers, drop_last=True, worker_init_fn=seed_worker,
+                                persistent_workers=False)
+            yield from loader
+            epoch += 1
+
+    def export(self, folder: Path | None = None) -> Path:
+        folder = folder or self.out / "model"
+        cfg = self.model.config
+        threshold = self.last_val.get("val_best_threshold", 0.5)
+        cfg_export = dataclasses.replace(cfg, threshold=float(threshold),
+                                         version=self.cfg.version or f"damage-w{cfg.width}-d{cfg.depth}-s{self.step}")
+        previous = self.model.config
+        self.model.config = cfg_export
+        try:
+            meta = {"steps": self.step, "images_seen": self.images_seen, "train_seconds": round(self.seconds, 1),
+                    "data": self.cfg.data, "crop": self.cfg.crop, "validation": self.last_val,
+                    "train_config": dataclasses.asdict(self.cfg)}
+            keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
+            return save_detector(self.model, folder, card=keep_card, metadata=meta)
+        finally:
+            self.model.config = previous
+
+    def fit(self) -> Path:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.model.train()
+        stop = {"requested": False}
+
+        def request_stop(signum, frame):
+            stop["requested"] = True
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+        t_start = last_ckpt = time.monotonic()
+        bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
+        ema: dict[str, float] = {}
+        with open(self.out / "log.jsonl", "a") as log_file:
+            try:
+                for imgs, targets in self.batches():
+                    if self.step >= cfg.steps:
+                        break
+                    t0 = time.monotonic()
+                    logits = self.model(imgs.to(self.device), None)
+                    total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight)
+                    if not torch.isfinite(total):
+                        raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower --lr")
+                    self.opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    self.opt.step()
+                    self.step += 1
+                    self.images_seen += cfg.batch_size
+                    self.seconds += time.monotonic() - t0
+                    parts["total"] = float(total.detach())
+                    for k, v in parts.items():
+                        ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+                    bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                    bar.update(1)
+                    record: dict[str, Any] = {}
+                    if self.step % 50 == 0:
+                        record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                    if cfg.val_every and self.step % cfg.val_every == 0:
+                        metrics = self.validate()
+                        record.update(metrics)
+                        if metrics:
+                            self.last_val = metrics | {"step": self.step}
+                    if record:
+                        record.update(step=self.step, images_seen=self.images_seen, seconds=round(self.seconds, 1))
+                        log_file.write(json.dumps(record) + "\n")
+                        log_file.flush()
+                    now = time.monotonic()
+                    if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                        self.save_checkpoint()
+                        self.export()
+                        last_ckpt = now
+                    if stop["requested"] or (cfg.max_minutes is not None and now - t_start > cfg.max_minutes * 60):
+                        break
+            finally:
+                bar.close()
+            metrics = self.validate()
+            if metrics:
+                self.last_val = metrics | {"step": self.step}
+                log_file.write(json.dumps({"step": self.step, **metrics}) + "\n")
+        self.save_checkpoint()
+        return self.export()
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = DetectTrainConfig(data="", out="")
+    p.add_argument("--data", required=True, help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2")
+    p.add_argument("--out", required=True, help="run directory (checkpoint, log, exported model in RUN/model)")
+    p.add_argument("--val-data", help="folder of validation photos (fixed synthetic damage; picks the default threshold)")
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument("--scale", type=float, nargs=2, default=d.scale, metavar=("MIN", "MAX"))
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this much wall time")
+    p.add_argument("--clean-fraction", type=float, default=d.clean_fraction, help="share of undamaged samples")
+    p.add_argument("--pos-weight", type=float, default=d.pos_weight)
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    p.add_argument("--val-every", type=int, default=d.val_every)
+    p.add_argument("--val-images", type=int, default=d.val_images)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--version")
+    p.add_argument("--no-resume", dest="resume", action="store_false")
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = DetectTrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DetectTrainConfig)})
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = DetectorTrainer(cfg).fit()
+    print(f"exported {folder}")
+    return 0

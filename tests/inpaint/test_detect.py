@@ -1,0 +1,323 @@
+"""Damage detection: the network, tiled inference, the classical baseline, weights, training,
+evaluation and the command line."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaint.detect import (
+    DEFAULT_DETECTOR,
+    DamageNet,
+    DamageNetConfig,
+    DetectSettings,
+    _tile_boxes,
+    classical_damage,
+    detect_damage,
+    learned_threshold,
+    load_detector,
+    predict_probability,
+    save_detector,
+)
+from inpaint.detect_train import DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, f1_counts, scores
+from inpaint.weights import WeightsError, save_model
+from inpaint.unet import PConvUNet, PConvUNetConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_net(seed: int = 0) -> DamageNet:
+    torch.manual_seed(seed)
+    net = DamageNet(DamageNetConfig(width=4, depth=3))
+    # non-trivial BatchNorm statistics, so eval mode is not an identity
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with gentle noise: no edges a detector should flag."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([90 + 60 * xx / w, 110 + 40 * yy / h, 130 - 30 * (xx + yy) / (h + w)], axis=2)
+    return np.clip(base + rng.normal(0, 1.5, base.shape), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- the network
+
+
+def test_shapes_on_any_size():
+    net = tiny_net()
+    for h, w in [(37, 53), (64, 64), (8, 100)]:
+        out = net(torch.rand(2, 3, h, w))
+        assert out.shape == (2, 1, h, w) and torch.isfinite(out).all()
+
+
+def test_padding_never_reaches_the_prediction():
+    """Invalid pixels (padding) carry no information: garbage there changes nothing."""
+    net = tiny_net()
+    x = torch.rand(1, 3, 37, 45)
+    alone = net(x)
+    padded = torch.rand(1, 3, 60, 60) * 100  # garbage around the photo
+    padded[:, :, :37, :45] = x
+    valid = torch.zeros(1, 1, 60, 60)
+    valid[:, :, :37, :45] = 1
+    torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_tile_boxes_partition_the_photo():
+    for h, w, tile, margin in [(100, 140, 32, 8), (1000, 700, 256, 48), (50, 50, 64, 16)]:
+        cover = np.zeros((h, w), int)
+        for y0, y1, x0, x1, iy0, iy1, ix0, ix1 in _tile_boxes(h, w, tile, margin):
+            cover[y0:y1, x0:x1] += 1
+            assert iy0 <= y0 and iy1 >= y1 and ix0 <= x0 and ix1 >= x1
+            assert iy0 >= max(0, y0 - margin) and iy1 <= min(h, y1 + margin)
+        assert (cover == 1).all()
+
+
+def test_tiled_inference_matches_one_pass_when_context_covers_the_photo():
+    net = tiny_net()
+    rgb = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    whole = predict_probability(net, rgb, DetectSettings(tile=1024, margin=0))
+    tiled = predict_probability(net, rgb, DetectSettings(tile=32, margin=200, max_batch=3))
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    direct = torch.sigmoid(net(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255))[0, 0].detach().numpy()
+    np.testing.assert_allclose(whole, direct, atol=1e-5)
+    # with little context the tiles differ only near their seams, and stay probabilities
+    rough = predict_probability(net, rgb, DetectSettings(tile=32, margin=4))
+    assert rough.shape == (70, 90) and rough.dtype == np.float32 and 0 <= rough.min() and rough.max() <= 1
+
+
+# ----------------------------------------------------------------------------- detect_damage
+
+
+def _encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("method", ["learned", "classical"])
+def test_odd_modes_come_back_at_the_displayed_size(method):
+    rgb = smooth_photo(40, 60)
+    net = tiny_net()
+    rotated = Image.fromarray(rgb)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display: 60 x 40 becomes 40 x 60
+    inputs = {
+        "gray": Image.fromarray(rgb[..., 0]),
+        "rgba": Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])),
+        "gray16": rgb[..., 1].astype(np.uint16) * 257,
+        "cmyk": Image.fromarray(rgb).convert("CMYK"),
+        "palette": Image.fromarray(rgb).convert("P"),
+        "exif": _encode(rotated, "JPEG", exif=exif.tobytes()),
+    }
+    for name, photo in inputs.items():
+        det = detect_damage(photo, method=method, model=net)
+        expected = (60, 40) if name == "exif" else (40, 60)
+        assert det.damage.shape == expected and det.probability.shape == expected, name
+        assert det.damage.dtype == bool and det.probability.dtype == np.float32
+        assert np.array_equal(det.known, ~det.damage)
+
+
+def test_sensitivity_moves_the_threshold_and_grows_the_mask():
+    net = tiny_net()
+    net.config.threshold = 0.4
+    assert learned_threshold(net, 0.5) == pytest.approx(0.4)
+    assert learned_threshold(net, 0.0) == pytest.approx(0.98)
+    assert learned_threshold(net, 1.0) == pytest.approx(0.02)
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    for method in ("learned", "classical"):
+        masks = [detect_damage(rgb, s, method=method, model=net).damage for s in (0.0, 0.3, 0.5, 0.8, 1.0)]
+        for lo, hi in zip(masks, masks[1:]):
+            assert not (lo & ~hi).any(), method  # more sensitive: a superset
+    for bad in (-0.1, 1.5, float("nan"), "high"):
+        with pytest.raises(ValueError, match="sensitivity"):
+            detect_damage(rgb, bad, method="classical")
+    with pytest.raises(ValueError, match="unknown detection method"):
+        detect_damage(rgb, method="magic")
+
+
+def test_bad_photos_get_one_line_errors():
+    for bad in (b"not an image", _encode(Image.fromarray(smooth_photo(30, 30)))[:60]):
+        with pytest.raises(ValueError) as info:
+            detect_damage(bad, method="classical")
+        assert "\n" not in str(info.value)
+
+
+# ----------------------------------------------------------------------------- classical baseline
+
+
+def test_classical_finds_thin_lines_and_a_missing_corner_and_leaves_a_clean_photo_alone():
+    clean = smooth_photo(256, 320)
+    _, damage, _ = classical_damage(clean)
+    assert damage.mean() < 0.01
+
+    photo = clean.copy()
+    truth = np.zeros(photo.shape[:2], bool)
+    rows = np.arange(30, 220)
+    cols = (40 + rows * 0.6).astype(int)
+    for dx in (0, 1):  # a 2 px bright scratch
+        photo[rows, cols + dx] = 245
+        truth[rows, cols + dx] = True
+    photo[100:102, 150:300] = 25  # a dark 2 px line
+    truth[100:102, 150:300] = True
+    yy, xx = np.mgrid[0:256, 0:320]
+    corner = (yy + xx) < 40  # a torn-off corner showing the black scanner bed
+    photo[corner] = 0
+    truth |= corner
+    _, damage, _ = classical_damage(photo)
+    tp, fp, fn = f1_counts(damage, truth)
+    assert tp / (tp + fn) > 0.9
+    assert fp / (~truth).sum() < 0.01
+
+
+def test_scores_against_a_direct_computation():
+    pred = np.array([[1, 1, 0, 0], [1, 0, 0, 1]], bool)
+    truth = np.array([[1, 0, 0, 0], [1, 1, 0, 0]], bool)
+    tp, fp, fn = f1_counts(pred, truth)
+    assert (tp, fp, fn) == (2, 2, 1)
+    s = scores(tp, fp, fn)
+    assert s["precision"] == pytest.approx(0.5) and s["recall"] == pytest.approx(2 / 3)
+    assert s["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3)) and s["iou"] == pytest.approx(2 / 5)
+    assert scores(0, 0, 0)["f1"] is None and scores(0, 3, 0)["recall"] is None
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_detector_weights_round_trip_and_refusals(tmp_path):
+    net = tiny_net()
+    save_detector(net, tmp_path / "d", metadata={"steps": 5})
+    loaded = load_detector(tmp_path / "d", device="cpu")
+    assert loaded.config == net.config and not loaded.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    assert "Damage detector" in (tmp_path / "d" / "README.md").read_text()
+
+    save_detector(net, tmp_path / "untrained")
+    with pytest.raises(WeightsError, match="never trained.*damage detector"):
+        load_detector(tmp_path / "untrained")
+
+    save_model(PConvUNet(PConvUNetConfig(width=4, depth=3)), tmp_path / "restorer", metadata={"steps": 1})
+    with pytest.raises(WeightsError, match="restorer, not a damage detector"):
+        load_detector(tmp_path / "restorer")
+
+    data = (tmp_path / "d" / "model.safetensors").read_bytes()
+    (tmp_path / "d" / "model.safetensors").write_bytes(data[:100])
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_detector(tmp_path / "d")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsError, match="no trained weights.*train-detector.*INPAINT_DETECTOR_WEIGHTS"):
+        load_detector(tmp_path / "empty")
+    with pytest.raises(WeightsError, match="not found"):
+        load_detector(tmp_path / "no/such/folder")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_damaged_sample_is_deterministic_and_truthful():
+    photo = smooth_photo(64, 64)
+    a = damaged_sample(photo, np.random.default_rng(3), severity="severe")
+    b = damaged_sample(photo, np.random.default_rng(3), severity="severe")
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert a[1].any() and a[0].shape == (64, 64, 3) and a[1].dtype == bool
+    seen, damage = damaged_sample(photo, np.random.default_rng(3), clean_fraction=1.0)
+    assert not damage.any() and seen.shape == photo.shape
+
+
+@pytest.fixture()
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(smooth_photo(80, 96, seed=i)).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_dataset_gives_images_and_binary_targets(photo_folder):
+    from inpaint.data import build_dataset
+
+    torch.manual_seed(0)
+    ds = DamageDataset(build_dataset(f"folder:{photo_folder}", crop=48, length=6), clean_fraction=0.0)
+    x, y = ds[0]
+    assert x.shape == (3, 48, 48) and y.shape == (1, 48, 48)
+    assert 0 <= x.min() and x.max() <= 1 and set(torch.unique(y).tolist()) <= {0.0, 1.0} and y.sum() > 0
+
+
+def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_folder, tmp_path):
+    out = tmp_path / "run"
+    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
+                            crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3)
+    folder = DetectorTrainer(cfg).fit()
+    first = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert first["step"] == 2
+    det = load_detector(folder, device="cpu")
+    assert det.metadata["steps"] == 2 and 0 < det.config.threshold < 1 and det.config.version == "damage-w4-d3-s2"
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("val_best_f1" in r for r in log)
+
+    cfg.steps = 3
+    trainer = DetectorTrainer(cfg)
+    assert trainer.step == 2  # resumed
+    trainer.fit()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert load_detector(out / "model", device="cpu").metadata["steps"] == 3
+
+
+# ----------------------------------------------------------------------------- evaluation and CLI
+
+
+def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
+    from inpaint.detect_eval import ROWS, run
+    from inpaint.masks import SEVERITIES
+
+    demo = photo_folder / "p0.png"
+    results = run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1,
+                  limit=2, demo=str(demo), model=tiny_net())
+    assert len(results["table"]) == 2 * len(SEVERITIES) * len(ROWS)
+    for row in results["table"]:
+        assert row["tp"] + row["fn"] > 0  # every cell had damage to find
+        assert row["f1"] == pytest.approx(scores(row["tp"], row["fp"], row["fn"])["f1"])
+    assert set(results["false_positive_rate"]) == {"learned", "classical"}
+    md = (tmp_path / "ev" / "results.md").read_text()
+    assert "| scratch |" in md and "pixels flagged" in md
+    assert json.loads((tmp_path / "ev" / "results.json").read_text())["size"] == 64
+    for name in ("contact-sheet.png", "demo.png"):
+        with Image.open(tmp_path / "ev" / name) as im:
+            assert im.width > 100
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "inpaint", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def test_cli_detect_single_folder_and_errors(tmp_path, photo_folder):
+    out = tmp_path / "mask.png"
+    r = _cli("detect", str(photo_folder / "p1.png"), "--method", "classical", "--out", str(out), "--probability")
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as m:
+        assert m.size == (96, 80) and m.mode == "L" and set(np.unique(np.asarray(m))) <= {0, 255}
+    assert (tmp_path / "mask-probability.png").is_file()
+
+    (photo_folder / "broken.png").write_bytes(b"not a png")
+    r = _cli("detect", str(photo_folder), "--method", "classical", "--out", str(tmp_path / "masks"))
+    assert r.returncode == 1 and "broken.png" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+
+    for args in (["detect", str(photo_folder / "broken.png"), "--method", "classical", "--out", str(out)],
+                 ["detect", str(photo_folder / "p1.png"), "--out", str(tmp_path / "x.jpg")],
+                 ["detect", str(photo_folder / "p1.png"), "--weights", str(tmp_path / "nothing"), "--out", str(out)],
+                 ["detect", str(photo_folder / "p1.png"), "--sensitivity", "3", "--out", str(out)]):
+        r = _cli(*args)
+        assert r.returncode == 2, args
+        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
