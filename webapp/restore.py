@@ -5,6 +5,10 @@ The photo is read from the uploaded file itself, at full resolution and in its o
 and 16-bit scans included); the editor only shows a preview, and the strokes painted on it are
 scaled back to the photo's size. A client without the file (gradio_client) may send just the
 editor's value: its background is then the photo.
+
+*Suggest damage* runs a damage detector on the full-resolution photo and puts what it finds into
+the editor's layer, painted like brush strokes (see ``RestoreTab.suggest``), so the person corrects
+it with the brush and eraser and Restore reads it exactly like hand-painted strokes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 import inpaint
+from inpaint.detect import Detection, check_sensitivity, detect_damage
 from inpaint.masks import detect_convention, hole_ratio, known_to_image, to_known_mask
 from study import sha256_hex
 from webapp import display, texts
@@ -34,6 +39,8 @@ CONVENTIONS = [("auto-detect", "auto"), ("white is damage", "white-is-damage"), 
 CLASSICAL = list(texts.CLASSICAL_LABELS)
 LABELS = "ABCDEFGHIJKL"
 MAX_MODEL_CANDIDATES = 8
+BRUSH_COLOUR = (255, 32, 32)  # the editor's damage brush; suggested damage is painted the same
+BRUSH_HEX = "#{:02x}{:02x}{:02x}".format(*BRUSH_COLOUR)
 
 
 @dataclass
@@ -74,6 +81,27 @@ class Restoration:
             if s.label == label:
                 return s
         raise ValueError(f"there is no restoration {label!r}: choose one of {', '.join(self.labels)}")
+
+
+@dataclass
+class Suggestion:
+    """The session's latest suggestion (a gr.State), at the editor's size: which pixels of the
+    layer it sent were the person's own strokes and which were suggested, so that the next
+    suggestion replaces the suggested pixels and keeps the strokes."""
+
+    own: np.ndarray  # bool (H, W)
+    suggested: np.ndarray  # bool (H, W)
+
+
+def damage_layer(damage: np.ndarray) -> np.ndarray:
+    """An editor layer for a bool damage mask (H, W): RGBA, opaque brush colour on the damage,
+    transparent elsewhere. The colour channels are the brush colour everywhere (only the alpha
+    says where the damage is), so the editor's lossy WebP transfer keeps the colour exact; the
+    alpha channel, which is all that Restore reads, is stored losslessly."""
+    layer = np.empty((*damage.shape, 4), np.uint8)
+    layer[..., :3] = BRUSH_COLOUR
+    layer[..., 3] = np.where(damage, 255, 0)
+    return layer
 
 
 def _safe_stem(name: str) -> str:
@@ -131,6 +159,38 @@ class RestoreTab:
             sources.append(f"the uploaded mask ({used.replace('-', ' ')})")
         return known, sources
 
+    def _editor_base(self, photo: inpaint.Photo, editor: dict[str, Any] | None) -> tuple[Any, tuple[int, int], bool]:
+        """(the editor's background, its size (width, height), whether the editor's layers belong to
+        it). The editor's own background is kept when it shows this photo (same aspect ratio); an
+        empty editor, or one holding another picture, gets the photo's preview and no strokes."""
+        background = (editor or {}).get("background")
+        if background is not None:
+            array = np.asarray(background)
+            h, w = array.shape[:2]
+            pw, ph = photo.size
+            if h and w and abs((w / h) / (pw / ph) - 1) <= 0.02:
+                return background, (w, h), True
+        shown = display.preview(photo, self.settings.preview_side)
+        return shown, shown.size, False
+
+    @staticmethod
+    def _painted(editor: dict[str, Any] | None, size: tuple[int, int]) -> np.ndarray:
+        """The editor layers' damage (alpha > 0, as Restore reads it) at ``size``, all layers combined."""
+        damage = np.zeros(size[::-1], bool)
+        for layer in (editor or {}).get("layers") or []:
+            if layer is not None:
+                damage |= ~to_known_mask(np.asarray(layer), "alpha", size=size, resize=True)
+        return damage
+
+    def _detect(self, photo: inpaint.Photo, sensitivity: float) -> tuple[Detection, str]:
+        """The detection at full resolution, and how it was made (for the note)."""
+        detector = self.services.detector
+        if detector is not None:
+            detection = detect_damage(photo.rgb8, sensitivity, method="learned", model=detector)
+            return detection, f"learned detector, {detection.seconds:.1f} s"
+        detection = detect_damage(photo.rgb8, sensitivity, method="classical")
+        return detection, f"classical detector, {detection.seconds:.1f} s; the learned detector is not available"
+
     # --- handlers ----------------------------------------------------------------------------
 
     @user_errors
@@ -156,6 +216,38 @@ class RestoreTab:
         known, sources = self._known(photo, editor, mask_image, convention)
         base = display.preview(photo, self.settings.preview_side)
         return display.overlay(base, ~known), self._mask_note(known, sources)
+
+    @user_errors
+    def suggest(self, photo_path: str | None, editor: dict[str, Any] | None, sensitivity: float | None,
+                previous: Suggestion | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str, Any, Suggestion]:
+        """Detect the damage on the full-resolution photo and put it into the editor's layer, painted
+        in the brush colour, for the person to correct. Strokes already painted are kept; the
+        suggested pixels of a previous suggestion (``previous``) are replaced. Returns (editor
+        value, note, damage overlay, the suggestion state)."""
+        if not photo_path and (editor or {}).get("background") is None:
+            raise ValueError("Upload a photo first: the damage is suggested on it")
+        sensitivity = check_sensitivity(0.5 if sensitivity is None else sensitivity)
+        photo, _, _ = self._photo(photo_path, editor)
+        progress(0.0, desc="Looking for damage")
+        detection, how = self._detect(photo, sensitivity)
+        background, size, same_picture = self._editor_base(photo, editor)
+        layer = self._painted(editor, size) if same_picture else np.zeros(size[::-1], bool)
+        if previous is not None and previous.suggested.shape == layer.shape:
+            # what is in the layer now: the person's strokes, plus whatever is left of the last
+            # suggestion (pixels it suggested that were not strokes already)
+            own = layer & (previous.own | ~previous.suggested)
+        else:
+            own = layer
+        suggested = display.shrink_damage(detection.damage, size)  # one-pixel scratches stay visible
+        value = {"background": background, "layers": [damage_layer(own | suggested)], "composite": background}
+        if detection.damage.any():
+            note = (f"Suggested **{100 * detection.fraction:.2f} %** of the photo as damage ({how}); "
+                    "erase or add strokes, then Restore.")
+        else:
+            note = (f"No damage found at sensitivity {sensitivity:.2f} ({how}): raise the sensitivity, "
+                    "or paint over the damage.")
+        base = Image.fromarray(np.asarray(background)).convert("RGB")
+        return value, note, display.overlay(base, own | suggested), Suggestion(own, suggested)
 
     @staticmethod
     def _mask_note(known: np.ndarray, sources: list[str]) -> str:
@@ -281,10 +373,11 @@ class RestoreTab:
 
     @staticmethod
     def clear_results() -> tuple[Any, ...]:
-        """A new photo: forget the previous restorations (state, gallery, choice, ranking,
-        before/after, download, settings text, status, preference status, pending answer)."""
+        """A new photo: forget the previous restorations and suggestion (state, gallery, choice,
+        ranking, before/after, download, settings text, status, preference status, pending
+        answer, suggestion state, mask note)."""
         return (None, [], gr.Radio(choices=[], value=None), gr.Dropdown(choices=[], value=[], multiselect=True),
-                None, gr.DownloadButton(value=None, visible=False), "", "", "", None)
+                None, gr.DownloadButton(value=None, visible=False), "", "", "", None, None, "")
 
     def select(self, result: Restoration | None, evt: gr.SelectData) -> str | None:
         """A click in the gallery chooses that restoration."""

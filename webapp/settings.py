@@ -5,6 +5,9 @@ pass their own mapping. Every variable has a working default, so a plain `python
 
 Variables
 - `INPAINT_WEIGHTS`: a model folder or a Hugging Face Hub repo id (default: the bundled weights/).
+- `INPAINT_DETECTOR_WEIGHTS`: the damage detector behind *Suggest damage*, a folder or a Hub repo
+  id (default: the bundled weights/damage-detector/). When it cannot be loaded the app still runs
+  and suggests with the classical detector instead.
 - `STUDY_DB_URL`, `STUDY_ADMIN_TOKEN`, `STUDY_HF_DATASET`, `STUDY_SYNC_MINUTES`: read by
   `study.load_settings` (the study package documents them); no admin token = no researcher tab.
 - `APP_MAX_UPLOAD_MB` (50): the largest file accepted by the server.
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import study
+from inpaint.detect import DEFAULT_DETECTOR, default_detector_source
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float,
@@ -54,6 +58,7 @@ class AppSettings:
     """What `python app.py` needs to serve; see the module docstring for the variables."""
 
     weights: str | None = None
+    detector: str = field(default_factory=default_detector_source)
     study: study.Settings = field(default_factory=lambda: study.Settings(db_url="sqlite://"))
     max_upload_mb: float = 50.0
     max_megapixels: float = 40.0
@@ -86,6 +91,8 @@ class AppSettings:
             raise ValueError(f"APP_OUTPUT_DIR must be inside {roots[0]} or the working directory {roots[1]}, got {output!r}")
         return cls(
             weights=env.get("INPAINT_WEIGHTS", "").strip() or None,
+            # the given mapping is the whole environment: unset means the bundled detector
+            detector=env.get("INPAINT_DETECTOR_WEIGHTS", "").strip() or str(DEFAULT_DETECTOR),
             study=study.load_settings(env),
             max_upload_mb=_number(env, "APP_MAX_UPLOAD_MB", 50.0, 1, 10_000),
             max_megapixels=_number(env, "APP_MAX_MEGAPIXELS", 40.0, 0.01, 1_000),

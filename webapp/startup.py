@@ -1,5 +1,5 @@
-"""What the app opens once at start-up: the model (or the reason there is none), the study
-database, and the optional Spaces GPU decorator."""
+"""What the app opens once at start-up: the model and the damage detector (or the reason there is
+none), the study database, and the optional Spaces GPU decorator."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 import inpaint
 import study
+from inpaint.detect import DamageNet, load_detector
 from webapp import texts
 from webapp.settings import AppSettings
 
@@ -30,6 +31,8 @@ class Services:
     model_problem: str | None
     engine: Engine
     settings: AppSettings
+    detector: DamageNet | None = None  # None: "Suggest damage" uses the classical detector
+    detector_problem: str | None = None
 
     @property
     def banner(self) -> str:
@@ -52,6 +55,19 @@ def load_model(source: str | None) -> tuple[inpaint.PConvUNet | None, str | None
         return None, str(e).splitlines()[0]
     log.info("loaded model %s in %.1f s", model.config.version, time.perf_counter() - t0)
     return model, None
+
+
+def load_damage_detector(source: str | None) -> tuple[DamageNet | None, str | None]:
+    """The learned damage detector, or None and the one-line reason (the app then suggests damage
+    with the classical detector: a missing detector never stops it)."""
+    try:
+        t0 = time.perf_counter()
+        detector = load_detector(source)
+    except inpaint.WeightsError as e:
+        log.warning("no learned damage detector (the classical one suggests damage): %s", e)
+        return None, str(e).splitlines()[0]
+    log.info("loaded damage detector %s in %.1f s", detector.config.version, time.perf_counter() - t0)
+    return detector, None
 
 
 def open_database(settings: AppSettings) -> Engine:

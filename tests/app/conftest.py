@@ -1,6 +1,6 @@
-"""Fixtures for the app tests: a tiny model, a real SQLite file in tmp_path, small photos, a study
-with stored images, and (for the API and browser tests) the real app running as `python app.py`
-in a subprocess on a free loopback port."""
+"""Fixtures for the app tests: a tiny model and a tiny damage detector (never the bundled weights),
+a real SQLite file in tmp_path, small photos, a study with stored images, and (for the API and
+browser tests) the real app running as `python app.py` in a subprocess on a free loopback port."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from PIL import Image
 
 import study
 from inpaint import PConvUNet, PConvUNetConfig, save_model
+from inpaint.detect import DamageNet, DamageNetConfig, save_detector
 from webapp.settings import AppSettings
-from webapp.startup import Services, open_database
+from webapp.startup import Services, load_damage_detector, open_database
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token"
@@ -101,13 +102,28 @@ def tiny_model() -> PConvUNet:
     return PConvUNet(PConvUNetConfig(width=4, depth=3, working_size=64, version="tiny-test")).eval()
 
 
+def save_tiny_detector(folder: Path) -> Path:
+    """A tiny damage detector (random weights marked as trained: steps = 1), saved to ``folder``.
+    Its suggestions are meaningless but deterministic, and at the default sensitivity it flags a
+    few percent of the sample photo: neither nothing nor everything."""
+    torch.manual_seed(0)
+    detector = DamageNet(DamageNetConfig(width=4, depth=3, version="tiny-detector-test"))
+    return save_detector(detector, folder, metadata={"steps": 1})
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_detector(tmp_path_factory.mktemp("detector") / "damage-detector")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> AppSettings:
+def settings(tmp_path: Path, tiny_detector_folder: Path) -> AppSettings:
     return AppSettings.from_env({
         "STUDY_DB_URL": f"sqlite:///{tmp_path / 'study.sqlite'}",
         "STUDY_ADMIN_TOKEN": ADMIN_TOKEN,
         "APP_OUTPUT_DIR": str(tmp_path / "out"),
         "APP_PREVIEW_SIDE": "256",
+        "INPAINT_DETECTOR_WEIGHTS": str(tiny_detector_folder),
     })
 
 
@@ -120,7 +136,10 @@ def engine(settings: AppSettings):
 
 @pytest.fixture
 def services(tiny_model: PConvUNet, engine, settings: AppSettings) -> Services:
-    return Services(tiny_model, None, engine, settings)
+    """The tiny model, and the tiny detector loaded the way the app loads it (from the settings)."""
+    detector, problem = load_damage_detector(settings.detector)
+    assert detector is not None, problem
+    return Services(tiny_model, None, engine, settings, detector, problem)
 
 
 @pytest.fixture
@@ -168,10 +187,12 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout:
 
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory, tiny_model: PConvUNet) -> Iterator[RunningApp]:
-    """`python app.py` with a tiny "trained" model (INPAINT_WEIGHTS), a fresh SQLite file that
+    """`python app.py` with a tiny "trained" model (INPAINT_WEIGHTS) and damage detector
+    (INPAINT_DETECTOR_WEIGHTS, in ``folder / "damage-detector"``), a fresh SQLite file that
     already holds a study, an admin token, on a free 127.0.0.1 port."""
     folder = tmp_path_factory.mktemp("running-app")
     save_model(tiny_model, folder / "weights", metadata={"steps": 1})  # steps >= 1: counts as trained
+    save_tiny_detector(folder / "damage-detector")
     db_url = f"sqlite:///{folder / 'study.sqlite'}"
     engine = study.get_engine(db_url)
     study.init_db(engine)
@@ -185,6 +206,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, tiny_model: PConvUNet)
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "INPAINT_WEIGHTS": str(folder / "weights"),
+        "INPAINT_DETECTOR_WEIGHTS": str(folder / "damage-detector"),
         "STUDY_DB_URL": db_url,
         "STUDY_ADMIN_TOKEN": ADMIN_TOKEN,
         "APP_OUTPUT_DIR": str(folder / "out"),
