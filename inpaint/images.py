@@ -159,7 +159,8 @@ def _from_array(a: np.ndarray) -> Photo:
             return Photo("gray", a.copy(), np.repeat(a[..., None], 3, axis=2), as_array=True)
         if a.shape[2] == 4:
             return Photo("rgba", a.copy(), a[..., :3].copy(), as_array=True)
-        return Photo("rgb", a.copy(), a.copy(), as_array=True)
+        own = a.copy()  # one private copy serves as both (neither is ever written to)
+        return Photo("rgb", own, own, as_array=True)
     if a.dtype == np.uint16:
         if a.ndim == 2:
             return Photo("gray16", a.copy(), np.repeat(_to8(a)[..., None], 3, axis=2), as_array=True)

@@ -55,12 +55,15 @@ class PartialConv2d(nn.Conv2d):
         self.window_size = kh * kw
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, *, mask_channels: tuple[int, ...] | None = None
+        self, x: torch.Tensor, mask: torch.Tensor, *, mask_channels: tuple[int, ...] | None = None,
+        premasked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``mask_channels``: when ``mask`` has G channels, how many consecutive input channels
         each one covers (summing to C_in). It is the per-channel mask in compact form: the U-Net's
         decoder concatenates two feature groups with one mask each, and counting with 2 mask
-        channels instead of C_in is much cheaper."""
+        channels instead of C_in is much cheaper. ``premasked``: the caller has already zeroed
+        ``x`` wherever its mask is 0 (saves a pass over the features; the decoder masks each group
+        before concatenating them)."""
         groups = self._groups(x, mask, mask_channels)
         with torch.autocast(device_type=x.device.type, enabled=False):
             m = mask.float()
@@ -78,7 +81,9 @@ class PartialConv2d(nn.Conv2d):
             # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
             scale = total / counts.clamp(min=1.0) * new_mask
 
-        if groups is None:
+        if premasked:
+            xm = x
+        elif groups is None:
             xm = x * mask.to(x.dtype)
         else:
             xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)

@@ -77,7 +77,7 @@ class TileSettings:
 
     tile: int = 384  # crops bigger than this are tiled
     context: int = 64  # known context kept around each tile's core
-    max_batch: int = 16  # tiles x candidates per forward pass
+    max_batch: int = 8  # tiles x candidates per forward pass (activations of 8 crops of 512 px: ~1 GB)
     single_max: int = 640  # a damaged region whose crop fits in this many pixels runs as one crop
     # The network never works on a view of the photo whose long side exceeds this: the training
     # photos are at most about 2000 px, so a 6000 px scan is restored at 1/4 scale (and 16 times

@@ -131,11 +131,14 @@ class _DecoderBlock(nn.Module):
     def forward(
         self, h: torch.Tensor, m: torch.Tensor, skip: torch.Tensor, skip_m: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        # Each group is masked before the concatenation (the coarse one before upsampling, where it
+        # is 4x cheaper; nearest upsampling commutes with the product), so the partial convolution
+        # does not split, mask and concatenate the features a second time.
+        h = F.interpolate(h * m.to(h.dtype), scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
         m = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        x = torch.cat([h, skip], dim=1)
+        x = torch.cat([h, skip * skip_m.to(skip.dtype)], dim=1)
         # per-channel mask in compact form: each half keeps its own validity
-        y, m_out = self.conv(x, torch.cat([m, skip_m], 1), mask_channels=(h.shape[1], skip.shape[1]))
+        y, m_out = self.conv(x, torch.cat([m, skip_m], 1), mask_channels=(h.shape[1], skip.shape[1]), premasked=True)
         y = self.bn(y)
         return (y if self.last else F.leaky_relu(y, 0.2)), m_out
 

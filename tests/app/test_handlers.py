@@ -4,6 +4,7 @@ file, no server and no browser."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,14 +17,16 @@ from sqlalchemy import func, select
 
 import study
 from inpaint import PConvUNet, PConvUNetConfig, save_model
+from inpaint.detect import DEFAULT_DETECTOR, DamageNet, DamageNetConfig, detect_damage, save_detector
+from inpaint.masks import dilate_damage, to_known_mask
 from study.models import Candidate, Participant, Photo, Response, ResponseRank, Trial, TrialCandidate
-from webapp import texts
+from webapp import display, texts
 from webapp.admin import Dashboard
 from webapp.errors import user_errors
 from webapp.preference import Preferences
-from webapp.restore import RestoreTab
+from webapp.restore import BRUSH_COLOUR, RestoreTab
 from webapp.settings import AppSettings
-from webapp.startup import Services, load_model
+from webapp.startup import Services, load_damage_detector, load_model
 from webapp.study_mode import StudyMode
 
 from .conftest import ADMIN_TOKEN, make_study, mask_image, painted_layer, sample_photo
@@ -57,8 +60,10 @@ def test_settings_defaults_and_readable_errors():
     s = AppSettings.from_env({})
     assert (s.max_upload_mb, s.queue_size, s.concurrency, s.preview_side) == (50.0, 16, 1, 1600)
     assert s.admin_token is None and s.weights is None and s.study.db_url.startswith("sqlite:///")
-    s = AppSettings.from_env({"STUDY_ADMIN_TOKEN": "t", "INPAINT_WEIGHTS": "me/model", "APP_QUEUE_SIZE": "3"})
-    assert (s.admin_token, s.weights, s.queue_size) == ("t", "me/model", 3)
+    assert s.detector == str(DEFAULT_DETECTOR)  # the bundled weights/damage-detector
+    s = AppSettings.from_env({"STUDY_ADMIN_TOKEN": "t", "INPAINT_WEIGHTS": "me/model", "APP_QUEUE_SIZE": "3",
+                              "INPAINT_DETECTOR_WEIGHTS": "me/detector"})
+    assert (s.admin_token, s.weights, s.queue_size, s.detector) == ("t", "me/model", 3, "me/detector")
     with pytest.raises(ValueError, match="APP_QUEUE_SIZE must be a whole number"):
         AppSettings.from_env({"APP_QUEUE_SIZE": "many"})
     with pytest.raises(ValueError, match="APP_CONCURRENCY must be between 1 and 64"):
@@ -172,6 +177,143 @@ def test_the_api_editor_background_is_the_photo_when_no_file_is_sent(services):
     value = editor_value(sample_photo(), [(20, 20, 40, 30)])
     result = tab.restore(None, value, None, "auto", 2, 0.0, [], 3)[0]
     assert result.size == (96, 72) and len(result.shown) == 2
+
+
+# --- suggest damage --------------------------------------------------------------------------------
+
+
+def layer_damage(value: dict) -> np.ndarray:
+    """The damage in the editor value's one layer, as Restore reads it (alpha > 0)."""
+    (layer,) = value["layers"]
+    return np.asarray(layer)[..., 3] > 0
+
+
+def box(size: tuple[int, int], x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    w, h = size
+    a = np.zeros((h, w), bool)
+    a[y0:y1, x0:x1] = True
+    return a
+
+
+def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(services, photo_file):
+    tab = RestoreTab(services)
+    background = tab.load_photo(str(photo_file))[0]["background"]
+    value = editor_value(background, [(60, 50, 90, 60)])
+    painted = box((96, 72), 60, 50, 90, 60)
+    suggested, note, overlay, state = tab.suggest(str(photo_file), value, 0.5, None)
+
+    detection = detect_damage(np.asarray(sample_photo()), 0.5, model=services.detector)
+    assert 0.01 < detection.fraction < 0.5  # the tiny detector marks some pixels, not all
+    layer = np.asarray(suggested["layers"][0])
+    assert layer.shape == (72, 96, 4) and layer.dtype == np.uint8 and len(suggested["layers"]) == 1
+    assert np.array_equal(layer[..., 3] > 0, detection.damage | painted)  # the suggestion and the strokes
+    assert set(np.unique(layer[..., 3])) == {0, 255} and (layer[..., :3] == BRUSH_COLOUR).all()
+    assert np.array_equal(np.asarray(suggested["background"]), value["background"])
+    assert suggested["composite"] is suggested["background"]  # the editor loads the composite as the photo
+    assert re.fullmatch(r"Suggested \*\*\d+\.\d\d %\*\* of the photo as damage \(learned detector, \d+\.\d s\); "
+                        r"erase or add strokes, then Restore\.", note), note
+    assert f"**{100 * detection.fraction:.2f} %**" in note
+    assert overlay.size == (96, 72)
+
+    # The person erases the left half of the suggestion and paints a stroke there, then asks
+    # again at a lower sensitivity: the suggested pixels are replaced, every stroke is kept.
+    edited = layer.copy()
+    edited[:, :48, 3] = 0
+    edited[5:12, 5:40] = (*BRUSH_COLOUR, 255)
+    stroke = box((96, 72), 5, 5, 40, 12) & ~detection.damage  # (a stroke over suggested pixels looks like them)
+    assert stroke.any()
+    again, note, _, state = tab.suggest(str(photo_file), {"background": suggested["background"], "layers": [edited],
+                                                          "composite": None}, 0.45, state)
+    lower = detect_damage(np.asarray(sample_photo()), 0.45, model=services.detector)
+    assert 0 < lower.fraction < detection.fraction  # fewer pixels: some of the old suggestion goes
+    assert np.array_equal(layer_damage(again), lower.damage | painted | stroke)
+    assert np.array_equal(state.own, painted | stroke) and np.array_equal(state.suggested, lower.damage)
+
+    # at sensitivity 0 nothing is suggested: only the strokes stay, and the note says so
+    none, note, _, _ = tab.suggest(str(photo_file), again, 0.0, state)
+    assert np.array_equal(layer_damage(none), painted | stroke)
+    assert note.startswith("No damage found at sensitivity 0.00 (learned detector")
+
+
+def _through_the_editor(value: dict) -> dict:
+    """The editor value as the page sends it back: postprocessed by a gr.ImageEditor like the app's
+    (its lossy WebP transfer), then read back as RGBA arrays."""
+    component = gr.ImageEditor(type="numpy", image_mode="RGBA", layers=False)
+    sent = component.postprocess(value)
+    read = lambda f: np.asarray(Image.open(f.path).convert("RGBA"))  # noqa: E731
+    return {"background": read(sent.background), "layers": [read(f) for f in sent.layers], "composite": None}
+
+
+def test_restoring_a_suggestion_replaces_exactly_the_suggested_pixels(services, photo_file):
+    tab = RestoreTab(services)
+    editor = tab.load_photo(str(photo_file))[0]
+    suggested = tab.suggest(str(photo_file), editor, 0.5, None)[0]
+    damage = detect_damage(np.asarray(sample_photo()), 0.5, model=services.detector).damage
+    back = _through_the_editor(suggested)
+    assert np.array_equal(layer_damage(back), damage)  # the transfer keeps the alpha exactly
+    assert (np.abs(back["layers"][0][damage][:, :3].astype(int) - BRUSH_COLOUR) <= 3).mean() > 0.99  # and the colour
+
+    out = tab.restore(str(photo_file), back, None, "auto", 1, 0.5, ["telea"], 5)
+    result, status = out[0], out[7]
+    mask = np.asarray(Image.open(io.BytesIO(result.mask_png))) > 127  # white = damage
+    assert np.array_equal(mask, damage) and "from painted strokes" in status
+    original = np.asarray(sample_photo())
+    for s in result.shown:
+        restored = np.asarray(Image.open(s.path))
+        replaced = ~dilate_damage(~damage, s.params["dilation"])
+        assert (restored[~replaced] == original[~replaced]).all()  # everything else untouched
+        assert (restored[damage] != original[damage]).any(axis=-1).mean() > 0.5
+
+
+def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(services, tmp_path):
+    path = tmp_path / "scan.png"
+    sample_photo(600, 400).save(path)
+    tab = RestoreTab(services)
+    suggested, note, _, _ = tab.suggest(str(path), None, 0.5, None)  # an API client: just the file
+    detection = detect_damage(np.asarray(Image.open(path)), 0.5, model=services.detector)
+    assert detection.damage.shape == (400, 600) and f"**{100 * detection.fraction:.2f} %**" in note
+    assert suggested["background"].size == (256, 171)  # the editor's preview...
+    layer = np.asarray(suggested["layers"][0])
+    assert layer.shape == (171, 256, 4)  # ...and the layer over it, where any damage under a pixel marks it
+    assert np.array_equal(layer[..., 3] > 0, display.shrink_damage(detection.damage, (256, 171)))
+
+    # Restore scales the layer back up exactly like painted strokes: the mask covers the detection
+    result = tab.restore(str(path), suggested, None, "auto", 1, 0.5, [], 5)[0]
+    mask = np.asarray(Image.open(io.BytesIO(result.mask_png))) > 127
+    assert np.array_equal(~mask, to_known_mask(layer, "alpha", size=(600, 400), resize=True))
+    assert mask[detection.damage].mean() > 0.9
+    assert 0.5 * detection.fraction < mask.mean() < 4 * detection.fraction
+
+
+def test_without_the_learned_detector_the_classical_one_suggests(tmp_path, engine, settings, photo_file):
+    missing = AppSettings.from_env({"INPAINT_DETECTOR_WEIGHTS": str(tmp_path / "nowhere"), "APP_OUTPUT_DIR": str(tmp_path)})
+    detector, problem = load_damage_detector(missing.detector)
+    assert detector is None and "not found" in problem
+    save_detector(DamageNet(DamageNetConfig(width=4, depth=3)), tmp_path / "random")  # steps = 0
+    detector, problem = load_damage_detector(str(tmp_path / "random"))
+    assert detector is None and "never trained" in problem
+
+    tab = RestoreTab(Services(None, "no weights", engine, settings, detector, problem))
+    editor = tab.load_photo(str(photo_file))[0]
+    suggested, note, _, _ = tab.suggest(str(photo_file), editor, 0.5, None)
+    classical = detect_damage(np.asarray(sample_photo()), 0.5, method="classical")
+    assert np.array_equal(layer_damage(suggested), classical.damage)
+    assert "(classical detector, " in note and "the learned detector is not available" in note
+    assert "never trained" not in note and "\n" not in note  # short: the reason is in the server log
+
+
+def test_suggesting_without_a_readable_photo_is_a_one_line_message(services, tmp_path, photo_file):
+    tab = RestoreTab(services)
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        tab.suggest(None, None, 0.5, None)
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        tab.suggest(None, {"background": None, "layers": [], "composite": None}, 0.5, None)
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not a photo")
+    with pytest.raises(gr.Error, match="not an image that can be read"):
+        tab.suggest(str(not_image), None, 0.5, None)
+    with pytest.raises(gr.Error, match=r"Sensitivity must be in \[0, 1\]"):
+        tab.suggest(str(photo_file), None, 1.5, None)
 
 
 # --- preferences -----------------------------------------------------------------------------------
@@ -363,7 +505,8 @@ def test_the_page_has_the_api_and_no_open_researcher_tab_without_a_token(tiny_mo
     open_settings = AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)})
     demo = app.build_demo(tiny_model, engine, open_settings)
     names = set(demo.get_api_info()["named_endpoints"])
-    assert {"/restore", "/prefer", "/rank", "/none_acceptable", "/consent", "/study_start", "/study_submit"} <= names
+    assert {"/restore", "/suggest_damage", "/prefer", "/rank", "/none_acceptable", "/consent", "/study_start",
+            "/study_submit"} <= names
     assert not any(name.startswith("/admin") for name in names)
     tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab)]
     assert {t.label: t.interactive for t in tabs} == {"Restore": True, "Study": True, "Researchers": False}
