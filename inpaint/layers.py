@@ -88,10 +88,10 @@ class PartialConv2d(nn.Conv2d):
         else:
             xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
-        out = raw * scale.to(raw.dtype)
+        out = raw * scale.to(raw.dtype)  # scale is 0 on all-hole windows
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1).to(out.dtype)
-        out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
+            out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
         return out, new_mask.to(mask.dtype)
 
     def _groups(self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None) -> tuple[int, ...] | None:
