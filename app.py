@@ -6,8 +6,8 @@ events; the handlers live in `webapp/`, restoration in `inpaint/`, storage in `s
 Settings come from environment variables (webapp/settings.py lists them).
 
 API (gradio_client; `Client(url).view_api()` lists the parameters): /restore, /prefer, /rank,
-/none_acceptable, /consent, /decline, /load_photo, /suggest_damage, /check_mask, /study_start, /study_submit,
-/study_none, and with a researcher token /admin_unlock, /admin_counts, /admin_analyze,
+/none_acceptable, /consent, /decline, /load_photo, /suggest_damage, /check_mask, /study_start,
+/study_submit, /study_none, and with a researcher token /admin_unlock, /admin_counts, /admin_analyze,
 /admin_export, /admin_export_parquet.
 """
 
@@ -19,10 +19,10 @@ import gradio as gr
 from sqlalchemy import Engine
 
 import inpaint
+from inpaint.detect import DEFAULT_SENSITIVITY, DamageNet
 from webapp import texts
 from webapp.admin import Dashboard
 from webapp.preference import Preferences
-from inpaint.detect import DEFAULT_SENSITIVITY, DamageNet
 from webapp.restore import BRUSH_HEX, CLASSICAL, CONVENTIONS, MAX_MODEL_CANDIDATES, PHOTO_TYPES, RestoreTab
 from webapp.settings import AppSettings
 from webapp.startup import Services, gpu, load_damage_detector, load_model, open_database
@@ -46,8 +46,9 @@ def build_demo(
     why); ``detector`` None suggests damage with the classical detector (``detector_problem``
     says why); ``engine`` defaults to the settings' study database."""
     settings = settings or AppSettings.from_env()
-    services = Services(model, model_problem, engine or open_database(settings), settings,
-                        detector, detector_problem or (None if detector is not None else "no damage detector was loaded"))
+    if detector is None and detector_problem is None:
+        detector_problem = "no damage detector was loaded"
+    services = Services(model, model_problem, engine or open_database(settings), settings, detector, detector_problem)
     restore_tab = RestoreTab(services)
     prefs = Preferences(services)
     studies = StudyMode(services)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 import inpaint
-from inpaint.detect import Detection, check_sensitivity, detect_damage
+from inpaint.detect import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
 from inpaint.masks import detect_convention, hole_ratio, known_to_image, to_known_mask
 from study import sha256_hex
 from webapp import display, texts
@@ -226,7 +226,7 @@ class RestoreTab:
         value, note, damage overlay, the suggestion state)."""
         if not photo_path and (editor or {}).get("background") is None:
             raise ValueError("Upload a photo first: the damage is suggested on it")
-        sensitivity = check_sensitivity(0.5 if sensitivity is None else sensitivity)
+        sensitivity = check_sensitivity(DEFAULT_SENSITIVITY if sensitivity is None else sensitivity)
         photo, _, _ = self._photo(photo_path, editor)
         progress(0.0, desc="Looking for damage")
         detection, how = self._detect(photo, sensitivity)

@@ -1,11 +1,12 @@
 """The running app driven through gradio_client: restore a photo with a painted mask, record a
-preference, and find the row in the SQLite file."""
+preference, and find the row in the SQLite file; ask for a suggested damage layer."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -53,6 +54,17 @@ def test_restore_then_prefer_through_the_api(running_app: RunningApp, tmp_path: 
     assert (kind, position, photo_not_kept) == ("pick", 2, 1)  # B = the second shown, photo not stored
     assert method in ("pconv", "telea") and seed in (5, 6)
     assert _rows(running_app.db_url, "SELECT count(*) FROM responses")[0][0] == before + 1
+
+
+def test_suggest_damage_through_the_api(running_app: RunningApp, tmp_path: Path):
+    photo = tmp_path / "photo.png"
+    sample_photo(128, 96).save(photo)
+    client = Client(running_app.url, verbose=False)
+    editor, note, overlay = client.predict(handle_file(photo), None, 0.5, api_name="/suggest_damage")
+    assert "of the photo as damage (learned detector" in note
+    layer = np.asarray(Image.open(editor["layers"][0]))
+    assert layer.shape == (96, 128, 4) and 0 < (layer[..., 3] > 0).mean() < 0.5
+    assert Image.open(overlay).size == (128, 96)
 
 
 def test_bad_input_comes_back_as_a_readable_message(running_app: RunningApp, tmp_path: Path):

@@ -1,7 +1,7 @@
 """End to end in a real browser (Debian's chromium driven by playwright): upload a damaged photo,
 paint over a crease, restore, pick a favourite, consent, download it; take part in a study,
-reloading half-way; open the researchers' dashboard. Checks the SQLite file and saves screenshots
-of each tab to docs/screenshots/."""
+reloading half-way; open the researchers' dashboard; let the detector suggest the damage, erase
+part of it, restore. Checks the SQLite file and saves screenshots of each tab to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -83,12 +83,12 @@ _FITTED = """([w, h]) => {
 }"""
 
 
-def _paint(page, points: list[tuple[int, int]], size: tuple[int, int]) -> None:
-    """Drag the brush through ``points`` (image pixels) on the editor's canvas, which shows the
-    photo centred at the zoom printed in the editor's toolbar."""
+def _paint(page, points: list[tuple[int, int]], size: tuple[int, int], tool: str = "Brush") -> None:
+    """Drag the brush (or, with ``tool="Erase"``, the eraser) through ``points`` (image pixels) on
+    the editor's canvas, which shows the photo centred at the zoom printed in the editor's toolbar."""
     editor = page.locator("#damage-editor")
     page.wait_for_function(_FITTED, arg=list(size))
-    editor.get_by_role("button", name="Brush").first.click()
+    editor.get_by_role("button", name=tool, exact=True).first.click()
     scale = int(editor.get_by_text(re.compile(r"^\d+%$")).first.inner_text().rstrip("%")) / 100
     box = editor.locator("canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -100,12 +100,23 @@ def _paint(page, points: list[tuple[int, int]], size: tuple[int, int]) -> None:
     page.mouse.up()
 
 
+def _launch(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+                                      headless=True, args=CHROMIUM_FLAGS)
+
+
+def _percent(text: str, before: str) -> float:
+    """The number printed before `` %`` after ``before`` in a note."""
+    match = re.search(re.escape(before) + r"\s*([0-9.]+) %", text)
+    assert match, text
+    return float(match.group(1))
+
+
 @pytest.mark.timeout(600)  # a software-rendered canvas is slow when the machine is busy
 def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: RunningApp, tmp_path: Path):
     photo, crease = _damaged_photo(tmp_path)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-                                    headless=True, args=CHROMIUM_FLAGS)
+        browser = _launch(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
             page.set_default_timeout(60_000)
@@ -184,5 +195,63 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             page.locator("#admin-csv").click()
             expect(page.get_by_role("row", name=re.compile(r"long\.csv"))).to_be_visible()
             _screenshot(page, "researchers")
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(600)
+def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_app: RunningApp, tmp_path: Path):
+    """The suggestion arrives in the editor as a layer the eraser works on, and Restore reads it."""
+    from inpaint.detect import detect_damage, load_detector
+
+    photo, _ = _damaged_photo(tmp_path)
+    sensitivity = 0.45  # the app's tiny random detector marks a few hundred scattered pixels here
+    expected = detect_damage(photo, sensitivity, model=load_detector(running_app.folder / "damage-detector"))
+    assert 0 < expected.fraction < 0.05
+    # erase along the rows where the suggestion is densest, across its damaged pixels there
+    rows = np.convolve(expected.damage.sum(axis=1), np.ones(7), mode="same")
+    y = int(np.clip(np.argmax(rows[20:-20]) + 20, 20, 363))
+    xs = np.nonzero(expected.damage[y - 3 : y + 4].any(axis=0))[0]
+    line = [(int(x), y) for x in np.linspace(max(xs.min() - 6, 4), min(xs.max() + 6, 379), 3)]
+
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=90_000)
+            page.goto(running_app.url)
+            page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
+            expect(page.get_by_text("384 x 384 pixels")).to_be_visible()
+            expect(page.locator("#damage-editor canvas").first).to_be_visible()
+
+            number = page.locator("#sensitivity-slider input[type=number]")
+            number.fill(str(sensitivity))
+            number.press("Enter")
+            expect(page.locator("#sensitivity-slider input[type=range]")).to_have_value(str(sensitivity))
+            page.locator("#suggest-button").click()
+            note = page.locator("#mask-note")
+            expect(note).to_contain_text("of the photo as damage (learned detector")
+            suggested = _percent(note.inner_text(), "Suggested")
+            assert abs(suggested - 100 * expected.fraction) <= 0.02  # the same detector, in the app
+
+            # the editor now holds the suggestion as its layer: what it sends back is exactly it
+            page.get_by_role("button", name="Show the damage to restore").click()
+            expect(note).to_contain_text("from painted strokes")
+            assert _percent(note.inner_text(), "Marked as damage (red):") == suggested
+
+            # erase part of it with the editor's eraser: less is marked
+            _paint(page, line, (384, 384), tool="Erase")
+            page.get_by_role("button", name="Show the damage to restore").click()
+            expect(note).not_to_contain_text(f"Marked as damage (red): {suggested:.2f} %")
+            expect(note).to_contain_text("from painted strokes")
+            erased = _percent(note.inner_text(), "Marked as damage (red):")
+            assert 0 < erased < suggested
+
+            # restore: the model restores what is left of the suggestion
+            page.locator("#restore-button").click()
+            expect(page.locator("#candidates .thumbnail-item")).to_have_count(4)
+            expect(page.locator("#restore-status")).to_contain_text(
+                f"4 restorations of 384 x 384 pixels; Marked as damage (red): {erased:.2f} %")
         finally:
             browser.close()
