@@ -335,8 +335,8 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
        of undamaged photos, 25 about 9 %, for similar F1).
     2. Stains: a yellow-brown cast (Lab b* above its median over a window of 1/8 of the shorter
        side) by more than ``k`` robust spreads and ``18 - 12 x sensitivity`` units.
-    3. Missing corners and edges: near-black (< 20) or near-white (> 235) regions that are flat
-       (local std < 2) where they touch the border.
+    3. Missing corners and edges: flat (local std < 1) near-black (< 12) or near-white (> 243)
+       regions that reach the border: the bare scanner bed or backing paper.
     ``k`` goes from 8 (sensitivity 0) to 2 (sensitivity 1), 5 at 0.5. ``score`` in [0, 1] is the
     strongest normalised response (0.5 at the threshold) so the two methods share an interface.
     Components smaller than 4 pixels are dropped (sensor noise)."""
@@ -371,16 +371,17 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
 
     mean = cv2.blur(lum, (5, 5))
     std = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - mean * mean, 0.0))
-    extreme = (lum < 20) | (lum > 235)
-    flat = (std < 2.0) & extreme
+    extreme = (lum < 12) | (lum > 243)
+    flat = (std < 1.0) & extreme
     if flat.any():
-        # regions of extreme pixels that are flat where they meet the border (the flat test
-        # misses the region's own rim, where the window also sees the photo)
-        n, labels = cv2.connectedComponents(extreme.astype(np.uint8), connectivity=8)
-        rim = np.concatenate([labels[0][flat[0]], labels[-1][flat[-1]], labels[:, 0][flat[:, 0]], labels[:, -1][flat[:, -1]]])
+        # flat regions of extreme pixels that reach the border, grown by the window's radius into
+        # extreme pixels (the flat test misses the region's own rim, where the window sees the photo)
+        n, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=8)
+        rim = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
         edge = np.unique(rim[rim > 0])
         if edge.size:
-            score = np.where(np.isin(labels, edge), np.maximum(score, 2.0), score)
+            region = cv2.dilate(np.isin(labels, edge).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & extreme
+            score = np.where(region, np.maximum(score, 2.0), score)
 
     damage = score >= 1.0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(damage.astype(np.uint8), connectivity=8)
