@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .images import PhotoInput, open_photo
+from .images import Photo, PhotoInput, open_photo
 from .unet import _DecoderBlock, _EncoderBlock, match_memory_format
 
 DETECT_METHODS = ("learned", "classical")
@@ -255,12 +255,12 @@ def detect_damage(
 ) -> Detection:
     """Suggest where ``photo`` is damaged. ``photo``: anything ``open_photo`` reads (path, bytes,
     PIL image, array; grayscale, RGBA, 16-bit, CMYK, palette, EXIF-rotated: the result has the
-    photo's displayed size). ``model``: a loaded ``DamageNet`` (default: ``load_detector()``)."""
+    photo's displayed size) or an opened ``Photo``. ``model``: a loaded ``DamageNet`` (default: ``load_detector()``)."""
     sensitivity = check_sensitivity(sensitivity)
     if method not in DETECT_METHODS:
         raise ValueError(f"unknown detection method {method!r}; choose one of {', '.join(DETECT_METHODS)}")
     started = time.perf_counter()
-    rgb8 = open_photo(photo).rgb8
+    rgb8 = photo.rgb8 if isinstance(photo, Photo) else open_photo(photo).rgb8
     if method == "classical":
         prob, damage, threshold = classical_damage(rgb8, sensitivity)
         return Detection(prob, damage, method, sensitivity, threshold, time.perf_counter() - started)

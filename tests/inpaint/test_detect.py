@@ -120,6 +120,9 @@ def test_odd_modes_come_back_at_the_displayed_size(method):
         "palette": Image.fromarray(rgb).convert("P"),
         "exif": _encode(rotated, "JPEG", exif=exif.tobytes()),
     }
+    from inpaint.images import open_photo
+
+    inputs["opened"] = open_photo(rgb)
     for name, photo in inputs.items():
         det = detect_damage(photo, method=method, model=net)
         expected = (60, 40) if name == "exif" else (40, 60)
