@@ -160,7 +160,7 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         "",
         "## Training",
         "",
-        f"- {int(meta.get('steps', 0)):,} Adam steps at lr {tc.get('lr', 0):g}, batch {tc.get('batch_size')}, "
+        f"- {int(meta.get('steps', 0)):,} Adam steps (the last run at lr {tc.get('lr', 0):g}), batch {tc.get('batch_size')}, "
         f"{int(meta.get('images_seen', 0)):,} crops of {meta.get('crop')} px "
         f"(crop = {tc.get('scale', [0, 0])[0]:g}-{tc.get('scale', [0, 0])[1]:g} of the photo's shorter side), "
         f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU)",
