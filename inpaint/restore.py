@@ -370,9 +370,18 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
             m[b, 0, : y1 - y0, : x1 - x0] = torch.from_numpy(~holes[j][y0:y1, x0:x1]).float()
             rates.append(spec.dropout)
             gens.append(_generator(spec.seed, level, first_index + i))
+    # On a CPU, one sample per forward pass: activations that fit the caches beat a big batch
+    # (measured at 512 px: four passes of one 0.79-0.98 s, one pass of four 0.94-1.12 s). Every
+    # sample has its own dropout generator, so the pixels do not depend on the split.
+    step = 1 if device.type == "cpu" else len(rates)
+    rates_t = torch.tensor(rates)
+    outs = []
     with _device_autocast(device):
-        out = model(x.to(device), m.to(device), dropout=torch.tensor(rates), generators=gens)
-    out = (out.float().clamp(0, 1) * 255.0).permute(0, 2, 3, 1).cpu().numpy()
+        for s0 in range(0, len(rates), step):
+            sl = slice(s0, s0 + step)
+            outs.append(model(x[sl].to(device), m[sl].to(device), dropout=rates_t[sl], generators=gens[sl]).float())
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+    out = (out.clamp(0, 1) * 255.0).permute(0, 2, 3, 1).cpu().numpy()
     result = []
     for i, (y0, y1, x0, x1, *_core) in enumerate(batch):
         result.append([out[i * k + j, : y1 - y0, : x1 - x0] for j in range(k)])
