@@ -35,6 +35,19 @@ def _data_table(manifest: Path) -> str:
     return "\n".join(lines)
 
 
+def _data_and_evaluation(manifest: Path | None, eval_dirs: list[Path], intro: str) -> list[str]:
+    """The card's training-data table and its evaluation runs' results.md (headings demoted)."""
+    parts: list[str] = []
+    if manifest is not None and manifest.is_file():
+        parts += ["### Training data", "", _data_table(manifest), ""]
+    evals = [d for d in eval_dirs if (d / "results.md").is_file()]
+    if evals:
+        parts += ["## Evaluation", "", intro, ""]
+        for d in evals:
+            parts += [re.sub(r"^(#+)", r"\1##", line) for line in (d / "results.md").read_text().strip().splitlines()] + [""]
+    return parts
+
+
 def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], command: str, note: str = "") -> Path:
     cfg = json.loads((model / CONFIG_NAME).read_text())
     meta = read_metadata(model)
@@ -92,15 +105,8 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         *([f"- {note}"] if note else []),
         "",
     ]
-    if manifest is not None and manifest.is_file():
-        parts += ["### Training data", "", _data_table(manifest), ""]
-    evals = [d for d in eval_dirs if (d / "results.md").is_file()]
-    if evals:
-        parts += ["## Evaluation", "",
-                  "Produced by `python -m inpaint evaluate` on the public evaluation photos (never trained on); "
-                  "each run's command is in its section.", ""]
-        for d in evals:  # demote the runs' headings under this section
-            parts += [re.sub(r"^(#+)", r"\1##", line) for line in (d / "results.md").read_text().strip().splitlines()] + [""]
+    parts += _data_and_evaluation(manifest, eval_dirs, "Produced by `python -m inpaint evaluate` on the public "
+                                  "evaluation photos (never trained on); each run's command is in its section.")
     parts += [
         "## Limitations",
         "",
@@ -176,16 +182,9 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         *([f"- {note}"] if note else []),
         "",
     ]
-    if manifest is not None and manifest.is_file():
-        parts += ["### Training data", "", _data_table(manifest), ""]
-    evals = [d for d in eval_dirs if (d / "results.md").is_file()]
-    if evals:
-        parts += ["## Evaluation", "",
-                  "Produced by `python -m inpaint evaluate-detection` on the public evaluation photos (never trained "
-                  "on) with synthetic damage, against the classical detector (top-hat/black-hat lines, colour-cast "
-                  "stains, flat border regions).", ""]
-        for d in evals:
-            parts += [re.sub(r"^(#+)", r"\1##", line) for line in (d / "results.md").read_text().strip().splitlines()] + [""]
+    parts += _data_and_evaluation(manifest, eval_dirs, "Produced by `python -m inpaint evaluate-detection` on the "
+                                  "public evaluation photos (never trained on) with synthetic damage, against the "
+                                  "classical detector (top-hat/black-hat lines, colour-cast stains, flat border regions).")
     parts += [
         "## Limitations",
         "",

@@ -27,8 +27,6 @@ enough context.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import Photo, PhotoInput, open_photo
-from .unet import _DecoderBlock, _EncoderBlock, match_memory_format
+from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, encoder_channels, pad_inputs
 
 DETECT_METHODS = ("learned", "classical")
 DEFAULT_SENSITIVITY = 0.5
@@ -58,8 +56,10 @@ def default_detector_source() -> str:
 
 
 @dataclass
-class DamageNetConfig:
+class DamageNetConfig(ConfigIO):
     """Everything needed to rebuild a DamageNet; saved as config.json beside the weights."""
+
+    config_kind = "detector"
 
     architecture: str = ARCHITECTURE
     in_channels: int = 3
@@ -84,25 +84,13 @@ class DamageNetConfig:
 
     @property
     def channels(self) -> list[int]:
-        return [self.width * min(2**i, self.max_width_mult) for i in range(self.depth)]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["kernel_sizes"] = list(self.kernel_sizes)
-        return d
+        return encoder_channels(self.width, self.depth, self.max_width_mult)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DamageNetConfig":
         if "architecture" not in d:
             raise ValueError("config.json has no 'architecture' key: this folder holds a restorer, not a damage detector")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown detector config keys: {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return super().from_dict(d)
 
 
 class DamageNet(nn.Module):
@@ -136,14 +124,7 @@ class DamageNet(nn.Module):
             valid = image.new_ones(b, 1, h, w)
         elif valid.shape != (b, 1, h, w):
             raise ValueError(f"valid must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(valid.shape)}")
-        mult = self.multiple
-        ph, pw = (-h) % mult, (-w) % mult
-        x = (image - 0.5) * 2.0
-        m = valid.to(x.dtype)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph))
-            m = F.pad(m, (0, pw, 0, ph))
-        x, m = match_memory_format(self, x, m)
+        x, m = pad_inputs(self, image, valid, self.multiple)
         # The photo's footprint at every scale (a cell is valid if it covers any real pixel). Unlike
         # the restorer, whose masks grow into the hole layer by layer, the detector keeps every
         # layer's mask inside the footprint: features are never computed on the padding, so the

@@ -25,12 +25,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import logging
-import os
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, save_detector
 from .masks import SEVERITIES, synthesize_damage
+from .train import optimiser_step, save_atomic, stop_on_signals, update_ema
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +223,7 @@ class DetectorTrainer:
             "step": self.step, "seconds": self.seconds, "images_seen": self.images_seen,
             "rng": torch.get_rng_state(), "best": json.dumps(self.last_val),
         }
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(ck, tmp)
-        os.replace(tmp, self.ckpt_path)
+        save_atomic(ck, self.ckpt_path)
 
     def _validation_set(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not self.cfg.val_data:
@@ -294,14 +289,7 @@ class DetectorTrainer:
 
         cfg = self.cfg
         self.model.train()
-        stop = {"requested": False}
-
-        def request_stop(signum, frame):
-            stop["requested"] = True
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, request_stop)
-            signal.signal(signal.SIGINT, request_stop)
+        stop = stop_on_signals()
         t_start = last_ckpt = time.monotonic()
         bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
         ema: dict[str, float] = {}
@@ -313,17 +301,11 @@ class DetectorTrainer:
                     t0 = time.monotonic()
                     logits = self.model(imgs.to(self.device), None)
                     total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight)
-                    if not torch.isfinite(total):
-                        raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower --lr")
-                    self.opt.zero_grad(set_to_none=True)
-                    total.backward()
-                    self.opt.step()
+                    optimiser_step(self.opt, total, self.step, "lower --lr")
                     self.step += 1
                     self.images_seen += cfg.batch_size
                     self.seconds += time.monotonic() - t0
-                    parts["total"] = float(total.detach())
-                    for k, v in parts.items():
-                        ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+                    update_ema(ema, {**parts, "total": float(total.detach())})
                     bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
                     bar.update(1)
                     record: dict[str, Any] = {}

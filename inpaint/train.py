@@ -251,9 +251,7 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "history": json.dumps(self.history),
         }
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(ck, tmp)
-        os.replace(tmp, self.ckpt_path)  # a kill mid-write leaves the previous checkpoint intact
+        save_atomic(ck, self.ckpt_path)
 
     @property
     def total_steps(self) -> int:
@@ -354,16 +352,7 @@ class Trainer:
         mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
         t_start = time.monotonic()
         last_ckpt = t_start
-        stop = {"requested": False}
-
-        def request_stop(signum, frame):  # SIGTERM/SIGINT: finish the step, checkpoint, export
-            stop["requested"] = True
-
-        import signal
-
-        if threading_main():
-            signal.signal(signal.SIGTERM, request_stop)
-            signal.signal(signal.SIGINT, request_stop)
+        stop = stop_on_signals()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=f"stage {cfg.stage}")
         log_file = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
         ema: dict[str, float] = {}
@@ -377,17 +366,11 @@ class Trainer:
                 with autocast_for(self.device, cfg.amp):
                     out = self.ddp(imgs, masks)
                 total, parts = self.loss(out, imgs, masks)
-                if not torch.isfinite(total):
-                    raise FloatingPointError(f"loss became {float(total)} at step {self.step}; lower --lr or use --amp off")
-                self.opt.zero_grad(set_to_none=True)
-                total.backward()
-                self.opt.step()
+                optimiser_step(self.opt, total, self.step, "lower --lr or use --amp off")
                 self.step += 1
                 self.images_seen += cfg.batch_size
                 self.seconds += time.monotonic() - t0
-                parts["total"] = float(total.detach())
-                for k, v in parts.items():
-                    ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+                update_ema(ema, {**parts, "total": float(total.detach())})
                 bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
                                 ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
                 bar.update(1)
@@ -442,6 +425,44 @@ def threading_main() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file: a kill mid-write leaves the previous file intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def stop_on_signals() -> dict[str, bool]:
+    """SIGTERM/SIGINT set ``["requested"]`` so the loop finishes its step, checkpoints and exports
+    (installed only from the main thread, where Python allows it)."""
+    import signal
+
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        stop["requested"] = True
+
+    if threading_main():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
+def optimiser_step(opt: torch.optim.Optimizer, total: torch.Tensor, step: int, hint: str) -> None:
+    """Backpropagate ``total`` and step, refusing a non-finite loss with a message saying what to do."""
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"loss became {float(total)} at step {step}; {hint}")
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+
+
+def update_ema(ema: dict[str, float], parts: dict[str, float], decay: float = 0.95) -> None:
+    """Smoothed loss terms for the progress bar and the log."""
+    for k, v in parts.items():
+        ema[k] = v if k not in ema else decay * ema[k] + (1 - decay) * v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -31,8 +31,48 @@ from .layers import PartialConv2d
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 
 
+class ConfigIO:
+    """JSON round trip shared by the model configs (config.json beside the weights)."""
+
+    config_kind = "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["kernel_sizes"] = list(d["kernel_sizes"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.config_kind} config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def encoder_channels(width: int, depth: int, max_width_mult: int) -> list[int]:
+    """w, 2w, 4w, ... capped at ``width * max_width_mult``: the paper's channel plan."""
+    return [width * min(2**i, max_width_mult) for i in range(depth)]
+
+
+def pad_inputs(module: nn.Module, image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale the image to [-1, 1] and pad image and mask (with holes) on the bottom and right to a
+    multiple of ``multiple``, in the module's memory format."""
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    x = (image - 0.5) * 2.0
+    m = mask.to(x.dtype)
+    if ph or pw:  # padded pixels are holes, so they never influence the result
+        x = F.pad(x, (0, pw, 0, ph))
+        m = F.pad(m, (0, pw, 0, ph))
+    return match_memory_format(module, x, m)
+
+
 @dataclass
-class PConvUNetConfig:
+class PConvUNetConfig(ConfigIO):
     """Everything needed to rebuild a PConvUNet; saved as config.json beside the weights."""
 
     in_channels: int = 3
@@ -56,7 +96,7 @@ class PConvUNetConfig:
 
     @property
     def channels(self) -> list[int]:
-        return [self.width * min(2**i, self.max_width_mult) for i in range(self.depth)]
+        return encoder_channels(self.width, self.depth, self.max_width_mult)
 
     @classmethod
     def paper(cls, size: int = 512) -> "PConvUNetConfig":
@@ -70,21 +110,6 @@ class PConvUNetConfig:
         """A CPU-sized model (about 4.7M parameters) trained at 256x256."""
         return cls(width=32, depth=7, working_size=256, dropout=0.1)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["kernel_sizes"] = list(self.kernel_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PConvUNetConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 def sample_dropout(
@@ -183,14 +208,7 @@ class PConvUNet(nn.Module):
             raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
         rates = self._rates(dropout, b, image.device)
 
-        mult = self.multiple
-        ph, pw = (-h) % mult, (-w) % mult
-        x = (image - 0.5) * 2.0  # [-1, 1]
-        m = mask.to(x.dtype)
-        if ph or pw:  # padded pixels are holes, so they never influence the result
-            x = F.pad(x, (0, pw, 0, ph))
-            m = F.pad(m, (0, pw, 0, ph))
-        x, m = match_memory_format(self, x, m)
+        x, m = pad_inputs(self, image, mask, self.multiple)
 
         skips = [(x, m)]
         hcur, mcur = x, m

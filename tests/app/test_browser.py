@@ -112,21 +112,26 @@ def _percent(text: str, before: str) -> float:
     return float(match.group(1))
 
 
+def _open_with_photo(browser, url: str, photo: Path, accept_downloads: bool = False):
+    """A new page on the app with ``photo`` (384 x 384) uploaded and the editor's canvas shown."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=accept_downloads)
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=90_000)
+    page.goto(url)
+    page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
+    expect(page.get_by_text("384 x 384 pixels")).to_be_visible()
+    expect(page.locator("#damage-editor canvas").first).to_be_visible()
+    return page
+
+
 @pytest.mark.timeout(600)  # a software-rendered canvas is slow when the machine is busy
 def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: RunningApp, tmp_path: Path):
     photo, crease = _damaged_photo(tmp_path)
     with sync_api.sync_playwright() as p:
         browser = _launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=90_000)
-
             # --- Restore: upload, paint, check the mask ---------------------------------------
-            page.goto(running_app.url)
-            page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
-            expect(page.get_by_text("384 x 384 pixels")).to_be_visible()
-            expect(page.locator("#damage-editor canvas").first).to_be_visible()
+            page = _open_with_photo(browser, running_app.url, photo, accept_downloads=True)
             expect(page.locator("#damage-editor").get_by_role("button", name="Brush Size")).to_be_visible()
             _paint(page, crease, (384, 384))
             page.get_by_role("button", name="Show the damage to restore").click()
@@ -217,13 +222,7 @@ def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_a
     with sync_api.sync_playwright() as p:
         browser = _launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=90_000)
-            page.goto(running_app.url)
-            page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
-            expect(page.get_by_text("384 x 384 pixels")).to_be_visible()
-            expect(page.locator("#damage-editor canvas").first).to_be_visible()
+            page = _open_with_photo(browser, running_app.url, photo)
 
             number = page.locator("#sensitivity-slider input[type=number]")
             number.fill(str(sensitivity))
