@@ -56,16 +56,27 @@ class PartialConv2d(nn.Conv2d):
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, *, mask_channels: tuple[int, ...] | None = None,
-        premasked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``mask_channels``: when ``mask`` has G channels, how many consecutive input channels
         each one covers (summing to C_in). It is the per-channel mask in compact form: the U-Net's
         decoder concatenates two feature groups with one mask each, and counting with 2 mask
-        channels instead of C_in is much cheaper. ``premasked``: the caller has already zeroed
-        ``x`` wherever its mask is 0 (saves a pass over the features; the decoder masks each group
-        before concatenating them)."""
+        channels instead of C_in is much cheaper. (The U-Net's decoder goes further and never
+        builds the concatenation: see ``unet._DecoderBlock``, which uses ``mask_terms`` and
+        ``finish``.)"""
         groups = self._groups(x, mask, mask_channels)
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        scale, new_mask = self.mask_terms(mask, groups)
+        if groups is None:
+            xm = x * mask.to(x.dtype)
+        else:
+            xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
+        raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
+        return self.finish(raw, scale, new_mask), new_mask.to(mask.dtype)
+
+    def mask_terms(self, mask: torch.Tensor, groups: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mask half of the layer: ``(scale, new_mask)``, both float32 (B, 1, H', W'), where
+        ``scale`` = sum(1) / sum(M) on windows that saw a valid input and 0 elsewhere. ``groups``:
+        as ``mask_channels`` in ``forward`` (None for a one-channel or per-channel mask)."""
+        with torch.autocast(device_type=mask.device.type, enabled=False):
             m = mask.float()
             if groups is None:
                 # (B, 1) masks count windows; (B, C_in) masks count over channels too
@@ -77,22 +88,18 @@ class PartialConv2d(nn.Conv2d):
                 kernel = self.ones_kernel * weights  # (1, G, kh, kw): group g counts c_g times
                 counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
                 total = float(self.window_size * sum(groups))
-            new_mask = (counts > 0).to(torch.float32)  # (B, 1, H', W')
+            new_mask = (counts > 0).to(torch.float32)
             # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
             scale = total / counts.clamp(min=1.0) * new_mask
+        return scale, new_mask
 
-        if premasked:
-            xm = x
-        elif groups is None:
-            xm = x * mask.to(x.dtype)
-        else:
-            xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
-        raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
+    def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor) -> torch.Tensor:
+        """The output from ``raw`` = W^T (X * M) (no bias): renormalised, bias added, 0 on all-hole windows."""
         out = raw * scale.to(raw.dtype)  # scale is 0 on all-hole windows
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1).to(out.dtype)
             out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
-        return out, new_mask.to(mask.dtype)
+        return out
 
     def _groups(self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if mask.dim() != 4 or mask.shape[-2:] != x.shape[-2:] or mask.shape[0] != x.shape[0]:

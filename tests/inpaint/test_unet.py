@@ -1,7 +1,8 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from inpaint.unet import PConvUNet, PConvUNetConfig
+from inpaint.unet import PConvUNet, PConvUNetConfig, _DecoderBlock
 
 
 def tiny(**kw) -> PConvUNet:
@@ -105,3 +106,44 @@ def test_config_round_trip():
     assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         PConvUNetConfig.from_dict({**cfg.to_dict(), "colour": 1})
+
+
+def test_decoder_block_equals_the_papers_concatenate_upsample_partial_conv():
+    """The decoder computes PartialConv2d(cat(upsample(h), skip), per-group masks) as a transposed
+    convolution plus a convolution; compare with that direct form on random features and holes."""
+    torch.manual_seed(3)
+    block = _DecoderBlock(6, 4, 5, last=False).eval()
+    with torch.no_grad():
+        block.bn.running_mean.normal_()
+        block.bn.running_var.uniform_(0.5, 2.0)
+    h, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 10, 14)
+    m = (torch.rand(2, 1, 5, 7) > 0.4).float()
+    skip_m = (torch.rand(2, 1, 10, 14) > 0.5).float()
+    m[0] = 0  # a sample whose coarse features are all hole
+    with torch.no_grad():
+        y, m_out = block(h, m, skip, skip_m)
+        up, up_m = F.interpolate(h, scale_factor=2.0), F.interpolate(m, scale_factor=2.0)
+        ref, ref_m = block.conv(torch.cat([up, skip], 1), torch.cat([up_m, skip_m], 1), mask_channels=(6, 4))
+        ref = F.leaky_relu(block.bn(ref), 0.2)
+    assert torch.equal(m_out, ref_m)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_block_follows_in_place_weight_updates():
+    """Without autograd the derived kernels are kept; an in-place update (EMA, load_state_dict)
+    must not leave them stale."""
+    torch.manual_seed(4)
+    block = _DecoderBlock(3, 2, 2, last=True).eval()
+    h, skip = torch.randn(1, 3, 4, 4), torch.randn(1, 2, 8, 8)
+    m, skip_m = torch.ones(1, 1, 4, 4), torch.ones(1, 1, 8, 8)
+    with torch.inference_mode():
+        before, _ = block(h, m, skip, skip_m)
+    with torch.no_grad():
+        block.conv.weight.mul_(2.0)
+        block.conv.bias.zero_()
+    with torch.inference_mode():
+        after, _ = block(h, m, skip, skip_m)
+        expected, _ = block.conv(torch.cat([F.interpolate(h, scale_factor=2.0), skip], 1),
+                                 torch.cat([F.interpolate(m, scale_factor=2.0), skip_m], 1), mask_channels=(3, 2))
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
