@@ -173,10 +173,14 @@ def load_detector(source: str | os.PathLike[str] | None = None, *, device: str |
 @dataclass(frozen=True)
 class DetectSettings:
     """Tiling for the learned detector. A photo up to ``tile + 2 * margin`` on each side runs in
-    one pass; larger ones in tiles whose cores are ``tile`` pixels, ``max_batch`` at a time."""
+    one pass; larger ones in tiles whose cores are about ``tile`` pixels, one at a time on a CPU
+    and ``max_batch`` at a time on a GPU."""
 
     tile: int = 1024
-    margin: int = 48
+    # Context on each side (rounded up to the network's 2**depth). Measured with the bundled
+    # detector on a 2200 px scan against one untiled pass: 32 px changed 0.0007 % of the suggested
+    # pixels (64 px: none; 0 px: 0.009 %), and a 24 MP scan took 3.8 s instead of 5.1 s with 64 px.
+    margin: int = 32
     max_batch: int = 2
 
 
@@ -252,17 +256,27 @@ def detect_damage(
                      model.config.version)
 
 
-def _tile_boxes(h: int, w: int, tile: int, margin: int) -> list[tuple[int, int, int, int, int, int, int, int]]:
-    """(core y0, y1, x0, x1, input y0, y1, x0, x1) for tiles whose cores partition the photo."""
+def _tile_boxes(h: int, w: int, tile: int, margin: int, align: int = 1) -> list[tuple[int, int, int, int, int, int, int, int]]:
+    """(core y0, y1, x0, x1, input y0, y1, x0, x1) for tiles whose cores partition the photo.
+
+    Every input tile starts at a multiple of ``align`` (the network's ``2**depth``), so each tile
+    sees the same grid of strided convolutions as one pass over the whole photo would: tiling then
+    changes only how much context a pixel near a seam gets. (Unaligned tiles shift that grid, and
+    a U-Net with stride-2 layers is not shift-invariant: on a 2200 px scan, tiles at arbitrary
+    offsets changed 0.18 % of the suggested pixels.) The margin is rounded up to ``align``."""
     if h <= tile + 2 * margin and w <= tile + 2 * margin:
         return [(0, h, 0, w, 0, h, 0, w)]
-    ny, nx = -(-h // tile), -(-w // tile)
-    ys = np.linspace(0, h, ny + 1).round().astype(int)
-    xs = np.linspace(0, w, nx + 1).round().astype(int)
+    margin = -(-margin // align) * align
+
+    def cuts(n: int) -> list[int]:
+        parts = -(-n // tile)
+        inner = {int(round(v / align)) * align for v in np.linspace(0, n, parts + 1)[1:-1]}
+        return [0, *sorted(c for c in inner if 0 < c < n), n]
+
+    ys, xs = cuts(h), cuts(w)
     boxes = []
-    for i in range(ny):
-        for j in range(nx):
-            y0, y1, x0, x1 = ys[i], ys[i + 1], xs[j], xs[j + 1]
+    for y0, y1 in zip(ys, ys[1:]):
+        for x0, x1 in zip(xs, xs[1:]):
             boxes.append((y0, y1, x0, x1, max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)))
     return boxes
 
@@ -273,15 +287,16 @@ def predict_probability(model: DamageNet, rgb8: np.ndarray, settings: DetectSett
     settings = settings or DetectSettings()
     device = next(model.parameters()).device
     h, w = rgb8.shape[:2]
-    boxes = _tile_boxes(h, w, settings.tile, settings.margin)
-    mult = model.multiple
-    th = max(b[5] - b[4] for b in boxes)
-    tw = max(b[7] - b[6] for b in boxes)
-    th, tw = th + (-th) % mult, tw + (-tw) % mult  # one input shape for every tile of the photo
+    boxes = _tile_boxes(h, w, settings.tile, settings.margin, model.multiple)
+    # On a CPU one tile per pass (its activations stay in cache: 4.7 s instead of 5.6 s for a
+    # 24 MP scan in pairs); on a GPU, max_batch tiles padded to a common shape.
+    per_pass = 1 if device.type == "cpu" else max(1, settings.max_batch)
     prob = np.empty((h, w), np.float32)
     src = torch.from_numpy(rgb8)  # (H, W, 3) uint8, no copy
-    for start in range(0, len(boxes), settings.max_batch):
-        batch = boxes[start : start + settings.max_batch]
+    for start in range(0, len(boxes), per_pass):
+        batch = boxes[start : start + per_pass]
+        th = max(b[5] - b[4] for b in batch)
+        tw = max(b[7] - b[6] for b in batch)
         x = torch.zeros(len(batch), 3, th, tw, device=device)
         valid = torch.zeros(len(batch), 1, th, tw, device=device)
         for k, (_, _, _, _, iy0, iy1, ix0, ix1) in enumerate(batch):

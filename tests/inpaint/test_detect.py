@@ -83,6 +83,39 @@ def test_tile_boxes_partition_the_photo():
         assert (cover == 1).all()
 
 
+def test_tile_inputs_start_on_the_networks_grid():
+    for h, w, tile, margin, align in [(1000, 700, 256, 48, 32), (4000, 6000, 1024, 48, 32), (130, 90, 40, 5, 8)]:
+        cover = np.zeros((h, w), int)
+        boxes = _tile_boxes(h, w, tile, margin, align)
+        assert len(boxes) > 1
+        for y0, y1, x0, x1, iy0, iy1, ix0, ix1 in boxes:
+            cover[y0:y1, x0:x1] += 1
+            assert iy0 % align == 0 and ix0 % align == 0
+            assert iy0 <= y0 and iy1 >= y1 and ix0 <= x0 and ix1 >= x1
+            assert y1 - y0 <= tile + align and x1 - x0 <= tile + align
+        assert (cover == 1).all()
+
+
+def test_aligned_tiles_with_enough_context_equal_one_pass():
+    """Tiles on the network's grid, each with more context than the receptive field, give the
+    whole-photo pass exactly; the same tiles off the grid do not (the U-Net is not shift-invariant)."""
+    net = tiny_net()
+    rgb = np.random.default_rng(2).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    whole = predict_probability(net, rgb, DetectSettings(tile=1024, margin=0))
+    tiled = predict_probability(net, rgb, DetectSettings(tile=24, margin=32))
+    assert len(_tile_boxes(100, 120, 24, 32, net.multiple)) > 1
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    boxes = _tile_boxes(100, 120, 24, 32, 1)
+    assert any(b[4] % net.multiple or b[6] % net.multiple for b in boxes)
+    shifted = np.empty_like(whole)
+    for y0, y1, x0, x1, iy0, iy1, ix0, ix1 in boxes:
+        x = torch.from_numpy(rgb[iy0:iy1, ix0:ix1]).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            p = torch.sigmoid(net(x))[0, 0].numpy()
+        shifted[y0:y1, x0:x1] = p[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
+    assert np.abs(shifted - whole).max() > 1e-3
+
+
 def test_tiled_inference_matches_one_pass_when_context_covers_the_photo():
     net = tiny_net()
     rgb = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
