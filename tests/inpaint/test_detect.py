@@ -25,7 +25,9 @@ from inpaint.detect import (
     predict_probability,
     save_detector,
 )
-from inpaint.detect_train import DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, f1_counts, scores
+from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, detection_loss,
+                                  f1_counts, sample_kinds, scores, thin_damage)
+from inpaint.masks import DAMAGE_KINDS
 from inpaint.weights import WeightsError, save_model
 from inpaint.unet import PConvUNet, PConvUNetConfig
 
@@ -293,7 +295,8 @@ def test_dataset_gives_images_and_binary_targets(photo_folder):
 def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_folder, tmp_path):
     out = tmp_path / "run"
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
-                            crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3)
+                            crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
+                            thin_weight=4.0, single_kind_fraction=0.5)
     folder = DetectorTrainer(cfg).fit()
     first = torch.load(out / "checkpoint.pt", weights_only=True)
     assert first["step"] == 2
@@ -357,3 +360,31 @@ def test_cli_detect_single_folder_and_errors(tmp_path, photo_folder):
         r = _cli(*args)
         assert r.returncode == 2, args
         assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_thin_damage_weighting_of_the_loss():
+    target = torch.zeros(1, 1, 12, 12)
+    target[0, 0, 5, 1:11] = 1  # a 1 px scratch
+    target[0, 0, 0:5, 0:5] = 1  # a block: only its rim is thin
+    thin = thin_damage(target)
+    assert thin[0, 0, 5, 1:11].eq(1).all()
+    assert thin[0, 0, 2, 2] == 0 and thin[0, 0, 0, 4] == 1 and thin.sum() < target.sum()
+    logits = torch.randn(1, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    plain, _ = detection_loss(logits, target, pos_weight=3.0)
+    weighted, _ = detection_loss(logits, target, pos_weight=3.0, thin_weight=4.0)
+    # direct computation of the weighted BCE
+    p = torch.sigmoid(logits)
+    w = 1 + 4.0 * thin
+    bce = -(3.0 * target * torch.log(p) + (1 - target) * torch.log(1 - p)) * w
+    dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    torch.testing.assert_close(weighted, bce.mean() + dice, atol=1e-5, rtol=1e-5)
+    assert weighted > plain
+
+
+def test_single_kind_samples():
+    rng = np.random.default_rng(0)
+    draws = [sample_kinds(rng, 0.3) for _ in range(2000)]
+    singles = [d for d in draws if d is not None]
+    assert 0.25 < len(singles) / len(draws) < 0.35
+    assert all(len(d) == 1 for d in singles) and {d[0] for d in singles} == set(DAMAGE_KINDS)
+    assert all(sample_kinds(rng, 0.0) is None for _ in range(100))
