@@ -19,9 +19,11 @@ from inpaint.detect import (
     DetectSettings,
     _tile_boxes,
     classical_damage,
+    coarse_level,
     detect_damage,
     learned_threshold,
     load_detector,
+    multiscale_probability,
     predict_probability,
     save_detector,
 )
@@ -388,3 +390,25 @@ def test_single_kind_samples():
     assert 0.25 < len(singles) / len(draws) < 0.35
     assert all(len(d) == 1 for d in singles) and {d[0] for d in singles} == set(DAMAGE_KINDS)
     assert all(sample_kinds(rng, 0.0) is None for _ in range(100))
+
+
+def test_coarse_level_keeps_the_coarse_view_near_the_training_scale():
+    assert coarse_level(500, 700, 512) == 0 and coarse_level(1023, 800, 512) == 0
+    assert coarse_level(600, 1024, 512) == 1 and coarse_level(4000, 6000, 512) == 3
+    assert (6000 >> 3) in range(512, 1024)
+    assert coarse_level(4000, 6000, None) == 0
+
+
+def test_multiscale_probability_is_the_max_of_full_and_upsampled_coarse():
+    import cv2
+
+    net = tiny_net()
+    rgb = np.random.default_rng(5).integers(0, 256, (70, 130, 3), dtype=np.uint8)
+    settings = DetectSettings(coarse_side=32)
+    full = predict_probability(net, rgb, settings)
+    small = cv2.resize(rgb, (130 >> 2, 70 >> 2), interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(predict_probability(net, small, settings), (130, 70), interpolation=cv2.INTER_LINEAR)
+    got = multiscale_probability(net, rgb, settings)
+    np.testing.assert_array_equal(got, np.maximum(full, coarse))
+    assert (coarse > full).any()
+    np.testing.assert_array_equal(multiscale_probability(net, rgb, DetectSettings(coarse_side=None)), full)

@@ -27,3 +27,25 @@ def test_bundled_detector_is_small_trained_and_finds_moderate_scratches():
     assert np.mean(f1s) > np.mean(classical) + 0.2
 
 
+
+
+def test_big_scans_get_the_coarse_pass():
+    """Damage drawn in proportion to a 2048 px photo is far wider than the detector's training
+    crops showed; the coarse pass finds it, and an undamaged scan stays almost clean."""
+    import cv2
+    from skimage import data
+
+    from inpaint.detect import DetectSettings, coarse_level
+    from inpaint.masks import synthesize_damage
+
+    net = load_detector(DEFAULT_DETECTOR, device="cpu")
+    photo = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    assert coarse_level(2048, 2048, DetectSettings().coarse_side) == 2
+    seen, known = synthesize_damage(photo, "moderate", seed=3)
+    both = detect_damage(seen, model=net)
+    full_only = detect_damage(seen, model=net, settings=DetectSettings(coarse_side=None))
+    f1 = scores(*f1_counts(both.damage, ~known))["f1"]
+    f1_full = scores(*f1_counts(full_only.damage, ~known))["f1"]
+    # measured with damage-w12-d5-s5910: F1 0.39 with the coarse pass, 0.10 without; clean 0.41 %
+    assert f1 > f1_full + 0.2
+    assert detect_damage(photo, model=net).fraction < 0.01
