@@ -315,6 +315,28 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     assert load_detector(out / "model", device="cpu").metadata["steps"] == 3
 
 
+def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
+    from inpaint.detect_eval import run
+
+    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
+                            width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
+                            thin_weight=4.0, single_kind_fraction=0.5)
+    folder = DetectorTrainer(cfg).fit()
+    run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1, limit=2,
+        model=load_detector(folder, device="cpu"))
+    r = _cli("card", "--model", str(folder), "--eval", str(tmp_path / "ev"), "--train-command", "scripts/train_detector.sh run")
+    assert r.returncode == 0, r.stderr
+    card = (folder / "README.md").read_text()
+    assert "# Damage detector for old photos (`damage-w4-d3-s2`)" in card
+    assert "2 Adam steps" in card and "4 crops of 48 px" in card
+    assert "thin damage (what a 3x3 erosion removes) 5 times more" in card and "50% of the damaged samples" in card
+    assert "`scripts/train_detector.sh run`" in card
+    evaluated = (tmp_path / "ev" / "results.md").read_text()
+    scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
+    assert scratch_row in card and "## Evaluation" in card
+    assert load_detector(folder, device="cpu").config.version == "damage-w4-d3-s2"  # the weights are untouched
+
+
 # ----------------------------------------------------------------------------- evaluation and CLI
 
 
