@@ -120,6 +120,26 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
     assert load_model(out / "model", device="cpu").metadata["steps"] == 7
 
 
+def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photos, tmp_path):
+    folder = Trainer(tiny_cfg(photos, tmp_path / "run")).fit()
+    ev = tmp_path / "ev"
+    r = subprocess.run([sys.executable, "-m", "inpaint", "evaluate", "--images", str(photos), "--out", str(ev),
+                        "--weights", str(folder), "--methods", "pconv,telea", "--sizes", "32", "--masks-per-bin", "1",
+                        "--limit", "2", "--threads", "1", "--no-perceptual", "--no-severity-table"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "inpaint", "card", "--model", str(folder), "--eval", str(ev),
+                        "--train-command", "scripts/train_bundled.sh run", "--note", "a test run"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    card = (folder / "README.md").read_text()
+    version = load_model(folder, device="cpu").config.version
+    assert f"(`{version}`)" in card and "3 optimiser steps" in card and "12 training crops of 32 px" in card
+    assert "`scripts/train_bundled.sh run`" in card and "- a test run" in card
+    table_row = next(line for line in (ev / "results.md").read_text().splitlines() if line.startswith("| all |"))
+    assert table_row in card and "## Evaluation" in card
+
+
 @pytest.mark.timeout(600)
 def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
     out = tmp_path / "ddp"
