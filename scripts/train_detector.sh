@@ -13,9 +13,9 @@
 #      missed whole (recall 0.37), being a tiny share of the damaged pixels in the usual mix.
 #   5. lr 5e-5, same flags, M5 min.
 # One intra-op thread: with the data worker on the other core it trains at about 25 crops/s here,
-# against about 14.5 with two threads fighting the worker (step times in the run's log.jsonl). The validation crops (which pick the default
-# threshold) come from the training photos with their own seeds, never from the evaluation photos
-# evaluate-detection uses.
+# against about 14.5 with two threads fighting the worker (step times in the run's log.jsonl).
+# The validation crops (which pick the default threshold) come from the training photos with
+# their own seeds, never from the evaluation photos evaluate-detection uses.
 set -euo pipefail
 RUN=${1:?run directory}
 M5=${M5:-45}
