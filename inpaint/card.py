@@ -183,7 +183,9 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
            if tc.get("single_kind_fraction") else ""),
         f"- validation ({tc.get('val_images')} damaged crops of the training photos, fixed seeds; not the "
         f"evaluation photos): F1 {val.get('val_best_f1', 'n/a')} at threshold {val.get('val_best_threshold', 'n/a')}, "
-        f"step {val.get('step', 'n/a')}",
+        f"step {val.get('step', 'n/a')}"
+        + (f"; the same crops undamaged: {val['val_clean_fpr']:.2%} of their pixels flagged (the threshold is the best "
+           f"F1 among those flagging at most {tc.get('max_clean_fpr', 0):.1%})" if "val_clean_fpr" in val else ""),
         f"- exact command: `{command}`",
         *([f"- {note}"] if note else []),
         "",

@@ -28,7 +28,7 @@ from inpaint.detect import (
     save_detector,
 )
 from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, detection_loss,
-                                  f1_counts, sample_kinds, scores, thin_damage)
+                                  f1_counts, pick_threshold, sample_kinds, scores, thin_damage)
 from inpaint.masks import DAMAGE_KINDS
 from inpaint.weights import WeightsError, save_model
 from inpaint.unet import PConvUNet, PConvUNetConfig
@@ -306,6 +306,8 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     assert det.metadata["steps"] == 2 and 0 < det.config.threshold < 1 and det.config.version == "damage-w4-d3-s2"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_best_f1" in r for r in log)
+    last = [r for r in log if "val_clean_fpr" in r][-1]
+    assert 0 <= last["val_clean_fpr"] <= 1 and det.config.threshold == last["val_best_threshold"]
 
     cfg.steps = 3
     trainer = DetectorTrainer(cfg)
@@ -330,7 +332,7 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     assert "# Damage detector for old photos (`damage-w4-d3-s2`)" in card
     assert "2 Adam steps" in card and "4 crops of 48 px" in card
     assert "thin damage (what a 3x3 erosion removes) 5 times more" in card and "50% of the damaged samples" in card
-    assert "`scripts/train_detector.sh run`" in card
+    assert "`scripts/train_detector.sh run`" in card and "of their pixels flagged" in card
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
     assert scratch_row in card and "## Evaluation" in card
@@ -434,3 +436,12 @@ def test_multiscale_probability_is_the_max_of_full_and_upsampled_coarse():
     np.testing.assert_array_equal(got, np.maximum(full, coarse))
     assert (coarse > full).any()
     np.testing.assert_array_equal(multiscale_probability(net, rgb, DetectSettings(coarse_side=None)), full)
+
+
+def test_threshold_pick_respects_the_undamaged_budget():
+    f1 = {0.3: 0.70, 0.5: 0.72, 0.7: 0.69, 0.9: 0.50}
+    fpr = {0.3: 0.03, 0.5: 0.012, 0.7: 0.004, 0.9: 0.001}
+    assert pick_threshold(f1, None, 0.005) == 0.5  # no undamaged crops: best F1
+    assert pick_threshold(f1, fpr, 0.005) == 0.7  # best F1 within the budget
+    assert pick_threshold(f1, fpr, 0.02) == 0.5
+    assert pick_threshold(f1, fpr, 0.0001) == 0.9  # nothing within: the one that flags least
