@@ -163,8 +163,8 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         f"{tiles.tile} px tiles on the network's grid with {tiles.margin} px of context, and photos of "
         f"{2 * tiles.coarse_side} px and more also get a pass at the power-of-two downscale whose long side is "
         f"{tiles.coarse_side}-{2 * tiles.coarse_side - 1} px (each pixel takes the larger probability)",
-        f"- default probability threshold {cfg['threshold']:g} (sensitivity 0.5), the best F1 on the validation "
-        "set below; sensitivity s moves it linearly to 0.98 (s = 0) and 0.02 (s = 1)",
+        f"- default probability threshold {cfg['threshold']:g} (sensitivity 0.5), picked on the validation set "
+        "below; sensitivity s moves it linearly to 0.98 (s = 0) and 0.02 (s = 1)",
         "",
         "## Training",
         "",
@@ -177,7 +177,7 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         f"{tc.get('clean_fraction', 0):.0%} of the samples), then the scan (paper shading and grain 60%, "
         "blur 30%, noise 50%, exposure 40%, JPEG quality 40-95 50%)",
         f"- loss: binary cross-entropy (damage weighted {tc.get('pos_weight', 0):g}"
-        + (f", thin damage (what a 3x3 erosion removes) {1 + tc['thin_weight']:g} times more" if tc.get("thin_weight") else "")
+        + (f"; thin damage, the pixels a 3x3 erosion removes, {1 + tc['thin_weight']:g} times more" if tc.get("thin_weight") else "")
         + ") + soft Dice"
         + (f"; {tc['single_kind_fraction']:.0%} of the damaged samples have one damage kind only"
            if tc.get("single_kind_fraction") else ""),

@@ -331,7 +331,7 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     card = (folder / "README.md").read_text()
     assert "# Damage detector for old photos (`damage-w4-d3-s2`)" in card
     assert "2 Adam steps" in card and "4 crops of 48 px" in card
-    assert "thin damage (what a 3x3 erosion removes) 5 times more" in card and "50% of the damaged samples" in card
+    assert "thin damage, the pixels a 3x3 erosion removes, 5 times more" in card and "50% of the damaged samples" in card
     assert "`scripts/train_detector.sh run`" in card and "of their pixels flagged" in card
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
