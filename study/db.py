@@ -77,17 +77,18 @@ def get_engine(
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     synchronous: str = "FULL",
     must_exist: bool = False,
+    create_folder: bool = False,
 ) -> Engine:
     """An engine for `url`, or for `STUDY_DB_URL` / the default SQLite file when `url` is None.
 
-    The default file's folder is created if needed; an explicit SQLite URL whose folder does not
-    exist is an error (a typo should not silently start an empty study elsewhere). With
+    The default file's folder is created if needed (also for a `url` given with
+    `create_folder=True`: pass `Settings.uses_default_db`); an explicit SQLite URL whose folder does
+    not exist is an error (a typo should not silently start an empty study elsewhere). With
     `must_exist=True` a missing SQLite file is an error too: readers (export, analyze) use it so
     that a wrong path is reported instead of creating an empty database.
 
     `postgresql://` and `postgres://` URLs are given the psycopg 3 driver.
     """
-    create_folder = False
     if url is None:
         settings = load_settings()
         url, create_folder = settings.db_url, settings.uses_default_db

@@ -71,8 +71,9 @@ def load_damage_detector(source: str | None) -> tuple[DamageNet | None, str | No
 
 
 def open_database(settings: AppSettings) -> Engine:
-    """The study database, created or migrated (idempotent)."""
-    engine = study.get_engine(settings.study.db_url)
+    """The study database, created or migrated (idempotent). The default SQLite file's folder
+    (``./data`` on a fresh clone) is made if needed; a configured URL's is not."""
+    engine = study.get_engine(settings.study.db_url, create_folder=settings.study.uses_default_db)
     study.init_db(engine)
     return engine
 

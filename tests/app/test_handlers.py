@@ -72,6 +72,27 @@ def test_settings_defaults_and_readable_errors():
         AppSettings.from_env({"APP_OUTPUT_DIR": "/etc/photo-restore"})
 
 
+def test_fresh_checkout_creates_its_default_database_but_not_a_configured_ones_folder(tmp_path, monkeypatch):
+    """`python app.py` in a fresh clone: no data/ folder yet, no STUDY_DB_URL."""
+    import study.settings as study_settings
+    from webapp.startup import open_database
+
+    monkeypatch.setattr(study_settings, "PERSISTENT_DIR", tmp_path / "no-space-disk")
+    monkeypatch.chdir(tmp_path)
+    engine = open_database(AppSettings.from_env({}))
+    try:
+        assert (tmp_path / "data" / "study.sqlite").is_file()
+        from sqlalchemy import inspect
+
+        assert {Participant.__tablename__, Trial.__tablename__} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    typo = f"sqlite:///{tmp_path / 'missing-folder' / 'study.sqlite'}"
+    with pytest.raises(study.StorageError, match="does not exist"):
+        open_database(AppSettings.from_env({"STUDY_DB_URL": typo}))
+    assert not (tmp_path / "missing-folder").exists()
+
+
 def test_missing_or_untrained_weights_leave_the_classical_methods(tmp_path, engine, settings, photo_file):
     model, problem = load_model(str(tmp_path / "weights"))
     assert model is None and "not found" in problem
