@@ -322,13 +322,13 @@ def coarse_level(height: int, width: int, coarse_side: int | None) -> int:
     Why: the synthesiser, like real prints, makes damage in proportion to the photo, and the
     detector learned it on crops of photos of a few hundred pixels. On a big scan a crease is tens
     of pixels wide, wider than anything it saw: measured with the bundled detector on moderate
-    damage, a 3000x2000 photo gave F1 0.16 at full resolution, 0.57 with the coarse pass (level 2)
-    added; a 2048 px one 0.09 and 0.43. Thin scratches of a few pixels vanish when downscaled,
-    so the full-resolution pass stays."""
-    if not coarse_side:
-        return 0
+    damage, a 3000x2000 photo gave F1 0.15 at full resolution, 0.59 with the coarse pass (level 2)
+    added; a 2048 px one 0.09 and 0.47 (README, "Damage detection"). Thin scratches of a few
+    pixels vanish when downscaled, so the full-resolution pass stays."""
     long_side = max(height, width)
-    return max(0, int(np.floor(np.log2(long_side / coarse_side)))) if long_side >= 2 * coarse_side else 0
+    if not coarse_side or long_side < 2 * coarse_side:
+        return 0
+    return int(np.floor(np.log2(long_side / coarse_side)))
 
 
 def multiscale_probability(model: DamageNet, rgb8: np.ndarray, settings: DetectSettings | None = None) -> np.ndarray:

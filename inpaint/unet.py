@@ -127,10 +127,16 @@ def sample_dropout(
     return h * keep.view(b, c, 1, 1).to(h.dtype)
 
 
+def weight_format(weight: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` for a 4-d weight stored that way (see ``load_model``), else contiguous."""
+    if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def match_memory_format(module: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The inputs in channels-last layout when the module's weights are (see ``load_model``)."""
-    weight = next(module.parameters())
-    if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+    if weight_format(next(module.parameters())) is torch.channels_last:
         return tuple(t.contiguous(memory_format=torch.channels_last) for t in tensors)
     return tensors
 
@@ -176,7 +182,7 @@ class _DecoderBlock(nn.Module):
         key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, coarse_channels)
         if not grad and self._frozen is not None and self._frozen[0] == key:
             return self._frozen[1], self._frozen[2]
-        fmt = torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous() else torch.contiguous_format
+        fmt = weight_format(weight)
         up = upsampling_kernel(weight[:, :coarse_channels]).contiguous(memory_format=fmt)
         side = weight[:, coarse_channels:].contiguous(memory_format=fmt)
         if not grad:
