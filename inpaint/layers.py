@@ -93,6 +93,18 @@ class PartialConv2d(nn.Conv2d):
             scale = total / counts.clamp(min=1.0) * new_mask
         return scale, new_mask
 
+    def group_terms(self, masks: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per-group renormalisation: for input groups with one-channel masks ``masks`` (each
+        (B, 1, H, W)), the scale sum(1)/sum(M) of every group's own window (0 where that group saw
+        nothing) and the new mask (valid where any group saw a valid input). A group's missing
+        pixels are then made up from its own valid pixels, as in a one-group partial convolution,
+        instead of being averaged with the other groups' channels."""
+        with torch.autocast(device_type=masks[0].device.type, enabled=False):
+            counts = [F.conv2d(m.float(), self.ones_kernel, None, self.stride, self.padding, self.dilation) for m in masks]
+            new_mask = (torch.stack(counts).sum(0) > 0).to(torch.float32)
+            scales = [float(self.window_size) / c.clamp(min=1.0) * (c > 0).to(torch.float32) for c in counts]
+        return scales, new_mask
+
     def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor) -> torch.Tensor:
         """The output from ``raw`` = W^T (X * M) (no bias): renormalised, bias added, 0 on all-hole windows."""
         out = raw * scale.to(raw.dtype)  # scale is 0 on all-hole windows

@@ -29,6 +29,7 @@ from torch import nn
 from .layers import PartialConv2d
 
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
+RENORMS = ("joint", "per_group")
 
 
 class ConfigIO:
@@ -84,6 +85,11 @@ class PConvUNetConfig(ConfigIO):
     dropout_layers: int = 3  # coarsest decoder layers that carry (Monte-Carlo) dropout
     working_size: int = 512  # the image size the model was trained at (restore crops to this)
     version: str = "untrained"  # a label stored with every candidate (model version)
+    # How a decoder layer renormalises its two inputs (coarse features, skip): "joint" is the
+    # paper's form (one sum(1)/sum(M) over all channels of the window); "per_group" renormalises
+    # each input by its own valid count (see _DecoderBlock). Weights saved before this option
+    # existed are "joint".
+    decoder_renorm: str = "joint"
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -93,6 +99,8 @@ class PConvUNetConfig(ConfigIO):
             self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.decoder_renorm not in RENORMS:
+            raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {self.decoder_renorm!r}")
 
     @property
     def channels(self) -> list[int]:
@@ -167,8 +175,9 @@ def upsampling_kernel(weight: torch.Tensor) -> torch.Tensor:
 
 
 class _DecoderBlock(nn.Module):
-    def __init__(self, cin: int, cskip: int, cout: int, last: bool) -> None:
+    def __init__(self, cin: int, cskip: int, cout: int, last: bool, renorm: str = "joint") -> None:
         super().__init__()
+        self.renorm = renorm
         self.conv = PartialConv2d(cin + cskip, cout, 3, padding=1, bias=last)
         self.bn = nn.Identity() if last else nn.BatchNorm2d(cout)
         self.last = last
@@ -199,10 +208,16 @@ class _DecoderBlock(nn.Module):
         # coarse pixel and channel pair, no upsampled copy). Only the one-channel masks are upsampled.
         ch = h.shape[1]
         up, side = self.split_weights(ch)
-        scale, m_out = self.conv.mask_terms(
-            torch.cat([F.interpolate(m, scale_factor=2.0, mode="nearest"), skip_m], 1), (ch, skip.shape[1]))
-        raw = F.conv_transpose2d(h * m.to(h.dtype), up, stride=2, padding=1)
-        raw = raw + F.conv2d(skip * skip_m.to(skip.dtype), side, padding=1)
+        m_up = F.interpolate(m, scale_factor=2.0, mode="nearest")
+        raw_up = F.conv_transpose2d(h * m.to(h.dtype), up, stride=2, padding=1)
+        raw_skip = F.conv2d(skip * skip_m.to(skip.dtype), side, padding=1)
+        if self.renorm == "per_group":
+            (s_up, s_skip), m_out = self.conv.group_terms([m_up, skip_m])
+            raw = raw_up * s_up.to(raw_up.dtype) + raw_skip * s_skip.to(raw_skip.dtype)
+            scale = m_out
+        else:
+            scale, m_out = self.conv.mask_terms(torch.cat([m_up, skip_m], 1), (ch, skip.shape[1]))
+            raw = raw_up + raw_skip
         y = self.bn(self.conv.finish(raw, scale, m_out))
         return (y if self.last else F.leaky_relu(y, 0.2)), m_out.to(m.dtype)
 
@@ -225,7 +240,7 @@ class PConvUNet(nn.Module):
         for i in reversed(range(config.depth)):
             skip = config.in_channels if i == 0 else ch[i - 1]
             cout = config.in_channels if i == 0 else ch[i - 1]
-            self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0))
+            self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
 
     @property
     def multiple(self) -> int:

@@ -33,9 +33,10 @@ def test_any_size_and_shapes(h, w):
     assert out.shape == (2, 3, h, w) and out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
-def test_output_does_not_depend_on_hole_values():
+@pytest.mark.parametrize("renorm", ["joint", "per_group"])
+def test_output_does_not_depend_on_hole_values(renorm):
     torch.manual_seed(0)
-    net = tiny()
+    net = tiny(decoder_renorm=renorm)
     x = torch.rand(1, 3, 24, 24)
     m = torch.ones(1, 1, 24, 24)
     m[..., 5:15, 6:18] = 0
@@ -60,10 +61,11 @@ def test_known_pixels_reach_the_last_layer():
     assert torch.equal(comp[m.expand_as(comp) > 0], y[m.expand_as(y) > 0])
 
 
-def test_padding_is_invisible():
+@pytest.mark.parametrize("renorm", ["joint", "per_group"])
+def test_padding_is_invisible(renorm):
     """A 13x13 input is padded with holes to 16x16: the padded area cannot change the result."""
     torch.manual_seed(3)
-    net = tiny()
+    net = tiny(decoder_renorm=renorm)
     x = torch.rand(1, 3, 16, 16)
     m = torch.ones(1, 1, 16, 16)
     m[..., 13:, :] = 0
@@ -106,6 +108,11 @@ def test_config_round_trip():
     assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         PConvUNetConfig.from_dict({**cfg.to_dict(), "colour": 1})
+    # weights saved before the option existed were trained with the paper's joint renormalisation
+    old = {k: v for k, v in cfg.to_dict().items() if k != "decoder_renorm"}
+    assert PConvUNetConfig.from_dict(old).decoder_renorm == "joint"
+    with pytest.raises(ValueError, match="decoder_renorm"):
+        PConvUNetConfig(decoder_renorm="average")
 
 
 def test_decoder_block_equals_the_papers_concatenate_upsample_partial_conv():
@@ -147,3 +154,52 @@ def test_decoder_block_follows_in_place_weight_updates():
                                  torch.cat([F.interpolate(m, scale_factor=2.0), skip_m], 1), mask_channels=(3, 2))
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_per_group_decoder_block_against_a_direct_computation():
+    """per_group: each input group (upsampled coarse features, skip) is a partial convolution with
+    its own sum(1)/sum(M); the output is their sum plus the bias, 0 where no group saw anything."""
+    torch.manual_seed(5)
+    block = _DecoderBlock(6, 4, 5, last=True, renorm="per_group").eval()
+    h, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 10, 14)
+    m = (torch.rand(2, 1, 5, 7) > 0.4).float()
+    skip_m = (torch.rand(2, 1, 10, 14) > 0.5).float()
+    m[0] = 0
+    skip_m[0, :, :3, :4] = 0  # with m[0] = 0 a corner where neither group has a valid pixel
+    with torch.no_grad():
+        y, m_out = block(h, m, skip, skip_m)
+        w, b = block.conv.weight, block.conv.bias
+        ones = torch.ones(1, 1, 3, 3)
+        total = torch.zeros(2, 5, 10, 14)
+        seen = torch.zeros(2, 1, 10, 14)
+        for x, mk, wg in ((F.interpolate(h, scale_factor=2.0), F.interpolate(m, scale_factor=2.0), w[:, :6]),
+                          (skip, skip_m, w[:, 6:])):
+            count = F.conv2d(mk, ones, padding=1)
+            part = F.conv2d(x * mk, wg, padding=1) * 9.0 / count.clamp(min=1)
+            total += torch.where(count > 0, part, torch.zeros_like(part))
+            seen += count
+        ref = torch.where(seen > 0, total + b.view(1, -1, 1, 1), torch.zeros_like(total))
+    assert torch.equal(m_out, (seen > 0).float()) and (m_out[0, 0, :2, :3] == 0).all()
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_per_group_renormalisation_makes_up_a_small_hole_from_its_own_group():
+    """Why per_group exists. A last layer that averages the skip image (a 3x3 box filter) and has
+    many feature channels: with the paper's joint renormalisation a one-pixel hole in a flat grey
+    photo is filled darker (the missing centre is averaged over all channels, so the box filter
+    loses a ninth of its input); per group, the image's own eight neighbours make it up exactly."""
+    out = {}
+    for renorm in ("joint", "per_group"):
+        block = _DecoderBlock(32, 3, 3, last=True, renorm=renorm).eval()
+        with torch.no_grad():
+            block.conv.weight.zero_()
+            block.conv.bias.zero_()
+            for c in range(3):
+                block.conv.weight[c, 32 + c] = 1.0 / 9.0
+        h, m = torch.randn(1, 32, 4, 4), torch.ones(1, 1, 4, 4)
+        skip, skip_m = torch.full((1, 3, 8, 8), 0.6), torch.ones(1, 1, 8, 8)
+        skip_m[..., 4, 4] = 0
+        with torch.no_grad():
+            out[renorm] = block(h, m, skip, skip_m)[0][0, :, 4, 4]
+    torch.testing.assert_close(out["per_group"], torch.full((3,), 0.6))
+    assert (out["joint"] < 0.6 * 0.92).all()  # 8/9 of the value, times the joint scale 315/312
