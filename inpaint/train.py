@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
 from .losses import InpaintingLoss, LossWeights
-from .unet import PConvUNet, PConvUNetConfig
+from .unet import RENORMS, PConvUNet, PConvUNetConfig
 from .weights import save_model
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class TrainConfig:
     val_images: int = 16
     max_minutes: float | None = None  # stop (and checkpoint) after this wall time
     version: str | None = None  # model version label stored in the exported config
+    decoder_renorm: str | None = None  # joint | per_group (see PConvUNetConfig); None = the preset's
 
 
 # ----------------------------------------------------------------------------- data with masks
@@ -130,7 +131,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     else:
         mc = PConvUNetConfig.from_dict(json.loads(Path(cfg.model).read_text()))
     changes: dict[str, Any] = {"working_size": cfg.crop}
-    for name in ("width", "depth", "dropout"):
+    for name in ("width", "depth", "dropout", "decoder_renorm"):
         if getattr(cfg, name) is not None:
             changes[name] = getattr(cfg, name)
     return dataclasses.replace(mc, **changes)
@@ -213,8 +214,11 @@ class Trainer:
         if not (self.cfg.resume and self.ckpt_path.is_file()):
             return
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        def arch(d: dict[str, Any]) -> dict[str, Any]:  # the version label changes at every export
-            return {k: v for k, v in d.items() if k != "version"}
+        def arch(d: dict[str, Any]) -> dict[str, Any]:
+            # The version label changes at every export; the decoder's renormalisation has no
+            # parameters of its own, so a run may continue under the other one (--decoder-renorm;
+            # each stage's summary records which it used).
+            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm")}
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
@@ -231,7 +235,8 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
-            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"]))
+            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"],
+                                              ck["model_config"].get("decoder_renorm", "joint")))
         if self.rank == 0:
             log.info("resumed from %s at step %d", self.ckpt_path, self.step)
 
@@ -267,7 +272,8 @@ class Trainer:
             "stage": self.cfg.stage,
             "data": self.cfg.data,
             "crop": self.cfg.crop,
-            "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step)],
+            "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step,
+                                                              self.model_config.decoder_renorm)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         previous = self.model.config.version
@@ -409,7 +415,7 @@ class Trainer:
         return None
 
 
-def _stage_summary(cfg: dict[str, Any], stage: int, steps: int) -> dict[str, Any]:
+def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str) -> dict[str, Any]:
     """What a model card needs to know about one training stage."""
     weights = dataclasses.asdict(LossWeights(**cfg.get("loss_weights") or {}))
     if cfg.get("features") == "none":
@@ -417,7 +423,7 @@ def _stage_summary(cfg: dict[str, Any], stage: int, steps: int) -> dict[str, Any
     return {
         "stage": stage, "steps": steps, "lr": cfg.get("lr") or STAGES[stage], "batch_size": cfg["batch_size"],
         "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
-        "loss_weights": weights, "encoder_bn_frozen": stage == 2,
+        "loss_weights": weights, "encoder_bn_frozen": stage == 2, "decoder_renorm": renorm,
     }
 
 
@@ -493,6 +499,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-data")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--version")
+    p.add_argument("--decoder-renorm", choices=RENORMS,
+                   help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -120,6 +120,19 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
     assert load_model(out / "model", device="cpu").metadata["steps"] == 7
 
 
+def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_cfg(photos, out)).fit()  # the compact preset: the paper's joint renormalisation
+    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, decoder_renorm="per_group"))
+    assert tr.total_steps == 3 and tr.model.config.decoder_renorm == "per_group"
+    assert all(b.renorm == "per_group" for b in tr.model.decoder)
+    folder = tr.fit()
+    model = load_model(folder, device="cpu")
+    assert model.config.decoder_renorm == "per_group" and all(b.renorm == "per_group" for b in model.decoder)
+    assert [(s["stage"], s["steps"], s["decoder_renorm"]) for s in model.metadata["stages"]] == [
+        (1, 3, "joint"), (2, 2, "per_group")]
+
+
 def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photos, tmp_path):
     folder = Trainer(tiny_cfg(photos, tmp_path / "run")).fit()
     ev = tmp_path / "ev"
