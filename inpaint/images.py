@@ -214,10 +214,12 @@ def to_output(photo: Photo, data: np.ndarray) -> Image.Image | np.ndarray:
     return Image.fromarray(data, _PIL_MODES[photo.kind])
 
 
-def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> Path:
+def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, compress_level: int = 6) -> Path:
     """Save losslessly: PNG (TIFF for CMYK, which PNG cannot hold); 16-bit arrays through OpenCV.
     The suffix is chosen here: ``path``'s own suffix is replaced only if it is an image suffix
-    (so a name like ``p0.25`` keeps its dot)."""
+    (so a name like ``p0.25`` keeps its dot). ``compress_level``: zlib level 0-9 of a PNG, a
+    trade of time for size (a 2048 x 1536 photo here: level 6 1.29 s, 2.5 MB; level 3 0.40 s,
+    2.8 MB; level 1 0.23 s, 3.0 MB); the pixels are the same at every level."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp"):
         path = path.with_name(path.name + ".png")
@@ -225,7 +227,8 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> Path
         if image.dtype == np.uint16 and image.ndim == 3:
             import cv2
 
-            if not cv2.imwrite(str(path.with_suffix(".png")), np.ascontiguousarray(image[..., ::-1])):
+            if not cv2.imwrite(str(path.with_suffix(".png")), np.ascontiguousarray(image[..., ::-1]),
+                               [cv2.IMWRITE_PNG_COMPRESSION, compress_level]):
                 raise OSError(f"could not write {path}")
             return path.with_suffix(".png")
         image = Image.fromarray(image)
@@ -234,5 +237,5 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> Path
         image.save(path, compression="tiff_lzw")
         return path
     path = path.with_suffix(".png")
-    image.save(path)
+    image.save(path, compress_level=compress_level)
     return path

@@ -302,3 +302,21 @@ def test_study_folder_command_precomputes_conditions(tmp_path, model):
         assert np.array_equal(img[~replaced], np.asarray(Image.open(out / r["photo"]))[~replaced])
     assert main(["study-folder", "--photos", str(tmp_path / "p"), "--masks", str(tmp_path / "m"),
                  "--conditions", "magic:1", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("level", [0, 3, 6, 9])
+def test_save_image_is_lossless_at_every_compression_level(tmp_path, level):
+    """The app saves with a fast PNG level; the file must still hold exactly the restored pixels,
+    8-bit RGB and 16-bit RGB alike."""
+    import cv2
+
+    from inpaint import save_image
+
+    rgb = photo()
+    rgb16 = np.random.default_rng(3).integers(0, 65536, (40, 50, 3)).astype(np.uint16)
+    p8 = save_image(rgb, tmp_path / f"a{level}", compress_level=level)
+    p16 = save_image(rgb16, tmp_path / f"b{level}.png", compress_level=level)
+    assert p8.suffix == ".png" and np.array_equal(np.asarray(Image.open(p8)), rgb)
+    assert np.array_equal(cv2.imread(str(p16), cv2.IMREAD_UNCHANGED)[..., ::-1], rgb16)
+    sizes = {lv: save_image(rgb, tmp_path / f"s{lv}", compress_level=lv).stat().st_size for lv in (0, 9)}
+    assert sizes[0] > sizes[9]  # the level reaches the encoder
