@@ -17,6 +17,10 @@ How a full-resolution photo is restored:
    seeded generator, so the same seed gives the same pixels). The fill is upsampled back to full
    resolution, and only the replaced pixels take it: known pixels are never resampled.
 
+4. A monochrome photo stored in colour (a black-and-white or sepia print scanned to RGB) keeps its
+   tones: each filled pixel takes the photo's own colour at the fill's brightness, so no colour is
+   invented (``tone_curve``). Grayscale files get the fill's luminance.
+
 Cost grows with the damaged area, not the photo's area.
 """
 
@@ -161,11 +165,58 @@ def restore(
         fills = _pconv_fills(ph.rgb8, known, replaced, specs, model, tiles or TileSettings(), report)  # type: ignore[arg-type]
     else:
         fills = _classical_fills(ph.rgb8, replaced, specs, report)
+    if not ph.grayscale:  # (grayscale photos already take the fill's luminance in compose)
+        curve = tone_curve(ph.rgb8, known)
+        if curve is not None:
+            fills = [apply_tone_curve(fill, rep, curve) for fill, rep in zip(fills, replaced)]
     seconds = (time.perf_counter() - t0) / len(specs)
     out = []
     for spec, rep, fill in zip(specs, replaced, fills):
         out.append(Candidate(to_output(ph, compose(ph, fill, rep)), spec, rep, seconds))
     report(1.0, "done")
+    return out
+
+
+# ----------------------------------------------------------------------------- monochrome photos
+
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as in images.compose
+# A photo is monochrome when every known pixel is close to the mean colour of the known pixels of
+# its brightness. Measured on the evaluation photos (max channel deviation, grey levels): black-and-
+# white and sepia-toned versions, also as JPEG at quality 75, have a mean of at most 3.8 and a 99th
+# percentile of at most 13.4; every colour photo has at least 10.6 and 33.
+MONOCHROME_MEAN, MONOCHROME_P99 = 5.0, 20.0
+_TONE_SAMPLES = 1 << 20
+
+
+def tone_curve(rgb8: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+    """For a monochrome photo stored in colour (a black-and-white, sepia or cyanotype print
+    scanned to RGB, the usual case for old photos), its colour at every brightness: (256, 3)
+    float, the mean colour of the known pixels of each luma level (interpolated between levels
+    that occur). None for a colour photo. Looks at up to about a million known pixels."""
+    step = max(1, math.ceil(math.sqrt(known.size / _TONE_SAMPLES)))
+    pix = rgb8[::step, ::step][known[::step, ::step]].astype(np.float64)
+    if len(pix) == 0:
+        return None
+    luma = np.clip(np.rint(pix @ _LUMA), 0, 255).astype(np.int64)
+    counts = np.bincount(luma, minlength=256)
+    levels = np.flatnonzero(counts)
+    curve = np.empty((256, 3))
+    for c in range(3):
+        sums = np.bincount(luma, weights=pix[:, c], minlength=256)
+        curve[:, c] = np.interp(np.arange(256), levels, sums[levels] / counts[levels])
+    deviation = np.abs(pix - curve[luma]).max(axis=1)
+    if deviation.mean() > MONOCHROME_MEAN or np.percentile(deviation, 99) > MONOCHROME_P99:
+        return None
+    return curve
+
+
+def apply_tone_curve(fill: np.ndarray, replaced: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """``fill`` with its ``replaced`` pixels moved onto the photo's tone curve at their own
+    brightness: a restoration of a monochrome photo invents no colours (the network's fill can
+    carry chroma noise that no known pixel has). Other pixels are untouched."""
+    out = fill.copy()
+    luma = np.clip(np.rint(fill[replaced].astype(np.float64) @ _LUMA), 0, 255).astype(np.int64)
+    out[replaced] = np.clip(np.rint(curve[luma]), 0, 255).astype(np.uint8)
     return out
 
 

@@ -115,7 +115,7 @@ class PConvUNetConfig(ConfigIO):
 
     @classmethod
     def compact(cls) -> "PConvUNetConfig":
-        """A CPU-sized model (about 4.7M parameters) trained at 256x256."""
+        """A CPU-sized model (about 6.5M parameters) trained at 256x256."""
         return cls(width=32, depth=7, working_size=256, dropout=0.1)
 
 

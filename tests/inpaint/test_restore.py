@@ -320,3 +320,36 @@ def test_save_image_is_lossless_at_every_compression_level(tmp_path, level):
     assert np.array_equal(cv2.imread(str(p16), cv2.IMREAD_UNCHANGED)[..., ::-1], rgb16)
     sizes = {lv: save_image(rgb, tmp_path / f"s{lv}", compress_level=lv).stat().st_size for lv in (0, 9)}
     assert sizes[0] > sizes[9]  # the level reaches the encoder
+
+
+def _sepia(grey: np.ndarray) -> np.ndarray:
+    g = grey.astype(np.float64)
+    return np.clip(np.rint(np.stack([g * 0.95 + 12, g * 0.8 + 10, g * 0.6 + 6], -1)), 0, 255).astype(np.uint8)
+
+
+def test_monochrome_photos_in_rgb_get_fills_without_invented_colour(model):
+    """Old prints are usually scanned to RGB. The network's fill can carry chroma that no pixel of
+    the photo has; the fill is moved onto the photo's own tone curve (grey stays grey, sepia stays
+    sepia), while known pixels stay bit-identical and colour photos are left alone."""
+    from inpaint.restore import tone_curve
+
+    grey = photo()[..., 0]
+    known = stroke_mask()
+    rgb_grey = np.repeat(grey[..., None], 3, axis=2)
+    for c in restore(rgb_grey, known, n=2, model=model, seed=1):
+        out = np.asarray(c.image)
+        _check_known_identical(out, rgb_grey, c.replaced)
+        fill = out[c.replaced].astype(int)
+        assert (fill[:, 0] == fill[:, 1]).all() and (fill[:, 1] == fill[:, 2]).all()
+    sepia = _sepia(grey)
+    curve = tone_curve(sepia, known)
+    luma_known = np.rint(sepia[known].astype(float) @ [0.299, 0.587, 0.114]).astype(int)
+    for level in np.unique(luma_known):  # on every level that occurs: the photo's mean colour there
+        np.testing.assert_allclose(curve[level], sepia[known][luma_known == level].mean(0))
+    c = restore(sepia, known, n=1, model=model)[0]
+    out = np.asarray(c.image)
+    _check_known_identical(out, sepia, c.replaced)
+    fill = out[c.replaced].astype(np.float64)
+    luma = np.clip(np.rint(fill @ [0.299, 0.587, 0.114]), 0, 255).astype(int)
+    assert np.abs(fill - curve[luma]).max() <= 1.0  # on the curve (to rounding)
+    assert tone_curve(photo(), known) is None  # a colour photo: fills keep the model's colours
