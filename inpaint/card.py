@@ -105,8 +105,9 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         "",
         "Perceptual and style features: ImageNet MobileNetV2 (taps at strides 2, 4, 8), since VGG16 "
         "weights cannot be obtained offline. At the paper's style weight of 120 the style term was about "
-        "30 times the hole L1 term at the start of training with these features, so 6 is used. Stage 1 "
-        "uses the pixel terms only because the feature terms halve the throughput on this CPU.",
+        "30 times the hole L1 term at the start of training with these features, so 6 is used where they "
+        "are on. Stages with features `none` use the pixel terms only (valid, hole, total variation): the "
+        "feature terms halve the throughput on this CPU.",
         f"- exact command: `{command}`",
         *([f"- {note}"] if note else []),
         "",

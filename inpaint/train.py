@@ -196,9 +196,8 @@ class Trainer:
 
     def _extractor(self):
         spec = self.cfg.features
-        if spec == "none":
-            if not self.cfg.loss_weights:
-                self.cfg.loss_weights = {"perceptual": 0.0, "style": 0.0}
+        if spec == "none":  # pixel terms only; other weights given still apply (e.g. {"valid": 0.1})
+            self.cfg.loss_weights = {"perceptual": 0.0, "style": 0.0, **self.cfg.loss_weights}
             return None
         from .features import FeatureExtractor
 

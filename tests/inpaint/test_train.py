@@ -128,9 +128,19 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
     assert all(b.renorm == "per_group" for b in tr.model.decoder)
     folder = tr.fit()
     model = load_model(folder, device="cpu")
+    assert model.metadata["stages"][-1]["loss_weights"] == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
     assert model.config.decoder_renorm == "per_group" and all(b.renorm == "per_group" for b in model.decoder)
     assert [(s["stage"], s["steps"], s["decoder_renorm"]) for s in model.metadata["stages"]] == [
         (1, 3, "joint"), (2, 2, "per_group")]
+
+
+def test_pixel_only_training_takes_other_loss_weights(photos, tmp_path):
+    """features none with a weight given ({"valid": 0.1}): the feature terms are off, the weight is
+    used; asking for a feature term without features is an error."""
+    tr = Trainer(tiny_cfg(photos, tmp_path / "run", loss_weights={"valid": 0.1}))
+    assert (tr.loss.w.valid, tr.loss.w.hole, tr.loss.w.perceptual, tr.loss.w.style) == (0.1, 6.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="feature extractor"):
+        Trainer(tiny_cfg(photos, tmp_path / "run2", loss_weights={"style": 6.0}))
 
 
 def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photos, tmp_path):
