@@ -4,7 +4,9 @@ Encoder: ``depth`` stride-2 partial convolutions (kernels 7, 5, 5, 3, 3, ...; ch
 8w, 8w, ...), ReLU, BatchNorm on every layer but the first. Decoder: nearest x2 upsampling of
 features and mask, concatenation with the encoder's skip features and masks (the last layer gets
 the input image and mask), a 3x3 partial convolution, BatchNorm and LeakyReLU(0.2) on every layer
-but the last.
+but the last. ``decoder_renorm="per_group"`` renormalises the two concatenated inputs each by its
+own valid count instead of jointly (see ``PConvUNetConfig``): jointly, the last layer averages a
+missing image pixel over all its input channels and fills thin holes towards grey.
 
 Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise (``dropout2d``) to the
 outputs of the coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a
