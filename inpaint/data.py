@@ -457,14 +457,16 @@ def seed_worker(worker_id: int) -> None:
     (base seed from the loader's ``generator`` + worker id), so each worker draws different
     numbers and a run with the same generator seed repeats exactly.
 
-    Ctrl-C and SIGTERM reach the whole process group; only the main process acts on them (it
-    finishes its step and checkpoints), so a worker ignores them instead of dying first. (OpenCV's
-    thread count is not touched here: calling into OpenCV's thread pool right after a fork, when the
-    parent had used it, can deadlock.)"""
+    Ctrl-C reaches the whole process group; only the main process acts on it (it finishes its
+    step and checkpoints), so a worker ignores it. SIGTERM keeps its default: it is also how
+    ``multiprocessing`` ends daemonic workers at exit, and a worker that ignored it kept a run
+    that had failed from ever exiting. (A SIGTERM to the whole group ends the workers; the trainer
+    then checkpoints as for any stop.) OpenCV's thread count is not touched here: calling into
+    OpenCV's thread pool right after a fork, when the parent had used it, can deadlock."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -339,52 +339,57 @@ class DetectorTrainer:
 
         cfg = self.cfg
         self.model.train()
-        stop = stop_on_signals()
-        t_start = last_ckpt = time.monotonic()
-        bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
-        ema: dict[str, float] = {}
-        with open(self.out / "log.jsonl", "a") as log_file:
-            try:
-                for imgs, targets in self.batches():
-                    if self.step >= cfg.steps:
-                        break
-                    t0 = time.monotonic()
-                    logits = self.model(imgs.to(self.device), None)
-                    total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
-                    optimiser_step(self.opt, total, self.step, "lower --lr")
-                    self.step += 1
-                    self.images_seen += cfg.batch_size
-                    self.seconds += time.monotonic() - t0
-                    update_ema(ema, {**parts, "total": float(total.detach())})
-                    bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
-                    bar.update(1)
-                    record: dict[str, Any] = {}
-                    if self.step % 50 == 0:
-                        record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
-                    if cfg.val_every and self.step % cfg.val_every == 0:
-                        metrics = self.validate()
-                        record.update(metrics)
-                        if metrics:
-                            self.last_val = metrics | {"step": self.step}
-                    if record:
-                        record.update(step=self.step, images_seen=self.images_seen, seconds=round(self.seconds, 1))
-                        log_file.write(json.dumps(record) + "\n")
-                        log_file.flush()
-                    now = time.monotonic()
-                    if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                        self.save_checkpoint()
-                        self.export()
-                        last_ckpt = now
-                    if stop["requested"] or (cfg.max_minutes is not None and now - t_start > cfg.max_minutes * 60):
-                        break
-            finally:
-                bar.close()
-            metrics = self.validate()
-            if metrics:
-                self.last_val = metrics | {"step": self.step}
-                log_file.write(json.dumps({"step": self.step, **metrics}) + "\n")
-        self.save_checkpoint()
-        return self.export()
+        with stop_on_signals() as stop:
+            t_start = last_ckpt = time.monotonic()
+            bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
+            ema: dict[str, float] = {}
+            with open(self.out / "log.jsonl", "a") as log_file:
+                batches = self.batches()
+                try:
+                    for imgs, targets in batches:
+                        if self.step >= cfg.steps:
+                            break
+                        t0 = time.monotonic()
+                        logits = self.model(imgs.to(self.device), None)
+                        total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
+                        optimiser_step(self.opt, total, self.step, "lower --lr")
+                        self.step += 1
+                        self.images_seen += cfg.batch_size
+                        self.seconds += time.monotonic() - t0
+                        update_ema(ema, {**parts, "total": float(total.detach())})
+                        bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                        bar.update(1)
+                        record: dict[str, Any] = {}
+                        if self.step % 50 == 0:
+                            record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                        if cfg.val_every and self.step % cfg.val_every == 0:
+                            metrics = self.validate()
+                            record.update(metrics)
+                            if metrics:
+                                self.last_val = metrics | {"step": self.step}
+                        if record:
+                            record.update(step=self.step, images_seen=self.images_seen, seconds=round(self.seconds, 1))
+                            log_file.write(json.dumps(record) + "\n")
+                            log_file.flush()
+                        now = time.monotonic()
+                        if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                            self.save_checkpoint()
+                            self.export()
+                            last_ckpt = now
+                        if stop["requested"] or (cfg.max_minutes is not None and now - t_start > cfg.max_minutes * 60):
+                            break
+                except RuntimeError:
+                    if not stop["requested"]:
+                        raise  # a stop can end the data workers first (SIGTERM to the group)
+                finally:
+                    batches.close()
+                    bar.close()
+                metrics = self.validate()
+                if metrics:
+                    self.last_val = metrics | {"step": self.step}
+                    log_file.write(json.dumps({"step": self.step, **metrics}) + "\n")
+            self.save_checkpoint()
+            return self.export()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

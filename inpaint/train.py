@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -357,61 +357,67 @@ class Trainer:
         mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
         t_start = time.monotonic()
         last_ckpt = t_start
-        stop = stop_on_signals()
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=f"stage {cfg.stage}")
-        log_file = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
-        ema: dict[str, float] = {}
-        try:
-            for imgs, masks in self.batches():
-                if self.step >= cfg.steps:
-                    break
-                t0 = time.monotonic()
-                imgs = imgs.to(self.device, non_blocking=True).contiguous(memory_format=mf)
-                masks = masks.to(self.device, non_blocking=True).contiguous(memory_format=mf)
-                with autocast_for(self.device, cfg.amp):
-                    out = self.ddp(imgs, masks)
-                total, parts = self.loss(out, imgs, masks)
-                optimiser_step(self.opt, total, self.step, "lower --lr or use --amp off")
-                self.step += 1
-                self.images_seen += cfg.batch_size
-                self.seconds += time.monotonic() - t0
-                update_ema(ema, {**parts, "total": float(total.detach())})
-                bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
-                                ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
-                bar.update(1)
-                record: dict[str, Any] = {}
-                if self.step % 50 == 0 or self.step == cfg.steps:
-                    record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
-                if self.rank == 0 and cfg.val_every and self.step % cfg.val_every == 0:
-                    record.update(self.validate())
-                if record and log_file:
-                    record.update(step=self.total_steps, stage=cfg.stage, images_seen=self.images_seen,
-                                  seconds=round(self.seconds, 1), time=time.time())
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-                now = time.monotonic()
-                if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                    self.save_checkpoint()
-                    self.export()
-                    last_ckpt = now
-                if stop["requested"]:
-                    log.info("stop requested at step %d: checkpointing", self.step)
-                    break
-                if cfg.max_minutes is not None and (now - t_start) > cfg.max_minutes * 60:
-                    if self.rank == 0:
-                        log.info("time budget of %.0f min reached at step %d", cfg.max_minutes, self.step)
-                    break
-        finally:
-            bar.close()
-            if log_file:
-                log_file.close()
-        self.save_checkpoint()
-        if self.rank == 0:
-            if self.val is not None:
-                with open(self.out / "log.jsonl", "a") as f:
-                    f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
-            return self.export()
-        return None
+        with stop_on_signals() as stop:
+            bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=f"stage {cfg.stage}")
+            log_file = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
+            ema: dict[str, float] = {}
+            batches = self.batches()
+            try:
+                for imgs, masks in batches:
+                    if self.step >= cfg.steps:
+                        break
+                    t0 = time.monotonic()
+                    imgs = imgs.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                    masks = masks.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                    with autocast_for(self.device, cfg.amp):
+                        out = self.ddp(imgs, masks)
+                    total, parts = self.loss(out, imgs, masks)
+                    optimiser_step(self.opt, total, self.step, "lower --lr or use --amp off")
+                    self.step += 1
+                    self.images_seen += cfg.batch_size
+                    self.seconds += time.monotonic() - t0
+                    update_ema(ema, {**parts, "total": float(total.detach())})
+                    bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
+                                    ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                    bar.update(1)
+                    record: dict[str, Any] = {}
+                    if self.step % 50 == 0 or self.step == cfg.steps:
+                        record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                    if self.rank == 0 and cfg.val_every and self.step % cfg.val_every == 0:
+                        record.update(self.validate())
+                    if record and log_file:
+                        record.update(step=self.total_steps, stage=cfg.stage, images_seen=self.images_seen,
+                                      seconds=round(self.seconds, 1), time=time.time())
+                        log_file.write(json.dumps(record) + "\n")
+                        log_file.flush()
+                    now = time.monotonic()
+                    if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                        self.save_checkpoint()
+                        self.export()
+                        last_ckpt = now
+                    if stop["requested"]:
+                        log.info("stop requested at step %d: checkpointing", self.step)
+                        break
+                    if cfg.max_minutes is not None and (now - t_start) > cfg.max_minutes * 60:
+                        if self.rank == 0:
+                            log.info("time budget of %.0f min reached at step %d", cfg.max_minutes, self.step)
+                        break
+            except RuntimeError:  # a stop can end the data workers first (SIGTERM to the group)
+                if not stop["requested"]:
+                    raise
+                log.info("stop requested at step %d (the data workers ended first): checkpointing", self.step)
+            finally:
+                batches.close()
+                bar.close()
+                if log_file:
+                    log_file.close()
+            self.save_checkpoint()
+            if self.rank == 0:
+                if self.val is not None:
+                    with open(self.out / "log.jsonl", "a") as f:
+                        f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
+                return self.export()
+            return None
 
 
 def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str) -> dict[str, Any]:
@@ -439,9 +445,12 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def stop_on_signals() -> dict[str, bool]:
-    """SIGTERM/SIGINT set ``["requested"]`` so the loop finishes its step, checkpoints and exports
-    (installed only from the main thread, where Python allows it)."""
+@contextmanager
+def stop_on_signals() -> Iterator[dict[str, bool]]:
+    """While the block runs, SIGTERM/SIGINT set ``["requested"]`` so the loop finishes its step,
+    checkpoints and exports; the previous handlers come back when it ends (else a process whose
+    loop ended, say on an error, would ignore SIGTERM for good). Installed only from the main
+    thread, where Python allows it."""
     import signal
 
     stop = {"requested": False}
@@ -449,10 +458,15 @@ def stop_on_signals() -> dict[str, bool]:
     def request_stop(signum, frame):
         stop["requested"] = True
 
+    previous = {}
     if threading_main():
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-    return stop
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, request_stop)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def optimiser_step(opt: torch.optim.Optimizer, total: torch.Tensor, step: int, hint: str) -> None:

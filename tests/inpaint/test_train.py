@@ -174,3 +174,60 @@ def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     model = load_model(out / "model", device="cpu")
     assert model.metadata["steps"] == 2 and model.metadata["images_seen"] == 8
+
+
+_RUN_WITH_WORKER = """
+import sys
+import inpaint.train as T
+fail_after = int(sys.argv[3])
+calls = {"n": 0}
+real = T._training_masks
+def masks(h, w, rng):  # runs in the data worker
+    calls["n"] += 1
+    if fail_after and calls["n"] > fail_after:
+        raise RuntimeError("mask generator failed")
+    return real(h, w, rng)
+T._training_masks = masks
+cfg = T.TrainConfig(data="folder:" + sys.argv[1], out=sys.argv[2], width=4, depth=3, crop=32, batch_size=2,
+                    steps=100000, features="none", workers=1, val_every=0, checkpoint_minutes=60)
+print("exported", T.Trainer(cfg).fit(), flush=True)
+"""
+
+
+def _run_with_worker(photos, out, fail_after):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", _RUN_WITH_WORKER, str(photos), str(out), str(fail_after)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def test_an_error_in_a_data_worker_ends_the_run(photos, tmp_path):
+    """A worker's exception must end the process with an error. (Workers used to ignore SIGTERM,
+    which is how multiprocessing ends them at exit: the failed run hung for good.)"""
+    proc = _run_with_worker(photos, tmp_path / "run", fail_after=6)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode not in (0, None) and "mask generator failed" in err
+
+
+def test_sigterm_to_the_process_group_stops_with_a_checkpoint(photos, tmp_path):
+    """A scheduler's SIGTERM reaches the workers too: they end, and the trainer checkpoints and
+    exports as for any requested stop."""
+    import signal
+
+    proc = _run_with_worker(photos, tmp_path / "run", fail_after=0)
+    try:
+        seen = ""
+        while "it/s" not in seen and proc.poll() is None:  # tqdm's rate appears once steps are running
+            seen += proc.stderr.read(1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 0 and "exported" in out
+    model = load_model(tmp_path / "run" / "model", device="cpu")
+    assert model.metadata["steps"] >= 1
