@@ -221,6 +221,9 @@ class Trainer:
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
+        ck_renorm = ck["model_config"].get("decoder_renorm", "joint")
+        if self.cfg.decoder_renorm is None and ck_renorm != self.model_config.decoder_renorm:
+            self.model.set_decoder_renorm(ck_renorm)  # a run keeps its renormalisation unless told otherwise
         self.history = json.loads(ck.get("history", "[]"))
         if ck.get("stage") == self.cfg.stage:
             self.model.load_state_dict(ck["model"])
@@ -513,7 +516,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--version")
     p.add_argument("--decoder-renorm", choices=RENORMS,
-                   help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count")
+                   help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
+                        "(default: the preset's, per_group for compact; a resumed run keeps its own)")
 
 
 def main(args: argparse.Namespace) -> int:

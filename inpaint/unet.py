@@ -117,8 +117,9 @@ class PConvUNetConfig(ConfigIO):
 
     @classmethod
     def compact(cls) -> "PConvUNetConfig":
-        """A CPU-sized model (about 6.5M parameters) trained at 256x256."""
-        return cls(width=32, depth=7, working_size=256, dropout=0.1)
+        """A CPU-sized model (about 6.5M parameters) trained at 256x256, with per-group decoder
+        renormalisation (the paper's presets keep the joint form)."""
+        return cls(width=32, depth=7, working_size=256, dropout=0.1, decoder_renorm="per_group")
 
 
 
@@ -293,6 +294,14 @@ class PConvUNet(nn.Module):
         if rates.numel() != b or bool(((rates < 0) | (rates >= 1)).any()):
             raise ValueError("dropout must be one rate in [0, 1) or one per sample")
         return rates if bool((rates > 0).any()) else None
+
+    def set_decoder_renorm(self, renorm: str) -> None:
+        """Switch the decoder's renormalisation (it has no parameters of its own)."""
+        if renorm not in RENORMS:
+            raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {renorm!r}")
+        self.config.decoder_renorm = renorm
+        for block in self.decoder:
+            block.renorm = renorm
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -122,7 +122,9 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
 
 def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, tmp_path):
     out = tmp_path / "run"
-    Trainer(tiny_cfg(photos, out)).fit()  # the compact preset: the paper's joint renormalisation
+    Trainer(tiny_cfg(photos, out, decoder_renorm="joint")).fit()
+    # resumed without the flag, a run keeps its renormalisation (the compact preset's is per group)
+    assert Trainer(tiny_cfg(photos, out, steps=4)).model.config.decoder_renorm == "joint"
     tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, decoder_renorm="per_group"))
     assert tr.total_steps == 3 and tr.model.config.decoder_renorm == "per_group"
     assert all(b.renorm == "per_group" for b in tr.model.decoder)

@@ -14,6 +14,7 @@ def test_paper_architecture():
     assert cfg.depth == 8 and cfg.channels == [64, 128, 256, 512, 512, 512, 512, 512]
     assert cfg.kernel_sizes == (7, 5, 5, 3, 3, 3, 3, 3)
     assert PConvUNetConfig.paper(256).depth == 7
+    assert cfg.decoder_renorm == "joint" and PConvUNetConfig.compact().decoder_renorm == "per_group"
     net = PConvUNet(cfg)
     # encoder: BatchNorm on every layer but the first; decoder: on every layer but the last
     assert isinstance(net.encoder[0].bn, torch.nn.Identity)
