@@ -185,14 +185,14 @@ _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as in images.compose
 # white and sepia-toned versions, also as JPEG at quality 75, have a mean of at most 3.8 and a 99th
 # percentile of at most 13.4; every colour photo has at least 10.6 and 33.
 MONOCHROME_MEAN, MONOCHROME_P99 = 5.0, 20.0
-_TONE_SAMPLES = 1 << 18  # a regular grid of about 260k known pixels is plenty for 256 levels
+_TONE_SAMPLES = 1 << 16  # a regular grid of about 65k known pixels: plenty for 256 levels
 
 
 def tone_curve(rgb8: np.ndarray, known: np.ndarray) -> np.ndarray | None:
     """For a monochrome photo stored in colour (a black-and-white, sepia or cyanotype print
     scanned to RGB, the usual case for old photos), its colour at every brightness: (256, 3)
     float, the mean colour of the known pixels of each luma level (interpolated between levels
-    that occur). None for a colour photo. Looks at a grid of up to about 260k pixels."""
+    that occur). None for a colour photo. Looks at a grid of up to about 65k pixels."""
     step = max(1, math.ceil(math.sqrt(known.size / _TONE_SAMPLES)))
     pix = np.ascontiguousarray(rgb8[::step, ::step])[known[::step, ::step]].astype(np.float32)
     if len(pix) == 0:
