@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, save_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
-from .train import optimiser_step, save_atomic, stop_on_signals, update_ema
+from .train import batch_stream, checkpoint_if_due, optimiser_step, save_atomic, stop_on_signals, update_ema
 
 log = logging.getLogger(__name__)
 
@@ -344,45 +344,38 @@ class DetectorTrainer:
             bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
             ema: dict[str, float] = {}
             with open(self.out / "log.jsonl", "a") as log_file:
-                batches = self.batches()
                 try:
-                    for imgs, targets in batches:
-                        if self.step >= cfg.steps:
-                            break
-                        t0 = time.monotonic()
-                        logits = self.model(imgs.to(self.device), None)
-                        total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
-                        optimiser_step(self.opt, total, self.step, "lower --lr")
-                        self.step += 1
-                        self.images_seen += cfg.batch_size
-                        self.seconds += time.monotonic() - t0
-                        update_ema(ema, {**parts, "total": float(total.detach())})
-                        bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
-                        bar.update(1)
-                        record: dict[str, Any] = {}
-                        if self.step % 50 == 0:
-                            record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
-                        if cfg.val_every and self.step % cfg.val_every == 0:
-                            metrics = self.validate()
-                            record.update(metrics)
-                            if metrics:
-                                self.last_val = metrics | {"step": self.step}
-                        if record:
-                            record.update(step=self.step, images_seen=self.images_seen, seconds=round(self.seconds, 1))
-                            log_file.write(json.dumps(record) + "\n")
-                            log_file.flush()
-                        now = time.monotonic()
-                        if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                            self.save_checkpoint()
-                            self.export()
-                            last_ckpt = now
-                        if stop["requested"] or (cfg.max_minutes is not None and now - t_start > cfg.max_minutes * 60):
-                            break
-                except RuntimeError:
-                    if not stop["requested"]:
-                        raise  # a stop can end the data workers first (SIGTERM to the group)
+                    with batch_stream(self.batches(), stop) as batches:
+                        for imgs, targets in batches:
+                            if self.step >= cfg.steps:
+                                break
+                            t0 = time.monotonic()
+                            logits = self.model(imgs.to(self.device), None)
+                            total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
+                            optimiser_step(self.opt, total, self.step, "lower --lr")
+                            self.step += 1
+                            self.images_seen += cfg.batch_size
+                            self.seconds += time.monotonic() - t0
+                            update_ema(ema, {**parts, "total": float(total.detach())})
+                            bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                            bar.update(1)
+                            record: dict[str, Any] = {}
+                            if self.step % 50 == 0:
+                                record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                            if cfg.val_every and self.step % cfg.val_every == 0:
+                                metrics = self.validate()
+                                record.update(metrics)
+                                if metrics:
+                                    self.last_val = metrics | {"step": self.step}
+                            if record:
+                                record.update(step=self.step, images_seen=self.images_seen, seconds=round(self.seconds, 1))
+                                log_file.write(json.dumps(record) + "\n")
+                                log_file.flush()
+                            last_ckpt = checkpoint_if_due(self, last_ckpt, cfg.checkpoint_minutes)
+                            now = time.monotonic()
+                            if stop["requested"] or (cfg.max_minutes is not None and now - t_start > cfg.max_minutes * 60):
+                                break
                 finally:
-                    batches.close()
                     bar.close()
                 metrics = self.validate()
                 if metrics:

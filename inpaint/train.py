@@ -364,53 +364,45 @@ class Trainer:
             bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=f"stage {cfg.stage}")
             log_file = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
             ema: dict[str, float] = {}
-            batches = self.batches()
             try:
-                for imgs, masks in batches:
-                    if self.step >= cfg.steps:
-                        break
-                    t0 = time.monotonic()
-                    imgs = imgs.to(self.device, non_blocking=True).contiguous(memory_format=mf)
-                    masks = masks.to(self.device, non_blocking=True).contiguous(memory_format=mf)
-                    with autocast_for(self.device, cfg.amp):
-                        out = self.ddp(imgs, masks)
-                    total, parts = self.loss(out, imgs, masks)
-                    optimiser_step(self.opt, total, self.step, "lower --lr or use --amp off")
-                    self.step += 1
-                    self.images_seen += cfg.batch_size
-                    self.seconds += time.monotonic() - t0
-                    update_ema(ema, {**parts, "total": float(total.detach())})
-                    bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
-                                    ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
-                    bar.update(1)
-                    record: dict[str, Any] = {}
-                    if self.step % 50 == 0 or self.step == cfg.steps:
-                        record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
-                    if self.rank == 0 and cfg.val_every and self.step % cfg.val_every == 0:
-                        record.update(self.validate())
-                    if record and log_file:
-                        record.update(step=self.total_steps, stage=cfg.stage, images_seen=self.images_seen,
-                                      seconds=round(self.seconds, 1), time=time.time())
-                        log_file.write(json.dumps(record) + "\n")
-                        log_file.flush()
-                    now = time.monotonic()
-                    if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                        self.save_checkpoint()
-                        self.export()
-                        last_ckpt = now
-                    if stop["requested"]:
-                        log.info("stop requested at step %d: checkpointing", self.step)
-                        break
-                    if cfg.max_minutes is not None and (now - t_start) > cfg.max_minutes * 60:
-                        if self.rank == 0:
-                            log.info("time budget of %.0f min reached at step %d", cfg.max_minutes, self.step)
-                        break
-            except RuntimeError:  # a stop can end the data workers first (SIGTERM to the group)
-                if not stop["requested"]:
-                    raise
-                log.info("stop requested at step %d (the data workers ended first): checkpointing", self.step)
+                with batch_stream(self.batches(), stop) as batches:
+                    for imgs, masks in batches:
+                        if self.step >= cfg.steps:
+                            break
+                        t0 = time.monotonic()
+                        imgs = imgs.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                        masks = masks.to(self.device, non_blocking=True).contiguous(memory_format=mf)
+                        with autocast_for(self.device, cfg.amp):
+                            out = self.ddp(imgs, masks)
+                        total, parts = self.loss(out, imgs, masks)
+                        optimiser_step(self.opt, total, self.step, "lower --lr or use --amp off")
+                        self.step += 1
+                        self.images_seen += cfg.batch_size
+                        self.seconds += time.monotonic() - t0
+                        update_ema(ema, {**parts, "total": float(total.detach())})
+                        bar.set_postfix(loss=f"{ema['total']:.4f}", hole=f"{ema['hole']:.4f}",
+                                        ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                        bar.update(1)
+                        record: dict[str, Any] = {}
+                        if self.step % 50 == 0 or self.step == cfg.steps:
+                            record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                        if self.rank == 0 and cfg.val_every and self.step % cfg.val_every == 0:
+                            record.update(self.validate())
+                        if record and log_file:
+                            record.update(step=self.total_steps, stage=cfg.stage, images_seen=self.images_seen,
+                                          seconds=round(self.seconds, 1), time=time.time())
+                            log_file.write(json.dumps(record) + "\n")
+                            log_file.flush()
+                        last_ckpt = checkpoint_if_due(self, last_ckpt, cfg.checkpoint_minutes)
+                        now = time.monotonic()
+                        if stop["requested"]:
+                            log.info("stop requested at step %d: checkpointing", self.step)
+                            break
+                        if cfg.max_minutes is not None and (now - t_start) > cfg.max_minutes * 60:
+                            if self.rank == 0:
+                                log.info("time budget of %.0f min reached at step %d", cfg.max_minutes, self.step)
+                            break
             finally:
-                batches.close()
                 bar.close()
                 if log_file:
                     log_file.close()
@@ -470,6 +462,32 @@ def stop_on_signals() -> Iterator[dict[str, bool]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def batch_stream(batches: Iterator[Any], stop: dict[str, bool]) -> Iterator[Iterator[Any]]:
+    """The training loop's batches: closed when the loop ends (the data workers shut down then,
+    not at interpreter exit), and an error from them after a requested stop is the stop itself
+    (a SIGTERM to the process group ends the workers before the loop sees the request)."""
+    try:
+        yield batches
+    except RuntimeError:
+        if not stop["requested"]:
+            raise
+        log.info("stop requested (the data workers ended first): checkpointing")
+    finally:
+        batches.close()  # type: ignore[attr-defined]
+
+
+def checkpoint_if_due(trainer: Any, last: float, minutes: float) -> float:
+    """Checkpoint and export ``trainer`` when ``minutes`` have passed since ``last`` (monotonic
+    seconds); returns the time of the latest checkpoint."""
+    now = time.monotonic()
+    if now - last <= minutes * 60:
+        return last
+    trainer.save_checkpoint()
+    trainer.export()
+    return now
 
 
 def optimiser_step(opt: torch.optim.Optimizer, total: torch.Tensor, step: int, hint: str) -> None:

@@ -233,3 +233,23 @@ def test_sigterm_to_the_process_group_stops_with_a_checkpoint(photos, tmp_path):
     assert proc.returncode == 0 and "exported" in out
     model = load_model(tmp_path / "run" / "model", device="cpu")
     assert model.metadata["steps"] >= 1
+
+
+def test_checkpoint_if_due_checkpoints_and_exports_only_when_due():
+    import time
+
+    from inpaint.train import checkpoint_if_due
+
+    calls = []
+
+    class Run:
+        def save_checkpoint(self):
+            calls.append("checkpoint")
+
+        def export(self):
+            calls.append("export")
+
+    recent = time.monotonic()
+    assert checkpoint_if_due(Run(), recent, minutes=5) == recent and calls == []
+    old = time.monotonic() - 301
+    assert checkpoint_if_due(Run(), old, minutes=5) > old and calls == ["checkpoint", "export"]
