@@ -181,7 +181,7 @@ def compose(photo: Photo, fill_rgb8: np.ndarray, replaced: np.ndarray) -> np.nda
     fill = fill_rgb8[replaced].astype(np.float32)  # (N, 3)
     if photo.grayscale:
         # the model works in RGB; a black-and-white photo gets the fill's luminance (ITU-R 601)
-        luma = fill @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = fill @ LUMA_601
         if photo.kind == "gray16":
             # precision beyond 8 bits comes from the fill being 8-bit; scale to the full range
             out[replaced] = np.clip(np.rint(luma * 257.0), 0, 65535).astype(np.uint16)
@@ -199,6 +199,9 @@ def compose(photo: Photo, fill_rgb8: np.ndarray, replaced: np.ndarray) -> np.nda
     else:
         out[replaced] = fill_rgb8[replaced]
     return out
+
+
+LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luminance weights
 
 
 _PIL_MODES = {"rgb": "RGB", "gray": "L", "rgba": "RGBA", "la": "LA", "cmyk": "CMYK", "gray16": "I;16"}
