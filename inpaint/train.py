@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
-from .losses import InpaintingLoss, LossWeights
+from .losses import InpaintingLoss, LossWeights, ssim_per_image
 from .unet import RENORMS, PConvUNet, PConvUNetConfig
 from .weights import save_model
 
@@ -314,7 +314,11 @@ class Trainer:
         comp = masks * imgs + (1 - masks) * out
         mse = ((comp - imgs) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
         hole_l1 = ((comp - imgs).abs().sum(dim=(1, 2, 3)) / ((1 - masks).sum(dim=(1, 2, 3)) * 3).clamp(min=1)).mean()
-        metrics = {"val_psnr": float((10 * torch.log10(1 / mse)).mean()), "val_hole_l1": float(hole_l1)}
+        metrics = {
+            "val_psnr": float((10 * torch.log10(1 / mse)).mean()),
+            "val_ssim": float(ssim_per_image(comp, imgs).mean()),
+            "val_hole_l1": float(hole_l1),
+        }
         self._save_samples(imgs, masks, comp)
         self.model.train()
         return metrics

@@ -58,6 +58,37 @@ def test_pixel_losses_match_direct_computation():
     assert float(total) == pytest.approx(parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"], rel=1e-5)
 
 
+def test_ssim_term_is_the_evaluation_ssim_of_the_composite_and_reaches_only_the_hole():
+    from skimage import data
+    from skimage.metrics import structural_similarity
+
+    from inpaint.losses import ssim_per_image
+
+    gt = data.astronaut()[100:196, 150:246]  # a face and a uniform: real structure
+    rng = np.random.default_rng(0)
+    out = np.clip(gt + rng.normal(0, 25, gt.shape), 0, 255).astype(np.uint8)
+    t = lambda a: torch.from_numpy(a).permute(2, 0, 1).float()[None] / 255  # noqa: E731
+    for a in (out, gt):
+        ref = structural_similarity(gt, a, data_range=255, channel_axis=-1)
+        assert float(ssim_per_image(t(a), t(gt))[0]) == pytest.approx(ref, abs=2e-3)
+    mask = torch.ones(1, 1, 96, 96)
+    mask[..., 30:60, 20:70] = 0
+    output = t(out).requires_grad_()
+    total, parts = InpaintingLoss(None, LossWeights(perceptual=0, style=0, ssim=2.0))(output, t(gt), mask)
+    comp = (mask * t(gt) + (1 - mask) * t(out))[0].permute(1, 2, 0).numpy()
+    ref = structural_similarity(gt.astype(np.float32) / 255, comp, data_range=1.0, channel_axis=-1)
+    assert parts["ssim"] == pytest.approx(1 - ref, abs=2e-3) and parts["ssim"] > 0.05
+    assert float(total.detach()) == pytest.approx(
+        parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"] + 2 * parts["ssim"], rel=1e-5)
+    # the composite takes the known pixels from the target: only the hole gets a gradient from SSIM
+    output.grad = None
+    InpaintingLoss(None, LossWeights(valid=0, hole=0, perceptual=0, style=0, tv=0, ssim=1.0))(output, t(gt), mask)[0].backward()
+    g = output.grad[0].abs().sum(0)
+    assert float(g[mask[0, 0] == 1].abs().max()) == 0 and float(g[mask[0, 0] == 0].abs().min()) > 0
+    # weight 0 (the default): the paper's loss, without the term
+    assert "ssim" not in InpaintingLoss(None, LossWeights(perceptual=0, style=0))(output, t(gt), mask)[1]
+
+
 def test_mobilenet_weights_are_real_imagenet_weights():
     """The offline MobileNetV2 weights classify a real cat photo as a cat (ImageNet 281-285)."""
     import torchvision
@@ -100,7 +131,7 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
     folder = tr.fit()
     assert (out / "checkpoint.pt").is_file() and list((out / "samples").glob("*.jpg"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert any("val_psnr" in r for r in log)
+    assert any("val_psnr" in r and 0 < r["val_ssim"] <= 1 for r in log)
     model = load_model(folder, device="cpu")  # steps > 0: accepted as trained
     assert model.metadata["steps"] == 3 and model.metadata["images_seen"] == 12
     # resume: same run directory, more steps, continues the count
@@ -130,7 +161,7 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
     assert all(b.renorm == "per_group" for b in tr.model.decoder)
     folder = tr.fit()
     model = load_model(folder, device="cpu")
-    assert model.metadata["stages"][-1]["loss_weights"] == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
+    assert model.metadata["stages"][-1]["loss_weights"] == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1, "ssim": 0.0}
     assert model.config.decoder_renorm == "per_group" and all(b.renorm == "per_group" for b in model.decoder)
     assert [(s["stage"], s["steps"], s["decoder_renorm"]) for s in model.metadata["stages"]] == [
         (1, 3, "joint"), (2, 2, "per_group")]
