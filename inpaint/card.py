@@ -84,6 +84,9 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
             "pixel over all its input channels, so thin holes were pulled towards grey (measured on the earlier "
             "weights: a 2 px hole in a flat 20% grey filled at 34%)."
             if cfg.get("decoder_renorm") == "per_group" else "joint (the paper's: one sum(1)/sum(M) over all channels of the window)"),
+        *([f"- a full-resolution refinement head of {cfg['refine_channels']} channels after the last decoder layer "
+           "(a 3x3 convolution over the known image and the hole indicator plus a 1x1 one over the decoder's output, "
+           "LeakyReLU, a 1x1 convolution added to the output): the U-Net's only other full-resolution layer is linear"] if cfg.get("refine_channels") else []),
         "",
         "## Training",
         "",
@@ -93,13 +96,14 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         "- masks: irregular strokes over all hole-to-image ratios (60%), thin scratches (20%), the "
         "old-photo damage synthesiser (20%); random flips",
         "",
-        "| stage | steps | lr | batch | crop (fraction of the shorter side) | features | loss weights | encoder BatchNorm | decoder renorm |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| stage | steps | lr | batch | crop (fraction of the shorter side) | features | loss weights | encoder BatchNorm | decoder renorm | refinement head |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *[
             f"| {st['stage']} | {st['steps']:,} | {st['lr']:g} | {st['batch_size']} | {st['crop']} px "
             f"({st['scale'][0]:g}-{st['scale'][1]:g}) | {st['features']} | "
             + ", ".join(f"{k} {v:g}" for k, v in st["loss_weights"].items() if v)
-            + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} | {st.get('decoder_renorm', 'joint').replace('_', ' ')} |"
+            + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} | {st.get('decoder_renorm', 'joint').replace('_', ' ')} | "
+            + (f"{st['refine_channels']} channels" if st.get("refine_channels") else "none") + " |"
             for st in meta.get("stages", [])
         ],
         "",

@@ -69,6 +69,9 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (and checkpoint) after this wall time
     version: str | None = None  # model version label stored in the exported config
     decoder_renorm: str | None = None  # joint | per_group (see PConvUNetConfig); None = the preset's
+    # channels of the full-resolution refinement head (see PConvUNetConfig); None = the preset's, or
+    # a resumed run's own. A run without one may add one when it starts a new stage.
+    refine_channels: int | None = None
 
 
 # ----------------------------------------------------------------------------- data with masks
@@ -131,7 +134,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     else:
         mc = PConvUNetConfig.from_dict(json.loads(Path(cfg.model).read_text()))
     changes: dict[str, Any] = {"working_size": cfg.crop}
-    for name in ("width", "depth", "dropout", "decoder_renorm"):
+    for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels"):
         if getattr(cfg, name) is not None:
             changes[name] = getattr(cfg, name)
     return dataclasses.replace(mc, **changes)
@@ -167,6 +170,9 @@ class Trainer:
         self.local_batch = cfg.batch_size // self.world
 
         self.model_config = build_model_config(cfg)
+        checkpoint = self._read_checkpoint()
+        if checkpoint is not None and cfg.refine_channels is None:  # a resumed run keeps its head (or none)
+            self.model_config.refine_channels = checkpoint["model_config"].get("refine_channels", 0)
         self.model = PConvUNet(self.model_config).to(self.device)
         if cfg.init:
             from .weights import load_model
@@ -174,7 +180,7 @@ class Trainer:
             init = load_model(cfg.init, device=self.device, allow_untrained=True)
             if init.config.channels != self.model_config.channels:
                 raise ValueError(f"--init {cfg.init} has a different architecture than this run")
-            self.model.load_state_dict(init.state_dict())
+            self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init))
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.stage == 2:
@@ -191,7 +197,7 @@ class Trainer:
         self.seconds = 0.0  # training wall time accumulated over resumes
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage
-        self._maybe_resume()
+        self._maybe_resume(checkpoint)
         self.val = self._validation_set()
 
     def _extractor(self):
@@ -209,15 +215,35 @@ class Trainer:
     def ckpt_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def _maybe_resume(self) -> None:
+    def _read_checkpoint(self) -> dict[str, Any] | None:
         if not (self.cfg.resume and self.ckpt_path.is_file()):
+            return None
+        return torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+
+    def _load_weights(self, state: dict[str, torch.Tensor], refine_channels: int, source: str) -> None:
+        """Load ``state`` into the model; a model without a refinement head may be loaded into one
+        with a head (the head keeps its initialisation, under which it adds nothing)."""
+        if refine_channels == self.model_config.refine_channels:
+            self.model.load_state_dict(state)
             return
-        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        if refine_channels:
+            raise ValueError(f"{source} has a refinement head of {refine_channels} channels; "
+                             f"this run asks for {self.model_config.refine_channels}")
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("refine.") for k in missing):
+            raise ValueError(f"{source} does not fit this model")
+        if self.rank == 0:
+            log.info("added a refinement head of %d channels to the model from %s", self.model_config.refine_channels, source)
+
+    def _maybe_resume(self, ck: dict[str, Any] | None) -> None:
+        if ck is None:
+            return
         def arch(d: dict[str, Any]) -> dict[str, Any]:
             # The version label changes at every export; the decoder's renormalisation has no
             # parameters of its own, so a run may continue under the other one (--decoder-renorm;
-            # each stage's summary records which it used).
-            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm")}
+            # each stage's summary records which it used). A refinement head may be added at a
+            # new stage (_load_weights).
+            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm", "refine_channels")}
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
@@ -225,7 +251,11 @@ class Trainer:
         if self.cfg.decoder_renorm is None and ck_renorm != self.model_config.decoder_renorm:
             self.model.set_decoder_renorm(ck_renorm)  # a run keeps its renormalisation unless told otherwise
         self.history = json.loads(ck.get("history", "[]"))
+        ck_refine = ck["model_config"].get("refine_channels", 0)
         if ck.get("stage") == self.cfg.stage:
+            if ck_refine != self.model_config.refine_channels:
+                raise ValueError("a refinement head can only be added when a new stage starts "
+                                 f"({self.ckpt_path} is stage {ck.get('stage')})")
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
             for g in self.opt.param_groups:
@@ -234,11 +264,11 @@ class Trainer:
             self.prior_steps = ck.get("total_steps", self.step) - self.step
             torch.set_rng_state(ck["rng"])
         else:  # a new stage starts from the previous stage's model, with a fresh optimiser
-            self.model.load_state_dict(ck["model"])
+            self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
             self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"],
-                                              ck["model_config"].get("decoder_renorm", "joint")))
+                                              ck["model_config"].get("decoder_renorm", "joint"), ck_refine))
         if self.rank == 0:
             log.info("resumed from %s at step %d", self.ckpt_path, self.step)
 
@@ -275,7 +305,7 @@ class Trainer:
             "data": self.cfg.data,
             "crop": self.cfg.crop,
             "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step,
-                                                              self.model_config.decoder_renorm)],
+                                                     self.model_config.decoder_renorm, self.model_config.refine_channels)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         previous = self.model.config.version
@@ -419,7 +449,7 @@ class Trainer:
             return None
 
 
-def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str) -> dict[str, Any]:
+def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0) -> dict[str, Any]:
     """What a model card needs to know about one training stage."""
     weights = dataclasses.asdict(LossWeights(**cfg.get("loss_weights") or {}))
     if cfg.get("features") == "none":
@@ -428,6 +458,7 @@ def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str) -> 
         "stage": stage, "steps": steps, "lr": cfg.get("lr") or STAGES[stage], "batch_size": cfg["batch_size"],
         "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
         "loss_weights": weights, "encoder_bn_frozen": stage == 2, "decoder_renorm": renorm,
+        "refine_channels": refine,
     }
 
 
@@ -540,6 +571,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-renorm", choices=RENORMS,
                    help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
                         "(default: the preset's, per_group for compact; a resumed run keeps its own)")
+    p.add_argument("--refine-channels", type=int,
+                   help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "
+                        "a run without one can add one when a new stage starts (default: the preset's or the run's own)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,7 +6,9 @@ features and mask, concatenation with the encoder's skip features and masks (the
 the input image and mask), a 3x3 partial convolution, BatchNorm and LeakyReLU(0.2) on every layer
 but the last. ``decoder_renorm="per_group"`` renormalises the two concatenated inputs each by its
 own valid count instead of jointly (see ``PConvUNetConfig``): jointly, the last layer averages a
-missing image pixel over all its input channels and fills thin holes towards grey.
+missing image pixel over all its input channels and fills thin holes towards grey. An optional
+full-resolution refinement head (``refine_channels``, not in the paper; see ``_RefineHead``) adds
+a small nonlinear correction that sees exactly where the hole is.
 
 Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise (``dropout2d``) to the
 outputs of the coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a
@@ -92,6 +94,9 @@ class PConvUNetConfig(ConfigIO):
     # each input by its own valid count (see _DecoderBlock). Weights saved before this option
     # existed are "joint".
     decoder_renorm: str = "joint"
+    # Channels of the full-resolution refinement head after the last decoder layer (0: none, the
+    # paper's network). See _RefineHead.
+    refine_channels: int = 0
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -101,6 +106,8 @@ class PConvUNetConfig(ConfigIO):
             self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.refine_channels < 0:
+            raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
         if self.decoder_renorm not in RENORMS:
             raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {self.decoder_renorm!r}")
 
@@ -225,6 +232,38 @@ class _DecoderBlock(nn.Module):
         return (y if self.last else F.leaky_relu(y, 0.2)), m_out.to(m.dtype)
 
 
+class _RefineHead(nn.Module):
+    """A residual head at full resolution, added to the last decoder layer's output ``y``:
+
+        hidden = LeakyReLU(conv3x3([image * M, 1 - M]) + conv1x1(y))
+        out    = y + conv1x1(hidden)
+
+    Why: the last decoder layer is the network's only full-resolution layer, and it is linear and
+    renormalised. A one-pixel hole loses the centre tap of the image kernel, and rescaling the
+    other taps cannot put back a value proportional to the missing pixel's surroundings, so thin
+    holes come out pulled towards mid-grey. The head sees which of a pixel's neighbours are known
+    and their values, and is nonlinear. Hole values never reach it (the image is masked; the
+    indicator depends on the mask alone). Outside the photo counts as hole (the indicator is
+    padded with ones), and only the 3x3 convolution looks at neighbours, so padding a photo with
+    holes still changes nothing. The last convolution starts at zero: a model continued with a new
+    head starts out as exactly the model it continues."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.local = nn.Conv2d(channels + 1, hidden, 3)  # over the known image and the hole indicator
+        self.point = nn.Conv2d(channels, hidden, 1, bias=False)  # over the decoder's output
+        self.out = nn.Conv2d(hidden, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(y.dtype)
+        known = F.pad(image.to(y.dtype) * m, (1, 1, 1, 1))
+        hole = F.pad(1.0 - m, (1, 1, 1, 1), value=1.0)
+        h = self.local(torch.cat([known, hole], 1)) + self.point(y)
+        return y + self.out(F.leaky_relu(h, 0.2))
+
+
 class PConvUNet(nn.Module):
     """Partial-convolution U-Net. ``forward(image, mask)`` with image (B, C, H, W) in [0, 1] and
     mask (B, 1, H, W), 1 = known; returns the raw prediction (B, C, H, W) in [0, 1] units (not
@@ -244,6 +283,7 @@ class PConvUNet(nn.Module):
             skip = config.in_channels if i == 0 else ch[i - 1]
             cout = config.in_channels if i == 0 else ch[i - 1]
             self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
+        self.refine = _RefineHead(config.in_channels, config.refine_channels) if config.refine_channels else None
 
     @property
     def multiple(self) -> int:
@@ -279,6 +319,8 @@ class PConvUNet(nn.Module):
             hcur, mcur = block(hcur, mcur, skip, skip_m)
             if rates is not None and j < self.config.dropout_layers and not block.last:
                 hcur = sample_dropout(hcur, rates, generators)
+        if self.refine is not None:
+            hcur = self.refine(hcur, x, m)
 
         out = hcur[:, :, :h, :w]
         return out.float() / 2.0 + 0.5

@@ -167,6 +167,27 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
         (1, 3, "joint"), (2, 2, "per_group")]
 
 
+def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
+    out = tmp_path / "run"
+    first = Trainer(tiny_cfg(photos, out))
+    first.fit()
+    with pytest.raises(ValueError, match="new stage"):  # not in the middle of stage 1
+        Trainer(tiny_cfg(photos, out, steps=4, refine_channels=4))
+    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, refine_channels=4))
+    assert tr.model.refine is not None and tr.total_steps == 3
+    for k, v in first.model.state_dict().items():  # the rest of the model is the stage-1 model
+        assert torch.equal(v, tr.model.state_dict()[k])
+    assert any(p is tr.model.refine.out.weight for g in tr.opt.param_groups for p in g["params"])
+    tr.fit()
+    model = load_model(out / "model", device="cpu")
+    assert model.config.refine_channels == 4 and float(model.refine.out.weight.abs().sum()) > 0  # it trained
+    assert [(s["stage"], s["refine_channels"]) for s in model.metadata["stages"]] == [(1, 0), (2, 4)]
+    # resumed without the flag, the run keeps its head; a different head is refused
+    assert Trainer(tiny_cfg(photos, out, stage=2, steps=3)).model.config.refine_channels == 4
+    with pytest.raises(ValueError, match="refinement head of 4"):
+        Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=2))
+
+
 def test_pixel_only_training_takes_other_loss_weights(photos, tmp_path):
     """features none with a weight given ({"valid": 0.1}): the feature terms are off, the weight is
     used; asking for a feature term without features is an error."""

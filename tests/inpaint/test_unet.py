@@ -34,10 +34,19 @@ def test_any_size_and_shapes(h, w):
     assert out.shape == (2, 3, h, w) and out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("renorm", ["joint", "per_group"])
-def test_output_does_not_depend_on_hole_values(renorm):
+def with_trained_head(net: PConvUNet) -> PConvUNet:
+    """A refinement head whose last convolution is no longer zero (as after training)."""
+    torch.nn.init.normal_(net.refine.out.weight, std=0.5)
+    torch.nn.init.normal_(net.refine.out.bias, std=0.1)
+    return net
+
+
+@pytest.mark.parametrize("renorm,refine", [("joint", 0), ("per_group", 0), ("per_group", 4)])
+def test_output_does_not_depend_on_hole_values(renorm, refine):
     torch.manual_seed(0)
-    net = tiny(decoder_renorm=renorm)
+    net = tiny(decoder_renorm=renorm, refine_channels=refine)
+    if refine:
+        with_trained_head(net)
     x = torch.rand(1, 3, 24, 24)
     m = torch.ones(1, 1, 24, 24)
     m[..., 5:15, 6:18] = 0
@@ -62,11 +71,13 @@ def test_known_pixels_reach_the_last_layer():
     assert torch.equal(comp[m.expand_as(comp) > 0], y[m.expand_as(y) > 0])
 
 
-@pytest.mark.parametrize("renorm", ["joint", "per_group"])
-def test_padding_is_invisible(renorm):
+@pytest.mark.parametrize("renorm,refine", [("joint", 0), ("per_group", 0), ("per_group", 4)])
+def test_padding_is_invisible(renorm, refine):
     """A 13x13 input is padded with holes to 16x16: the padded area cannot change the result."""
     torch.manual_seed(3)
-    net = tiny(decoder_renorm=renorm)
+    net = tiny(decoder_renorm=renorm, refine_channels=refine)
+    if refine:
+        with_trained_head(net)
     x = torch.rand(1, 3, 16, 16)
     m = torch.ones(1, 1, 16, 16)
     m[..., 13:, :] = 0
@@ -74,6 +85,40 @@ def test_padding_is_invisible(renorm):
     full = net(x, m)[..., :13, :13]
     cropped = net(x[..., :13, :13], m[..., :13, :13])
     torch.testing.assert_close(full, cropped, rtol=0, atol=1e-6)
+
+
+def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
+    torch.manual_seed(5)
+    plain, headed = tiny(decoder_renorm="per_group"), tiny(decoder_renorm="per_group", refine_channels=3)
+    missing, unexpected = headed.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refine.") for k in missing)
+    x = torch.rand(2, 3, 16, 16)
+    m = torch.ones(2, 1, 16, 16)
+    m[:, :, 3:5, 2:14] = 0
+    m[1, :, 9, 9] = 0
+    assert torch.equal(plain(x, m), headed(x, m))  # a new head adds exactly nothing
+    with_trained_head(headed)
+    out = headed(x, m)
+    # by hand: y = the decoder's output in [-1, 1], then the head, pixel by pixel
+    y = (plain(x, m) - 0.5) * 2
+    r = headed.refine
+    known = (x - 0.5) * 2 * m
+    ref = torch.empty_like(y)
+    for b in range(2):
+        for i in range(16):
+            for j in range(16):
+                inp = torch.zeros(4, 3, 3)
+                for di in range(3):
+                    for dj in range(3):
+                        ii, jj = i + di - 1, j + dj - 1
+                        inside = 0 <= ii < 16 and 0 <= jj < 16
+                        inp[:3, di, dj] = known[b, :, ii, jj] if inside else 0.0
+                        inp[3, di, dj] = 1 - m[b, 0, ii, jj] if inside else 1.0  # outside = hole
+                h = (r.local.weight * inp).sum((1, 2, 3)) + r.local.bias + r.point.weight[:, :, 0, 0] @ y[b, :, i, j]
+                h = F.leaky_relu(h, 0.2)
+                ref[b, :, i, j] = y[b, :, i, j] + r.out.weight[:, :, 0, 0] @ h + r.out.bias
+    torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out, plain(x, m))
 
 
 def test_monte_carlo_dropout_per_sample_and_seeded():
@@ -114,6 +159,10 @@ def test_config_round_trip():
     assert PConvUNetConfig.from_dict(old).decoder_renorm == "joint"
     with pytest.raises(ValueError, match="decoder_renorm"):
         PConvUNetConfig(decoder_renorm="average")
+    assert PConvUNetConfig.from_dict(old).refine_channels == 0  # and had no refinement head
+    assert PConvUNetConfig.from_dict({**cfg.to_dict(), "refine_channels": 8}).refine_channels == 8
+    with pytest.raises(ValueError, match="refine_channels"):
+        PConvUNetConfig(refine_channels=-1)
 
 
 def test_decoder_block_equals_the_papers_concatenate_upsample_partial_conv():
