@@ -72,6 +72,7 @@ class TrainConfig:
     # channels of the full-resolution refinement head (see PConvUNetConfig); None = the preset's, or
     # a resumed run's own. A run without one may add one when it starts a new stage.
     refine_channels: int | None = None
+    refine_lr: float | None = None  # the refinement head's learning rate (default: the stage's)
 
 
 # ----------------------------------------------------------------------------- data with masks
@@ -186,8 +187,7 @@ class Trainer:
         if cfg.stage == 2:
             self.model.freeze_encoder_bn()
         self.lr = cfg.lr if cfg.lr is not None else STAGES[cfg.stage]
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(params, lr=self.lr)
+        self.opt = torch.optim.Adam(self._param_groups(), lr=self.lr)
         self.loss = InpaintingLoss(self._extractor(), LossWeights(**cfg.loss_weights)).to(self.device)
         self.ddp = (
             torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -199,6 +199,20 @@ class Trainer:
         self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage
         self._maybe_resume(checkpoint)
         self.val = self._validation_set()
+
+    def _group_lr(self, name: str) -> float:
+        if name == "refine" and self.cfg.refine_lr is not None:
+            return self.cfg.refine_lr
+        return self.lr
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The refinement head in a group of its own: a head added to a trained model starts from
+        zero and may need a higher learning rate than the fine-tuning stage's (--refine-lr)."""
+        groups: dict[str, list[torch.nn.Parameter]] = {"net": [], "refine": []}
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                groups["refine" if name.startswith("refine.") else "net"].append(p)
+        return [{"params": ps, "name": k, "lr": self._group_lr(k)} for k, ps in groups.items() if ps]
 
     def _extractor(self):
         spec = self.cfg.features
@@ -259,7 +273,7 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
             for g in self.opt.param_groups:
-                g["lr"] = self.lr
+                g["lr"] = self._group_lr(g.get("name", "net"))
             self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", self.step) - self.step
             torch.set_rng_state(ck["rng"])
@@ -571,6 +585,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-renorm", choices=RENORMS,
                    help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
                         "(default: the preset's, per_group for compact; a resumed run keeps its own)")
+    p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
     p.add_argument("--refine-channels", type=int,
                    help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "
                         "a run without one can add one when a new stage starts (default: the preset's or the run's own)")

@@ -173,8 +173,9 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
     first.fit()
     with pytest.raises(ValueError, match="new stage"):  # not in the middle of stage 1
         Trainer(tiny_cfg(photos, out, steps=4, refine_channels=4))
-    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, refine_channels=4))
+    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, refine_channels=4, refine_lr=1e-3))
     assert tr.model.refine is not None and tr.total_steps == 3
+    assert {g["name"]: g["lr"] for g in tr.opt.param_groups} == {"net": 5e-5, "refine": 1e-3}
     for k, v in first.model.state_dict().items():  # the rest of the model is the stage-1 model
         assert torch.equal(v, tr.model.state_dict()[k])
     assert any(p is tr.model.refine.out.weight for g in tr.opt.param_groups for p in g["params"])
