@@ -72,6 +72,7 @@ class TrainConfig:
     # channels of the full-resolution refinement head (see PConvUNetConfig); None = the preset's, or
     # a resumed run's own. A run without one may add one when it starts a new stage.
     refine_channels: int | None = None
+    refine_kernel: int | None = None  # its window over the known image (default: the preset's, 3)
     refine_lr: float | None = None  # the refinement head's learning rate (default: the stage's)
 
 
@@ -135,7 +136,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     else:
         mc = PConvUNetConfig.from_dict(json.loads(Path(cfg.model).read_text()))
     changes: dict[str, Any] = {"working_size": cfg.crop}
-    for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels"):
+    for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels", "refine_kernel"):
         if getattr(cfg, name) is not None:
             changes[name] = getattr(cfg, name)
     return dataclasses.replace(mc, **changes)
@@ -174,6 +175,7 @@ class Trainer:
         checkpoint = self._read_checkpoint()
         if checkpoint is not None and cfg.refine_channels is None:  # a resumed run keeps its head (or none)
             self.model_config.refine_channels = checkpoint["model_config"].get("refine_channels", 0)
+            self.model_config.refine_kernel = checkpoint["model_config"].get("refine_kernel", 3)
         self.model = PConvUNet(self.model_config).to(self.device)
         if cfg.init:
             from .weights import load_model
@@ -238,7 +240,10 @@ class Trainer:
         """Load ``state`` into the model; a model without a refinement head may be loaded into one
         with a head (the head keeps its initialisation, under which it adds nothing)."""
         if refine_channels == self.model_config.refine_channels:
-            self.model.load_state_dict(state)
+            try:
+                self.model.load_state_dict(state)
+            except RuntimeError as exc:  # e.g. a head with another window
+                raise ValueError(f"{source} does not fit this model: {str(exc).splitlines()[0]}") from exc
             return
         if refine_channels:
             raise ValueError(f"{source} has a refinement head of {refine_channels} channels; "
@@ -257,7 +262,7 @@ class Trainer:
             # parameters of its own, so a run may continue under the other one (--decoder-renorm;
             # each stage's summary records which it used). A refinement head may be added at a
             # new stage (_load_weights).
-            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm", "refine_channels")}
+            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm", "refine_channels", "refine_kernel")}
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
@@ -585,6 +590,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-renorm", choices=RENORMS,
                    help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
                         "(default: the preset's, per_group for compact; a resumed run keeps its own)")
+    p.add_argument("--refine-kernel", type=int, help="the refinement head's window over the known image (odd; default 3)")
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
     p.add_argument("--refine-channels", type=int,
                    help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "

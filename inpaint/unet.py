@@ -97,6 +97,7 @@ class PConvUNetConfig(ConfigIO):
     # Channels of the full-resolution refinement head after the last decoder layer (0: none, the
     # paper's network). See _RefineHead.
     refine_channels: int = 0
+    refine_kernel: int = 3  # the head's window over the known image and the hole indicator (odd)
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -106,6 +107,8 @@ class PConvUNetConfig(ConfigIO):
             self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
+            raise ValueError(f"refine_kernel must be odd and positive, got {self.refine_kernel}")
         if self.refine_channels < 0:
             raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
         if self.decoder_renorm not in RENORMS:
@@ -235,7 +238,7 @@ class _DecoderBlock(nn.Module):
 class _RefineHead(nn.Module):
     """A residual head at full resolution, added to the last decoder layer's output ``y``:
 
-        hidden = LeakyReLU(conv3x3([image * M, 1 - M]) + conv1x1(y))
+        hidden = LeakyReLU(convKxK([image * M, 1 - M]) + conv1x1(y))        (K = refine_kernel)
         out    = y + conv1x1(hidden)
 
     Why: the last decoder layer is the network's only full-resolution layer, and it is linear and
@@ -244,13 +247,14 @@ class _RefineHead(nn.Module):
     holes come out pulled towards mid-grey. The head sees which of a pixel's neighbours are known
     and their values, and is nonlinear. Hole values never reach it (the image is masked; the
     indicator depends on the mask alone). Outside the photo counts as hole (the indicator is
-    padded with ones), and only the 3x3 convolution looks at neighbours, so padding a photo with
+    padded with ones), and only the KxK convolution looks at neighbours, so padding a photo with
     holes still changes nothing. The last convolution starts at zero: a model continued with a new
     head starts out as exactly the model it continues."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, kernel: int = 3) -> None:
         super().__init__()
-        self.local = nn.Conv2d(channels + 1, hidden, 3)  # over the known image and the hole indicator
+        self.pad = kernel // 2
+        self.local = nn.Conv2d(channels + 1, hidden, kernel)  # over the known image and the hole indicator
         self.point = nn.Conv2d(channels, hidden, 1, bias=False)  # over the decoder's output
         self.out = nn.Conv2d(hidden, channels, 1)
         nn.init.zeros_(self.out.weight)
@@ -258,8 +262,9 @@ class _RefineHead(nn.Module):
 
     def forward(self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.to(y.dtype)
-        known = F.pad(image.to(y.dtype) * m, (1, 1, 1, 1))
-        hole = F.pad(1.0 - m, (1, 1, 1, 1), value=1.0)
+        p = (self.pad,) * 4
+        known = F.pad(image.to(y.dtype) * m, p)
+        hole = F.pad(1.0 - m, p, value=1.0)
         h = self.local(torch.cat([known, hole], 1)) + self.point(y)
         return y + self.out(F.leaky_relu(h, 0.2))
 
@@ -283,7 +288,8 @@ class PConvUNet(nn.Module):
             skip = config.in_channels if i == 0 else ch[i - 1]
             cout = config.in_channels if i == 0 else ch[i - 1]
             self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
-        self.refine = _RefineHead(config.in_channels, config.refine_channels) if config.refine_channels else None
+        self.refine = (_RefineHead(config.in_channels, config.refine_channels, config.refine_kernel)
+                       if config.refine_channels else None)
 
     @property
     def multiple(self) -> int:

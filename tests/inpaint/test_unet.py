@@ -41,10 +41,10 @@ def with_trained_head(net: PConvUNet) -> PConvUNet:
     return net
 
 
-@pytest.mark.parametrize("renorm,refine", [("joint", 0), ("per_group", 0), ("per_group", 4)])
-def test_output_does_not_depend_on_hole_values(renorm, refine):
+@pytest.mark.parametrize("renorm,refine,kernel", [("joint", 0, 3), ("per_group", 0, 3), ("per_group", 4, 3), ("per_group", 4, 5)])
+def test_output_does_not_depend_on_hole_values(renorm, refine, kernel):
     torch.manual_seed(0)
-    net = tiny(decoder_renorm=renorm, refine_channels=refine)
+    net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel)
     if refine:
         with_trained_head(net)
     x = torch.rand(1, 3, 24, 24)
@@ -71,11 +71,11 @@ def test_known_pixels_reach_the_last_layer():
     assert torch.equal(comp[m.expand_as(comp) > 0], y[m.expand_as(y) > 0])
 
 
-@pytest.mark.parametrize("renorm,refine", [("joint", 0), ("per_group", 0), ("per_group", 4)])
-def test_padding_is_invisible(renorm, refine):
+@pytest.mark.parametrize("renorm,refine,kernel", [("joint", 0, 3), ("per_group", 0, 3), ("per_group", 4, 3), ("per_group", 4, 5)])
+def test_padding_is_invisible(renorm, refine, kernel):
     """A 13x13 input is padded with holes to 16x16: the padded area cannot change the result."""
     torch.manual_seed(3)
-    net = tiny(decoder_renorm=renorm, refine_channels=refine)
+    net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel)
     if refine:
         with_trained_head(net)
     x = torch.rand(1, 3, 16, 16)
@@ -163,6 +163,8 @@ def test_config_round_trip():
     assert PConvUNetConfig.from_dict({**cfg.to_dict(), "refine_channels": 8}).refine_channels == 8
     with pytest.raises(ValueError, match="refine_channels"):
         PConvUNetConfig(refine_channels=-1)
+    with pytest.raises(ValueError, match="refine_kernel"):
+        PConvUNetConfig(refine_kernel=4)
 
 
 def test_decoder_block_equals_the_papers_concatenate_upsample_partial_conv():
