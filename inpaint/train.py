@@ -275,7 +275,7 @@ class Trainer:
             if ck_refine != self.model_config.refine_channels:
                 raise ValueError("a refinement head can only be added when a new stage starts "
                                  f"({self.ckpt_path} is stage {ck.get('stage')})")
-            self.model.load_state_dict(ck["model"])
+            self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
             self.opt.load_state_dict(ck["optimizer"])
             for g in self.opt.param_groups:
                 g["lr"] = self._group_lr(g.get("name", "net"))

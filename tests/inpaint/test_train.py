@@ -185,6 +185,8 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
     assert [(s["stage"], s["refine_channels"]) for s in model.metadata["stages"]] == [(1, 0), (2, 4)]
     # resumed without the flag, the run keeps its head; a different head is refused
     assert Trainer(tiny_cfg(photos, out, stage=2, steps=3)).model.config.refine_channels == 4
+    with pytest.raises(ValueError, match="does not fit"):  # the same head with another window
+        Trainer(tiny_cfg(photos, out, stage=2, steps=3, refine_channels=4, refine_kernel=5))
     with pytest.raises(ValueError, match="refinement head of 4"):
         Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=2))
     with pytest.raises(ValueError, match="does not fit"):  # a head with another window
