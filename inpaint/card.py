@@ -85,7 +85,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
             "weights: a 2 px hole in a flat 20% grey filled at 34%)."
             if cfg.get("decoder_renorm") == "per_group" else "joint (the paper's: one sum(1)/sum(M) over all channels of the window)"),
         *([f"- a full-resolution refinement head of {cfg['refine_channels']} channels after the last decoder layer "
-           f"(a {cfg.get('refine_kernel', 3)}x{cfg.get('refine_kernel', 3)} convolution over the known image and the hole indicator plus a 1x1 one over the decoder's output, "
+           f"(a {net.config.refine_kernel}x{net.config.refine_kernel} convolution over the known image and the hole indicator plus a 1x1 one over the decoder's output, "
            "LeakyReLU, a 1x1 convolution added to the output): the U-Net's only other full-resolution layer is linear"] if cfg.get("refine_channels") else []),
         "",
         "## Training",

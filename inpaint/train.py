@@ -142,6 +142,11 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     return dataclasses.replace(mc, **changes)
 
 
+# Model options a run may change when a new stage starts (see Trainer._maybe_resume), with the
+# value a checkpoint written before the option existed implies.
+RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", "refine_channels": 0, "refine_kernel": 3}
+
+
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -173,9 +178,13 @@ class Trainer:
 
         self.model_config = build_model_config(cfg)
         checkpoint = self._read_checkpoint()
-        if checkpoint is not None and cfg.refine_channels is None:  # a resumed run keeps its head (or none)
-            self.model_config.refine_channels = checkpoint["model_config"].get("refine_channels", 0)
-            self.model_config.refine_kernel = checkpoint["model_config"].get("refine_kernel", 3)
+        if checkpoint is not None:
+            # A resumed run keeps the options it may change between stages (the decoder's
+            # renormalisation, its refinement head) unless a flag says otherwise; checkpoints
+            # written before an option existed were trained without it.
+            for name, before in RUN_OPTIONS.items():
+                if getattr(cfg, name) is None:
+                    setattr(self.model_config, name, checkpoint["model_config"].get(name, before))
         self.model = PConvUNet(self.model_config).to(self.device)
         if cfg.init:
             from .weights import load_model
@@ -258,17 +267,13 @@ class Trainer:
         if ck is None:
             return
         def arch(d: dict[str, Any]) -> dict[str, Any]:
-            # The version label changes at every export; the decoder's renormalisation has no
-            # parameters of its own, so a run may continue under the other one (--decoder-renorm;
-            # each stage's summary records which it used). A refinement head may be added at a
-            # new stage (_load_weights).
-            return {k: v for k, v in d.items() if k not in ("version", "decoder_renorm", "refine_channels", "refine_kernel")}
+            # The version label changes at every export; the run options may differ (the
+            # decoder's renormalisation has no parameters; a refinement head may be added at a new
+            # stage, see _load_weights), and each stage's summary records which it used.
+            return {k: v for k, v in d.items() if k != "version" and k not in RUN_OPTIONS}
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
-        ck_renorm = ck["model_config"].get("decoder_renorm", "joint")
-        if self.cfg.decoder_renorm is None and ck_renorm != self.model_config.decoder_renorm:
-            self.model.set_decoder_renorm(ck_renorm)  # a run keeps its renormalisation unless told otherwise
         self.history = json.loads(ck.get("history", "[]"))
         ck_refine = ck["model_config"].get("refine_channels", 0)
         if ck.get("stage") == self.cfg.stage:

@@ -343,14 +343,6 @@ class PConvUNet(nn.Module):
             raise ValueError("dropout must be one rate in [0, 1) or one per sample")
         return rates if bool((rates > 0).any()) else None
 
-    def set_decoder_renorm(self, renorm: str) -> None:
-        """Switch the decoder's renormalisation (it has no parameters of its own)."""
-        if renorm not in RENORMS:
-            raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {renorm!r}")
-        self.config.decoder_renorm = renorm
-        for block in self.decoder:
-            block.renorm = renorm
-
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
