@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import Photo, PhotoInput, open_photo
-from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, encoder_channels, pad_inputs
+from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, _RefineHead, encoder_channels, pad_inputs
 
 DETECT_METHODS = ("learned", "classical")
 DEFAULT_SENSITIVITY = 0.5
@@ -70,6 +70,10 @@ class DamageNetConfig(ConfigIO):
     working_size: int = 256  # crop size it was trained at (informative: it runs on any size)
     threshold: float = 0.5  # probability threshold at the default sensitivity
     version: str = "untrained"
+    # Channels of the full-resolution refinement head after the decoder (0: none; weights saved
+    # before the option existed have none) and its window over the photo. See DamageNet.
+    refine_channels: int = 0
+    refine_kernel: int = 3
 
     def __post_init__(self) -> None:
         if self.architecture != ARCHITECTURE:
@@ -81,6 +85,10 @@ class DamageNetConfig(ConfigIO):
             self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.refine_channels < 0:
+            raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
+        if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
+            raise ValueError(f"refine_kernel must be odd and positive, got {self.refine_kernel}")
 
     @property
     def channels(self) -> list[int]:
@@ -113,6 +121,12 @@ class DamageNet(nn.Module):
             skip = config.in_channels if i == 0 else ch[i - 1]
             cout = 1 if i == 0 else ch[i - 1]
             self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0))
+        # The encoder's first layer has stride 2, so the decoder's last layer, linear, is the only
+        # one that sees the photo at full resolution: a one-pixel scratch is a weak, smeared cue
+        # to it. The optional head (the restorer's, see inpaint.unet._RefineHead) adds a small
+        # nonlinear layer over the photo's KxK neighbourhood there, with the footprint as its mask.
+        self.refine = (_RefineHead(config.in_channels, config.refine_channels, config.refine_kernel, out_channels=1)
+                       if config.refine_channels else None)
 
     @property
     def multiple(self) -> int:
@@ -141,6 +155,8 @@ class DamageNet(nn.Module):
             skip, skip_m = skips.pop()
             hcur, mcur = block(hcur, mcur, skip, skip_m)
             mcur = mcur * foot[self.config.depth - 1 - j]
+        if self.refine is not None:
+            hcur = self.refine(hcur, x, m)
         return (hcur * mcur)[:, :, :h, :w].float()
 
     def num_parameters(self) -> int:

@@ -41,7 +41,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, save_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
-from .train import batch_stream, checkpoint_if_due, optimiser_step, save_atomic, stop_on_signals, update_ema
+from .train import (batch_stream, checkpoint_if_due, load_weights_adding_head, optimiser_step, save_atomic,
+                    stop_on_signals, update_ema)
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,11 @@ class DetectTrainConfig:
     seed: int = 0
     version: str | None = None
     resume: bool = True
+    # A full-resolution refinement head (see DamageNet): None = what the checkpoint has (none for
+    # a new run). A run may add one when it is resumed; the head then gets a fresh optimiser.
+    refine_channels: int | None = None
+    refine_kernel: int | None = None
+    refine_lr: float | None = None  # the head's learning rate (default: --lr)
 
 
 class DetectorTrainer:
@@ -229,27 +235,45 @@ class DetectorTrainer:
         torch.manual_seed(cfg.seed)
         images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
         self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction)
-        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, working_size=cfg.crop)).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
+            if cfg.resume and self.ckpt_path.is_file() else None
+        before = ck["model_config"] if ck is not None else {}
+        head = {name: getattr(cfg, name) if getattr(cfg, name) is not None else before.get(name, default)
+                for name, default in (("refine_channels", 0), ("refine_kernel", 3))}
+        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, working_size=cfg.crop, **head)).to(self.device)
+        self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
         self.last_val: dict[str, Any] = {}
-        self._maybe_resume()
+        if ck is not None:
+            self._resume(ck)
         self.val = self._validation_set()
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The refinement head in a group of its own (its learning rate: --refine-lr)."""
+        groups: dict[str, list[torch.nn.Parameter]] = {"net": [], "refine": []}
+        for name, p in self.model.named_parameters():
+            groups["refine" if name.startswith("refine.") else "net"].append(p)
+        return [{"params": ps, "name": k, "lr": self._group_lr(k)} for k, ps in groups.items() if ps]
+
+    def _group_lr(self, name: str) -> float:
+        return self.cfg.refine_lr if name == "refine" and self.cfg.refine_lr is not None else self.cfg.lr
 
     @property
     def ckpt_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def _maybe_resume(self) -> None:
-        if not (self.cfg.resume and self.ckpt_path.is_file()):
-            return
-        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        if ck["model_config"] != self.model.config.to_dict():
+    def _resume(self, ck: dict[str, Any]) -> None:
+        def arch(d: dict[str, Any]) -> dict[str, Any]:  # the head may be added (see load_weights_adding_head)
+            return {k: v for k, v in d.items() if k not in ("refine_channels", "refine_kernel")}
+
+        if arch(ck["model_config"]) != arch(self.model.config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another detector config; use a new --out")
-        self.model.load_state_dict(ck["model"])
-        self.opt.load_state_dict(ck["optimizer"])
-        for g in self.opt.param_groups:
-            g["lr"] = self.cfg.lr
+        if load_weights_adding_head(self.model, ck["model"], ck["model_config"].get("refine_channels", 0), str(self.ckpt_path)):
+            log.info("added a refinement head of %d channels; the optimiser starts afresh", self.model.config.refine_channels)
+        else:
+            self.opt.load_state_dict(ck["optimizer"])
+            for g in self.opt.param_groups:
+                g["lr"] = self._group_lr(g.get("name", "net"))
         self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
         self.last_val = json.loads(ck.get("best", "{}"))
         torch.set_rng_state(ck["rng"])
@@ -411,6 +435,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clean-fpr", type=float, default=d.max_clean_fpr,
                    help="the default threshold flags at most this share of undamaged validation pixels")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--refine-channels", type=int,
+                   help="channels of a full-resolution refinement head (0: none; default: the checkpoint's, none "
+                        "for a new run); a resumed run may add one")
+    p.add_argument("--refine-kernel", type=int, help="the head's window over the photo (odd; default 3)")
+    p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
     p.add_argument("--version")
     p.add_argument("--no-resume", dest="resume", action="store_false")
 

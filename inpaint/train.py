@@ -246,21 +246,7 @@ class Trainer:
         return torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
 
     def _load_weights(self, state: dict[str, torch.Tensor], refine_channels: int, source: str) -> None:
-        """Load ``state`` into the model; a model without a refinement head may be loaded into one
-        with a head (the head keeps its initialisation, under which it adds nothing)."""
-        if refine_channels == self.model_config.refine_channels:
-            try:
-                self.model.load_state_dict(state)
-            except RuntimeError as exc:  # e.g. a head with another window
-                raise ValueError(f"{source} does not fit this model: {str(exc).splitlines()[0]}") from exc
-            return
-        if refine_channels:
-            raise ValueError(f"{source} has a refinement head of {refine_channels} channels; "
-                             f"this run asks for {self.model_config.refine_channels}")
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("refine.") for k in missing):
-            raise ValueError(f"{source} does not fit this model")
-        if self.rank == 0:
+        if load_weights_adding_head(self.model, state, refine_channels, source) and self.rank == 0:
             log.info("added a refinement head of %d channels to the model from %s", self.model_config.refine_channels, source)
 
     def _maybe_resume(self, ck: dict[str, Any] | None) -> None:
@@ -471,6 +457,27 @@ class Trainer:
                         f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
                 return self.export()
             return None
+
+
+def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tensor], refine_channels: int,
+                             source: str) -> bool:
+    """Load ``state`` (from a model whose refinement head has ``refine_channels``, 0 = none) into
+    ``model`` (a restorer or a damage detector). Weights without a head may go into a model with
+    one: the head keeps its initialisation, under which it adds nothing. Returns True when it did
+    that; a one-line ValueError when the weights do not fit."""
+    wanted = model.config.refine_channels
+    if refine_channels == wanted:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # e.g. a head with another window
+            raise ValueError(f"{source} does not fit this model: {str(exc).splitlines()[0]}") from exc
+        return False
+    if refine_channels:
+        raise ValueError(f"{source} has a refinement head of {refine_channels} channels; this run asks for {wanted}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("refine.") for k in missing):
+        raise ValueError(f"{source} does not fit this model")
+    return True
 
 
 def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0) -> dict[str, Any]:

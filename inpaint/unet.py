@@ -249,14 +249,17 @@ class _RefineHead(nn.Module):
     indicator depends on the mask alone). Outside the photo counts as hole (the indicator is
     padded with ones), and only the KxK convolution looks at neighbours, so padding a photo with
     holes still changes nothing. The last convolution starts at zero: a model continued with a new
-    head starts out as exactly the model it continues."""
+    head starts out as exactly the model it continues. The damage detector uses the same head with
+    one output channel (its logit), the photo's footprint as ``M`` (see ``inpaint.detect``): there
+    the head gives the network a nonlinear look at one- and two-pixel lines at full resolution."""
 
-    def __init__(self, channels: int, hidden: int, kernel: int = 3) -> None:
+    def __init__(self, channels: int, hidden: int, kernel: int = 3, out_channels: int | None = None) -> None:
         super().__init__()
+        out_channels = channels if out_channels is None else out_channels  # the restorer: an image
         self.pad = kernel // 2
         self.local = nn.Conv2d(channels + 1, hidden, kernel)  # over the known image and the hole indicator
-        self.point = nn.Conv2d(channels, hidden, 1, bias=False)  # over the decoder's output
-        self.out = nn.Conv2d(hidden, channels, 1)
+        self.point = nn.Conv2d(out_channels, hidden, 1, bias=False)  # over the decoder's output
+        self.out = nn.Conv2d(hidden, out_channels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -266,7 +269,7 @@ class _RefineHead(nn.Module):
         known = F.pad(image.to(y.dtype) * m, p)
         hole = F.pad(1.0 - m, p, value=1.0)
         h = self.local(torch.cat([known, hole], 1)) + self.point(y)
-        return y + self.out(F.leaky_relu(h, 0.2))
+        return y + self.out(F.leaky_relu(h, 0.2, inplace=True))
 
 
 class PConvUNet(nn.Module):

@@ -2,6 +2,7 @@
 evaluation and the command line."""
 
 import io
+import dataclasses
 import json
 import subprocess
 import sys
@@ -75,6 +76,54 @@ def test_padding_never_reaches_the_prediction():
     valid = torch.zeros(1, 1, 60, 60)
     valid[:, :, :37, :45] = 1
     torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], alone, atol=1e-5, rtol=1e-5)
+
+
+def headed_net(kernel: int = 3, seed: int = 0) -> DamageNet:
+    """tiny_net's weights plus a refinement head whose output layer is no longer zero."""
+    torch.manual_seed(seed + 1)
+    net = DamageNet(DamageNetConfig(width=4, depth=3, refine_channels=3, refine_kernel=kernel))
+    missing, unexpected = net.load_state_dict(tiny_net(seed).state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refine.") for k in missing)
+    torch.nn.init.normal_(net.refine.out.weight, std=0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_refinement_head_keeps_padding_invisible(kernel):
+    net = headed_net(kernel)
+    x = torch.rand(1, 3, 37, 45)
+    padded = torch.rand(1, 3, 60, 60) * 100
+    padded[:, :, :37, :45] = x
+    valid = torch.zeros(1, 1, 60, 60)
+    valid[:, :, :37, :45] = 1
+    torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], net(x), atol=1e-5, rtol=1e-5)
+
+
+def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
+    plain = tiny_net()
+    x = torch.rand(2, 3, 24, 40)
+    fresh = DamageNet(DamageNetConfig(width=4, depth=3, refine_channels=3))
+    fresh.load_state_dict(plain.state_dict(), strict=False)
+    assert torch.equal(fresh.eval()(x), plain(x))  # a new head adds exactly nothing
+
+    net = headed_net()
+    base = plain(x)  # the decoder's logit (the whole photo is valid)
+    r, xs = net.refine, (x - 0.5) * 2  # the network sees the photo in [-1, 1]
+    direct = torch.zeros_like(base)
+    for i in range(24):
+        for j in range(40):
+            window = torch.zeros(2, 4, 3, 3)  # [photo, 1 - footprint] around (i, j); outside = not photo
+            window[:, 3] = 1.0
+            for di in range(-1, 2):
+                for dj in range(-1, 2):
+                    if 0 <= i + di < 24 and 0 <= j + dj < 40:
+                        window[:, :3, di + 1, dj + 1] = xs[:, :, i + di, j + dj]
+                        window[:, 3, di + 1, dj + 1] = 0.0
+            hidden = (window[:, None] * r.local.weight[None]).sum((2, 3, 4)) + r.local.bias \
+                + r.point.weight[None, :, 0, 0, 0] * base[:, 0, i, j, None]
+            hidden = torch.where(hidden > 0, hidden, 0.2 * hidden)
+            direct[:, 0, i, j] = base[:, 0, i, j] + hidden @ r.out.weight[0, :, 0, 0] + r.out.bias[0]
+    torch.testing.assert_close(net(x), direct, atol=1e-4, rtol=1e-4)
 
 
 def test_tile_boxes_partition_the_photo():
@@ -315,6 +364,32 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     trainer.fit()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
     assert load_detector(out / "model", device="cpu").metadata["steps"] == 3
+
+
+def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_path):
+    out = tmp_path / "run"
+    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), width=4, depth=3, crop=48, batch_size=2,
+                            steps=2, workers=0, val_every=0)
+    DetectorTrainer(cfg).fit()
+    before = load_detector(out / "model", device="cpu")
+    headed = dataclasses.replace(cfg, steps=4, refine_channels=3, refine_lr=1e-2)
+    trainer = DetectorTrainer(headed)
+    assert trainer.step == 2 and trainer.model.config.refine_channels == 3
+    assert {g["name"]: g["lr"] for g in trainer.opt.param_groups} == {"net": cfg.lr, "refine": 1e-2}
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():  # the head starts as nothing: the resumed model is the one it continues
+        # (not bit-equal: the loaded detector computes in channels-last order)
+        torch.testing.assert_close(trainer.model.eval()(x), before(x), atol=1e-6, rtol=1e-6)
+    trainer.fit()
+    after = load_detector(out / "model", device="cpu")
+    assert after.config.refine_channels == 3 and after.metadata["steps"] == 4
+    assert float(after.refine.out.weight.abs().sum()) > 0  # it trained
+    # resumed without the flag, the run keeps its head; another head does not fit
+    assert DetectorTrainer(dataclasses.replace(cfg, steps=5)).model.config.refine_channels == 3
+    with pytest.raises(ValueError, match="refinement head of 3"):
+        DetectorTrainer(dataclasses.replace(cfg, steps=5, refine_channels=5))
+    with pytest.raises(ValueError, match="does not fit"):
+        DetectorTrainer(dataclasses.replace(cfg, steps=5, refine_kernel=5))
 
 
 def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
