@@ -168,6 +168,11 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         "",
         f"- a U-Net of the restorer's partial-convolution blocks with one output channel: width {cfg['width']}, "
         f"depth {cfg['depth']} (channels {net.config.channels}), kernels {cfg['kernel_sizes'][:cfg['depth']]}",
+        *([f"- a full-resolution refinement head of {net.config.refine_channels} channels after the last decoder layer "
+           f"(a {net.config.refine_kernel}x{net.config.refine_kernel} convolution over the photo and its footprint plus "
+           "the decoder's logit, LeakyReLU, a 1x1 convolution added to the logit), added when training resumed "
+           "(the network's first layer has stride 2, so its only other full-resolution layer is the linear last one)"]
+          if net.config.refine_channels else []),
         f"- {net.num_parameters():,} parameters; float32 safetensors",
         "- the validity mask is 1 on the photo and 0 on padding at every scale, so tiles of any shape give the "
         "same prediction for the same pixels' context; large scans run in "
@@ -191,6 +196,8 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         + (f"; thin damage, the pixels a 3x3 erosion removes, {1 + tc['thin_weight']:g} times more" if tc.get("thin_weight") else "")
         + ") + soft Dice"
         + (f"; {tc['single_kind_fraction']:.0%} of the damaged samples have one damage kind only"
+           + (" (drawn by weight: " + ", ".join(f"{k} {v:g}" for k, v in tc["kind_weights"].items()) + ", others 1)"
+              if tc.get("kind_weights") else "")
            if tc.get("single_kind_fraction") else ""),
         f"- validation ({tc.get('val_images')} damaged crops of the training photos, fixed seeds; not the "
         f"evaluation photos): F1 {val.get('val_best_f1', 'n/a')} at threshold {val.get('val_best_threshold', 'n/a')}, "

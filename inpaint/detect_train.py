@@ -119,25 +119,49 @@ def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: 
     return scan(damaged, rng), damage
 
 
-def sample_kinds(rng: np.random.Generator, single_kind_fraction: float) -> tuple[str, ...] | None:
+def sample_kinds(rng: np.random.Generator, single_kind_fraction: float,
+                 kind_weights: dict[str, float] | None = None) -> tuple[str, ...] | None:
     """None (the synthesiser's plausible mix) or, with probability ``single_kind_fraction``, one
-    damage kind drawn uniformly: a photo with only scratches, say, as the per-kind evaluation has.
-    In the mix a kind is a small share of the damaged pixels (a scratch group is thin), so alone it
-    is what makes the loss attend to it."""
+    damage kind: a photo with only scratches, say, as the per-kind evaluation has. In the mix a
+    kind is a small share of the damaged pixels (a scratch group is thin), so alone it is what
+    makes the loss attend to it. The kind is drawn uniformly, or in proportion to
+    ``kind_weights`` (kinds it does not name weigh 1)."""
     if single_kind_fraction > 0 and rng.random() < single_kind_fraction:
-        return (DAMAGE_KINDS[int(rng.integers(len(DAMAGE_KINDS)))],)
+        if not kind_weights:
+            return (DAMAGE_KINDS[int(rng.integers(len(DAMAGE_KINDS)))],)
+        w = np.array([kind_weights.get(k, 1.0) for k in DAMAGE_KINDS], float)
+        return (DAMAGE_KINDS[int(rng.choice(len(DAMAGE_KINDS), p=w / w.sum()))],)
     return None
+
+
+def parse_kind_weights(text: str) -> dict[str, float]:
+    """``scratch=3,crease=2`` -> {"scratch": 3.0, "crease": 2.0}; a one-line ValueError otherwise."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, eq, value = part.partition("=")
+        if kind not in DAMAGE_KINDS or not eq:
+            raise ValueError(f"--kind-weights: {part!r} is not KIND=WEIGHT with KIND one of {', '.join(DAMAGE_KINDS)}")
+        try:
+            out[kind] = float(value)
+        except ValueError:
+            raise ValueError(f"--kind-weights: {value!r} is not a number") from None
+        if not out[kind] >= 0:
+            raise ValueError(f"--kind-weights: the weight of {kind} must be zero or positive")
+    if out and not any(out.get(k, 1.0) > 0 for k in DAMAGE_KINDS):
+        raise ValueError("--kind-weights: at least one kind needs a positive weight")
+    return out
 
 
 class DamageDataset(Dataset):
     """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops."""
 
     def __init__(self, images: Dataset, clean_fraction: float = 0.15, seed: int = 0,
-                 single_kind_fraction: float = 0.0) -> None:
+                 single_kind_fraction: float = 0.0, kind_weights: dict[str, float] | None = None) -> None:
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
         self.single_kind_fraction = single_kind_fraction
+        self.kind_weights = kind_weights
 
     def __len__(self) -> int:
         return len(self.images)
@@ -146,7 +170,7 @@ class DamageDataset(Dataset):
         photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         image, damage = damaged_sample(photo, rng, self.clean_fraction,
-                                       kinds=sample_kinds(rng, self.single_kind_fraction))
+                                       kinds=sample_kinds(rng, self.single_kind_fraction, self.kind_weights))
         return (torch.from_numpy(image).permute(2, 0, 1).float() / 255.0,
                 torch.from_numpy(damage)[None].float())
 
@@ -211,6 +235,7 @@ class DetectTrainConfig:
     pos_weight: float = 3.0
     thin_weight: float = 0.0
     single_kind_fraction: float = 0.0
+    kind_weights: dict[str, float] | None = None  # how single-kind samples pick their kind (None: uniformly)
     workers: int = 1
     checkpoint_minutes: float = 4.0
     val_every: int = 250
@@ -234,7 +259,7 @@ class DetectorTrainer:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
         images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
-        self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction)
+        self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights)
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
             if cfg.resume and self.ckpt_path.is_file() else None
         before = ck["model_config"] if ck is not None else {}
@@ -428,6 +453,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra loss weight on thin damage (pixels a 3x3 erosion removes), e.g. 4")
     p.add_argument("--single-kind-fraction", type=float, default=d.single_kind_fraction,
                    help="share of damaged samples with one damage kind only, e.g. 0.3")
+    def kind_weights(text: str) -> dict[str, float]:
+        try:
+            return parse_kind_weights(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--kind-weights: ")) from None
+
+    p.add_argument("--kind-weights", type=kind_weights,
+                   help="how single-kind samples pick their kind, e.g. scratch=3,crease=2 (other kinds weigh 1; "
+                        "default: uniformly)")
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     p.add_argument("--val-every", type=int, default=d.val_every)

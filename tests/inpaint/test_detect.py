@@ -29,7 +29,8 @@ from inpaint.detect import (
     save_detector,
 )
 from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, detection_loss,
-                                  f1_counts, pick_threshold, sample_kinds, scores, thin_damage)
+                                  f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
+                                  thin_damage)
 from inpaint.masks import DAMAGE_KINDS
 from inpaint.weights import WeightsError, save_model
 from inpaint.unet import PConvUNet, PConvUNetConfig
@@ -489,6 +490,23 @@ def test_single_kind_samples():
     assert 0.25 < len(singles) / len(draws) < 0.35
     assert all(len(d) == 1 for d in singles) and {d[0] for d in singles} == set(DAMAGE_KINDS)
     assert all(sample_kinds(rng, 0.0) is None for _ in range(100))
+
+
+def test_kind_weights_steer_the_single_kind_draws():
+    rng = np.random.default_rng(0)
+    weights = parse_kind_weights("scratch=3, crease=2,stain=0")
+    assert weights == {"scratch": 3.0, "crease": 2.0, "stain": 0.0}
+    draws = [sample_kinds(rng, 1.0, weights)[0] for _ in range(4000)]
+    share = {k: draws.count(k) / len(draws) for k in DAMAGE_KINDS}
+    assert share["stain"] == 0
+    for kind, weight in [("scratch", 3), ("crease", 2), ("tear", 1), ("spot", 1), ("missing_corner", 1)]:
+        assert abs(share[kind] - weight / 8) < 0.025, (kind, share[kind])
+    for bad, message in [("scratches=2", "not KIND=WEIGHT"), ("scratch=x", "not a number"), ("scratch=-1", "zero or positive"),
+                         (",".join(f"{k}=0" for k in DAMAGE_KINDS), "positive weight")]:
+        with pytest.raises(ValueError, match=message):
+            parse_kind_weights(bad)
+    out = _cli("train-detector", "--data", "folder:/nowhere", "--out", "/tmp/x", "--kind-weights", "scratches=2")
+    assert out.returncode == 2 and "not KIND=WEIGHT" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_coarse_level_keeps_the_coarse_view_near_the_training_scale():
