@@ -255,8 +255,9 @@ class Trainer:
         def arch(d: dict[str, Any]) -> dict[str, Any]:
             # The version label changes at every export; the run options may differ (the
             # decoder's renormalisation has no parameters; a refinement head may be added at a new
-            # stage, see _load_weights), and each stage's summary records which it used.
-            return {k: v for k, v in d.items() if k != "version" and k not in RUN_OPTIONS}
+            # stage, see _load_weights), and each stage's summary records which it used. The
+            # working size is the crop of the run that wrote it: a run may go on at larger crops.
+            return {k: v for k, v in d.items() if k not in ("version", "working_size") and k not in RUN_OPTIONS}
 
         if arch(ck["model_config"]) != arch(self.model_config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")

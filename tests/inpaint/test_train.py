@@ -193,6 +193,19 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
         Trainer(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
 
 
+def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_cfg(photos, out)).fit()
+    assert load_model(out / "model", device="cpu").config.working_size == 32
+    tr = Trainer(tiny_cfg(photos, out, crop=48, steps=5))
+    assert tr.step == 3 and tr.model.config.working_size == 48  # resumed mid-stage, at the new crop
+    tr.fit()
+    model = load_model(out / "model", device="cpu")
+    assert model.config.working_size == 48 and model.metadata["steps"] == 5
+    with pytest.raises(ValueError, match="another model config"):  # the architecture still has to match
+        Trainer(tiny_cfg(photos, out, width=8, steps=6))
+
+
 def test_pixel_only_training_takes_other_loss_weights(photos, tmp_path):
     """features none with a weight given ({"valid": 0.1}): the feature terms are off, the weight is
     used; asking for a feature term without features is an error."""
