@@ -11,6 +11,10 @@ that goes through what an old print and its scan go through:
 3. the scan: paper texture (low-frequency shading and fine grain), a little blur, sensor noise,
    brightness/contrast changes and JPEG compression, each with some probability.
 
+A share of the damaged samples (``single_kind_fraction``) carry one damage kind only, drawn
+uniformly or by ``kind_weights``. A run may add a full-resolution refinement head when it resumes
+(``refine_channels``; see ``inpaint.detect.DamageNet``).
+
 Loss: binary cross-entropy (damage pixels weighted ``pos_weight``, thin damage ``thin_weight``
 more) plus a soft Dice term, which keeps thin lines from being drowned by the background. Adam; checkpoints every few minutes
 (``RUN/checkpoint.pt``, written atomically, resumed automatically); SIGTERM or Ctrl-C finish the
