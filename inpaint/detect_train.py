@@ -45,8 +45,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, save_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
-from .train import (batch_stream, checkpoint_if_due, load_weights_adding_head, optimiser_step, save_atomic,
-                    stop_on_signals, update_ema)
+from .train import (batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head, optimiser_step,
+                    save_atomic, stop_on_signals, update_ema)
 
 log = logging.getLogger(__name__)
 
@@ -278,11 +278,7 @@ class DetectorTrainer:
         self.val = self._validation_set()
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        """The refinement head in a group of its own (its learning rate: --refine-lr)."""
-        groups: dict[str, list[torch.nn.Parameter]] = {"net": [], "refine": []}
-        for name, p in self.model.named_parameters():
-            groups["refine" if name.startswith("refine.") else "net"].append(p)
-        return [{"params": ps, "name": k, "lr": self._group_lr(k)} for k, ps in groups.items() if ps]
+        return head_param_groups(self.model, self._group_lr)
 
     def _group_lr(self, name: str) -> float:
         return self.cfg.refine_lr if name == "refine" and self.cfg.refine_lr is not None else self.cfg.lr

@@ -217,13 +217,7 @@ class Trainer:
         return self.lr
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        """The refinement head in a group of its own: a head added to a trained model starts from
-        zero and may need a higher learning rate than the fine-tuning stage's (--refine-lr)."""
-        groups: dict[str, list[torch.nn.Parameter]] = {"net": [], "refine": []}
-        for name, p in self.model.named_parameters():
-            if p.requires_grad:
-                groups["refine" if name.startswith("refine.") else "net"].append(p)
-        return [{"params": ps, "name": k, "lr": self._group_lr(k)} for k, ps in groups.items() if ps]
+        return head_param_groups(self.model, self._group_lr)
 
     def _extractor(self):
         spec = self.cfg.features
@@ -458,6 +452,17 @@ class Trainer:
                         f.write(json.dumps({"step": self.total_steps, **self.validate()}) + "\n")
                 return self.export()
             return None
+
+
+def head_param_groups(model: torch.nn.Module, lr_of: Any) -> list[dict[str, Any]]:
+    """Optimiser groups "net" and "refine" (the refinement head, if any) of the trainable
+    parameters, with ``lr_of(name)`` as each group's rate: a head added to a trained model starts
+    from zero and may need a higher learning rate than the rest (--refine-lr)."""
+    groups: dict[str, list[torch.nn.Parameter]] = {"net": [], "refine": []}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups["refine" if name.startswith("refine.") else "net"].append(p)
+    return [{"params": ps, "name": k, "lr": lr_of(k)} for k, ps in groups.items() if ps]
 
 
 def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tensor], refine_channels: int,
