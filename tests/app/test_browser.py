@@ -181,6 +181,9 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             page.reload()  # the participant continues where they were
             expect(page.locator("#study-progress")).to_contain_text("Trial 2 of 3")
             page.locator("#study-gallery .thumbnail-item").nth(2).click()
+            # the click's choice comes back from the server; Submit sends what the radio holds then
+            # (a busy machine once let the test submit before it arrived: "Click the restoration...")
+            expect(page.locator("#study-choice input:checked")).to_have_count(1)
             page.locator("#study-submit").click()
             expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
             page.get_by_role("button", name="None is acceptable").last.click()
