@@ -45,8 +45,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, save_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
-from .train import (batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head, optimiser_step,
-                    save_atomic, stop_on_signals, update_ema)
+from .train import (HEAD_OPTIONS, batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head,
+                    optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +266,7 @@ class DetectorTrainer:
         self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights)
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
             if cfg.resume and self.ckpt_path.is_file() else None
-        before = ck["model_config"] if ck is not None else {}
-        head = {name: getattr(cfg, name) if getattr(cfg, name) is not None else before.get(name, default)
-                for name, default in (("refine_channels", 0), ("refine_kernel", 3))}
+        head = resumed_options(cfg, ck["model_config"] if ck is not None else {}, HEAD_OPTIONS)
         self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, working_size=cfg.crop, **head)).to(self.device)
         self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
@@ -289,7 +287,7 @@ class DetectorTrainer:
 
     def _resume(self, ck: dict[str, Any]) -> None:
         def arch(d: dict[str, Any]) -> dict[str, Any]:  # the head may be added (see load_weights_adding_head)
-            return {k: v for k, v in d.items() if k not in ("refine_channels", "refine_kernel")}
+            return {k: v for k, v in d.items() if k not in HEAD_OPTIONS}
 
         if arch(ck["model_config"]) != arch(self.model.config.to_dict()):
             raise ValueError(f"{self.ckpt_path} was written for another detector config; use a new --out")

@@ -143,8 +143,17 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
 
 
 # Model options a run may change when a new stage starts (see Trainer._maybe_resume), with the
-# value a checkpoint written before the option existed implies.
-RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", "refine_channels": 0, "refine_kernel": 3}
+# value a checkpoint written before the option existed implies. The refinement head's are shared
+# with the damage detector's trainer.
+HEAD_OPTIONS: dict[str, Any] = {"refine_channels": 0, "refine_kernel": 3}
+RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", **HEAD_OPTIONS}
+
+
+def resumed_options(cfg: Any, checkpoint_config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run uses for each of ``options``: the flag's value when given, else the
+    checkpoint's, else the value ``options`` says older checkpoints imply."""
+    return {name: getattr(cfg, name) if getattr(cfg, name) is not None else checkpoint_config.get(name, before)
+            for name, before in options.items()}
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -182,9 +191,8 @@ class Trainer:
             # A resumed run keeps the options it may change between stages (the decoder's
             # renormalisation, its refinement head) unless a flag says otherwise; checkpoints
             # written before an option existed were trained without it.
-            for name, before in RUN_OPTIONS.items():
-                if getattr(cfg, name) is None:
-                    setattr(self.model_config, name, checkpoint["model_config"].get(name, before))
+            for name, value in resumed_options(cfg, checkpoint["model_config"], RUN_OPTIONS).items():
+                setattr(self.model_config, name, value)
         self.model = PConvUNet(self.model_config).to(self.device)
         if cfg.init:
             from .weights import load_model
