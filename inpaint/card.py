@@ -48,6 +48,12 @@ def _data_and_evaluation(manifest: Path | None, eval_dirs: list[Path], intro: st
     return parts
 
 
+def _crops(meta: dict) -> str:
+    """The crop sizes a run trained on, e.g. "128 and 256" when it went on at larger crops."""
+    sizes = sorted({int(st["crop"]) for st in meta.get("stages", [])} or {int(meta.get("crop", 0))})
+    return " and ".join(map(str, sizes)) if len(sizes) < 3 else ", ".join(map(str, sizes[:-1])) + f" and {sizes[-1]}"
+
+
 def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], command: str, note: str = "") -> Path:
     cfg = json.loads((model / CONFIG_NAME).read_text())
     meta = read_metadata(model)
@@ -91,7 +97,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         "## Training",
         "",
         f"- {int(meta.get('steps', 0)):,} optimiser steps (last stage: {meta.get('stage')}), "
-        f"{int(meta.get('images_seen', 0)):,} training crops of {meta.get('crop')} px, "
+        f"{int(meta.get('images_seen', 0)):,} training crops of {_crops(meta)} px, "
         f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU), float32",
         "- masks: irregular strokes over all hole-to-image ratios (60%), thin scratches (20%), the "
         "old-photo damage synthesiser (20%); random flips",
@@ -103,9 +109,13 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
             f"({st['scale'][0]:g}-{st['scale'][1]:g}) | {st['features']} | "
             + ", ".join(f"{k} {v:g}" for k, v in st["loss_weights"].items() if v)
             + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} | {st.get('decoder_renorm', 'joint').replace('_', ' ')} | "
-            + (f"{st['refine_channels']} channels" if st.get("refine_channels") else "none") + " |"
+            + (f"{st['refine_channels']} channels" + (f", lr {st['refine_lr']:g}" if st.get("refine_lr") else "")
+               if st.get("refine_channels") else "none") + " |"
             for st in meta.get("stages", [])
         ],
+        "",
+        "A stage takes several rows when its run was resumed with other options (crop, batch, lr): "
+        "each row is the steps made with one set.",
         "",
         "Perceptual and style features: ImageNet MobileNetV2 (taps at strides 2, 4, 8), since VGG16 "
         "weights cannot be obtained offline. At the paper's style weight of 120 the style term was about "

@@ -215,7 +215,8 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0  # training wall time accumulated over resumes
         self.images_seen = 0
-        self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage
+        self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage or segment
+        self.segment_start = 0  # the stage's step at which its current options (crop, batch, lr...) began
         self._maybe_resume(checkpoint)
         self.val = self._validation_set()
 
@@ -276,11 +277,20 @@ class Trainer:
             self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", self.step) - self.step
             torch.set_rng_state(ck["rng"])
+            # Resumed with other options (e.g. larger crops, a lower lr): the steps so far become a
+            # segment of their own, so the card's table says how each part of the stage was trained.
+            self.segment_start = ck.get("segment_start", 0)
+            renorm = ck["model_config"].get("decoder_renorm", "joint")
+            done = _stage_summary(json.loads(ck["train_config"]), ck["stage"], self.step - self.segment_start, renorm, ck_refine)
+            now = _stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, done["steps"], renorm, ck_refine)
+            if done != now and done["steps"] > 0:
+                self.history.append(done)
+                self.segment_start = self.step
         else:  # a new stage starts from the previous stage's model, with a fresh optimiser
             self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
-            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"],
+            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0),
                                               ck["model_config"].get("decoder_renorm", "joint"), ck_refine))
         if self.rank == 0:
             log.info("resumed from %s at step %d", self.ckpt_path, self.step)
@@ -300,6 +310,7 @@ class Trainer:
             "images_seen": self.images_seen,
             "rng": torch.get_rng_state(),
             "history": json.dumps(self.history),
+            "segment_start": self.segment_start,
         }
         save_atomic(ck, self.ckpt_path)
 
@@ -317,7 +328,7 @@ class Trainer:
             "stage": self.cfg.stage,
             "data": self.cfg.data,
             "crop": self.cfg.crop,
-            "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step,
+            "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step - self.segment_start,
                                                      self.model_config.decoder_renorm, self.model_config.refine_channels)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
@@ -503,7 +514,7 @@ def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, ref
         "stage": stage, "steps": steps, "lr": cfg.get("lr") or STAGES[stage], "batch_size": cfg["batch_size"],
         "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
         "loss_weights": weights, "encoder_bn_frozen": stage == 2, "decoder_renorm": renorm,
-        "refine_channels": refine,
+        "refine_channels": refine, **({"refine_lr": cfg.get("refine_lr") or cfg.get("lr") or STAGES[stage]} if refine else {}),
     }
 
 

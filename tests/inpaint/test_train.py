@@ -202,6 +202,19 @@ def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_
     tr.fit()
     model = load_model(out / "model", device="cpu")
     assert model.config.working_size == 48 and model.metadata["steps"] == 5
+    # the card's stage table shows both parts of stage 1, and the next stage starts a row of its own
+    assert [(s["stage"], s["steps"], s["crop"]) for s in model.metadata["stages"]] == [(1, 3, 32), (1, 2, 48)]
+    Trainer(tiny_cfg(photos, out, crop=48, steps=6)).fit()  # same options: the same segment goes on
+    Trainer(tiny_cfg(photos, out, crop=48, stage=2, steps=1, lr=1e-5)).fit()
+    stages = load_model(out / "model", device="cpu").metadata["stages"]
+    assert [(s["stage"], s["steps"], s["crop"], s["lr"]) for s in stages] == [
+        (1, 3, 32, 2e-4), (1, 3, 48, 2e-4), (2, 1, 48, 1e-5)]
+    from inpaint.card import write_card
+
+    card = write_card(out / "model", None, [], "train ...").read_text()
+    assert "training crops of 32 and 48 px" in card
+    assert [r.split(" | ")[1:3] for r in card.splitlines() if r.startswith("| 1 |") or r.startswith("| 2 |")] == [
+        ["3", "0.0002"], ["3", "0.0002"], ["1", "1e-05"]]
     with pytest.raises(ValueError, match="another model config"):  # the architecture still has to match
         Trainer(tiny_cfg(photos, out, width=8, steps=6))
 
