@@ -229,6 +229,7 @@ class DetectTrainConfig:
     val_data: str | None = None
     width: int = 12
     depth: int = 5
+    max_width_mult: int = 8  # the widest level has width * this many channels (coarse levels are cheap)
     crop: int = 256
     scale: list[float] = field(default_factory=lambda: [0.15, 1.0])
     batch_size: int = 8
@@ -267,7 +268,7 @@ class DetectorTrainer:
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
             if cfg.resume and self.ckpt_path.is_file() else None
         head = resumed_options(cfg, ck["model_config"] if ck is not None else {}, HEAD_OPTIONS)
-        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, working_size=cfg.crop, **head)).to(self.device)
+        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, max_width_mult=cfg.max_width_mult, working_size=cfg.crop, **head)).to(self.device)
         self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
         self.last_val: dict[str, Any] = {}
@@ -439,6 +440,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-data", help="folder of validation photos (fixed synthetic damage; picks the default threshold)")
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--max-width-mult", type=int, default=d.max_width_mult,
+                   help="levels have width * 1, 2, 4... channels up to width * this (e.g. 16 with --depth 7: "
+                        "more capacity at coarse levels, where it costs little time)")
     p.add_argument("--crop", type=int, default=d.crop)
     p.add_argument("--scale", type=float, nargs=2, default=d.scale, metavar=("MIN", "MAX"))
     p.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -347,12 +347,16 @@ def test_dataset_gives_images_and_binary_targets(photo_folder):
 def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_folder, tmp_path):
     out = tmp_path / "run"
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
-                            crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
+                            max_width_mult=2, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
                             thin_weight=4.0, single_kind_fraction=0.5)
     folder = DetectorTrainer(cfg).fit()
     first = torch.load(out / "checkpoint.pt", weights_only=True)
     assert first["step"] == 2
     det = load_detector(folder, device="cpu")
+    assert det.config.channels == [4, 8, 8]  # the widest level is width * max_width_mult
+    assert [v.shape[0] for k, v in det.state_dict().items() if k.startswith("encoder.") and v.ndim == 4] == [4, 8, 8]
+    with pytest.raises(ValueError, match="another detector config"):
+        DetectorTrainer(dataclasses.replace(cfg, max_width_mult=4))
     assert det.metadata["steps"] == 2 and 0 < det.config.threshold < 1 and det.config.version == "damage-w4-d3-s2"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_best_f1" in r for r in log)
