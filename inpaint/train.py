@@ -266,6 +266,10 @@ class Trainer:
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
         self.history = json.loads(ck.get("history", "[]"))
         ck_refine = ck["model_config"].get("refine_channels", 0)
+        renorm = ck["model_config"].get("decoder_renorm", "joint")
+        # the checkpoint's current segment: the steps since its stage or its options last changed
+        done = _stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0),
+                              renorm, ck_refine)
         if ck.get("stage") == self.cfg.stage:
             if ck_refine != self.model_config.refine_channels:
                 raise ValueError("a refinement head can only be added when a new stage starts "
@@ -280,8 +284,6 @@ class Trainer:
             # Resumed with other options (e.g. larger crops, a lower lr): the steps so far become a
             # segment of their own, so the card's table says how each part of the stage was trained.
             self.segment_start = ck.get("segment_start", 0)
-            renorm = ck["model_config"].get("decoder_renorm", "joint")
-            done = _stage_summary(json.loads(ck["train_config"]), ck["stage"], self.step - self.segment_start, renorm, ck_refine)
             now = _stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, done["steps"], renorm, ck_refine)
             if done != now and done["steps"] > 0:
                 self.history.append(done)
@@ -290,8 +292,7 @@ class Trainer:
             self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
-            self.history.append(_stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0),
-                                              ck["model_config"].get("decoder_renorm", "joint"), ck_refine))
+            self.history.append(done)
         if self.rank == 0:
             log.info("resumed from %s at step %d", self.ckpt_path, self.step)
 
