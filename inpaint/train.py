@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
 from .losses import InpaintingLoss, LossWeights, ssim_per_image
-from .unet import RENORMS, PConvUNet, PConvUNetConfig
+from .unet import PRIORS, RENORMS, PConvUNet, PConvUNetConfig
 from .weights import save_model
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,9 @@ class TrainConfig:
     refine_channels: int | None = None
     refine_kernel: int | None = None  # its window over the known image (default: the preset's, 3)
     refine_lr: float | None = None  # the refinement head's learning rate (default: the stage's)
+    # what else the refinement head reads (see PConvUNetConfig.prior); None = the preset's or the
+    # resumed run's. A run with a head may add the smooth prior when it resumes.
+    prior: str | None = None
 
 
 # ----------------------------------------------------------------------------- data with masks
@@ -136,7 +139,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     else:
         mc = PConvUNetConfig.from_dict(json.loads(Path(cfg.model).read_text()))
     changes: dict[str, Any] = {"working_size": cfg.crop}
-    for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels", "refine_kernel"):
+    for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels", "refine_kernel", "prior"):
         if getattr(cfg, name) is not None:
             changes[name] = getattr(cfg, name)
     return dataclasses.replace(mc, **changes)
@@ -146,7 +149,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
 # value a checkpoint written before the option existed implies. The refinement head's are shared
 # with the damage detector's trainer.
 HEAD_OPTIONS: dict[str, Any] = {"refine_channels": 0, "refine_kernel": 3}
-RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", **HEAD_OPTIONS}
+RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", "prior": "none", **HEAD_OPTIONS}
 
 
 def resumed_options(cfg: Any, checkpoint_config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +203,7 @@ class Trainer:
             init = load_model(cfg.init, device=self.device, allow_untrained=True)
             if init.config.channels != self.model_config.channels:
                 raise ValueError(f"--init {cfg.init} has a different architecture than this run")
-            self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init))
+            self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init), init.config.prior)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.stage == 2:
@@ -248,9 +251,12 @@ class Trainer:
             return None
         return torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
 
-    def _load_weights(self, state: dict[str, torch.Tensor], refine_channels: int, source: str) -> None:
-        if load_weights_adding_head(self.model, state, refine_channels, source) and self.rank == 0:
-            log.info("added a refinement head of %d channels to the model from %s", self.model_config.refine_channels, source)
+    def _load_weights(self, state: dict[str, torch.Tensor], refine_channels: int, source: str, prior: str) -> bool:
+        added = load_weights_adding_head(self.model, state, refine_channels, source, prior)
+        if added and self.rank == 0:
+            log.info("added %s to the model from %s", f"the {self.model_config.prior} prior" if refine_channels else
+                     f"a refinement head of {self.model_config.refine_channels} channels", source)
+        return added
 
     def _maybe_resume(self, ck: dict[str, Any] | None) -> None:
         if ck is None:
@@ -266,30 +272,34 @@ class Trainer:
             raise ValueError(f"{self.ckpt_path} was written for another model config; use a new --out")
         self.history = json.loads(ck.get("history", "[]"))
         ck_refine = ck["model_config"].get("refine_channels", 0)
+        ck_prior = ck["model_config"].get("prior", "none")
         renorm = ck["model_config"].get("decoder_renorm", "joint")
         # the checkpoint's current segment: the steps since its stage or its options last changed
         done = _stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0),
-                              renorm, ck_refine)
+                              renorm, ck_refine, ck_prior)
         if ck.get("stage") == self.cfg.stage:
             if ck_refine != self.model_config.refine_channels:
                 raise ValueError("a refinement head can only be added when a new stage starts "
                                  f"({self.ckpt_path} is stage {ck.get('stage')})")
-            self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
-            self.opt.load_state_dict(ck["optimizer"])
+            # a prior may join a trained head within a stage; the optimiser then starts afresh
+            # (it has no state for the new weights)
+            added = self._load_weights(ck["model"], ck_refine, str(self.ckpt_path), ck_prior)
+            if not added:
+                self.opt.load_state_dict(ck["optimizer"])
             for g in self.opt.param_groups:
                 g["lr"] = self._group_lr(g.get("name", "net"))
             self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", self.step) - self.step
             torch.set_rng_state(ck["rng"])
-            # Resumed with other options (e.g. larger crops, a lower lr): the steps so far become a
-            # segment of their own, so the card's table says how each part of the stage was trained.
+            # Resumed with other options (e.g. larger crops, a lower lr, a prior): the steps so far
+            # become a segment of their own, so the card's table says how each part was trained.
             self.segment_start = ck.get("segment_start", 0)
-            now = _stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, done["steps"], renorm, ck_refine)
-            if done != now and done["steps"] > 0:
+            now = _stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, done["steps"], renorm, ck_refine, ck_prior)
+            if (added or done != now) and done["steps"] > 0:
                 self.history.append(done)
                 self.segment_start = self.step
         else:  # a new stage starts from the previous stage's model, with a fresh optimiser
-            self._load_weights(ck["model"], ck_refine, str(self.ckpt_path))
+            self._load_weights(ck["model"], ck_refine, str(self.ckpt_path), ck_prior)
             self.seconds, self.images_seen = ck["seconds"], ck["images_seen"]
             self.prior_steps = ck.get("total_steps", ck["step"])
             self.history.append(done)
@@ -330,7 +340,8 @@ class Trainer:
             "data": self.cfg.data,
             "crop": self.cfg.crop,
             "stages": self.history + [_stage_summary(dataclasses.asdict(self.cfg), self.cfg.stage, self.step - self.segment_start,
-                                                     self.model_config.decoder_renorm, self.model_config.refine_channels)],
+                                                     self.model_config.decoder_renorm, self.model_config.refine_channels,
+                                                     self.model_config.prior)],
         }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         previous = self.model.config.version
@@ -486,27 +497,32 @@ def head_param_groups(model: torch.nn.Module, lr_of: Any) -> list[dict[str, Any]
 
 
 def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tensor], refine_channels: int,
-                             source: str) -> bool:
-    """Load ``state`` (from a model whose refinement head has ``refine_channels``, 0 = none) into
-    ``model`` (a restorer or a damage detector). Weights without a head may go into a model with
-    one: the head keeps its initialisation, under which it adds nothing. Returns True when it did
-    that; a one-line ValueError when the weights do not fit."""
-    wanted = model.config.refine_channels
-    if refine_channels == wanted:
+                             source: str, prior: str = "none") -> bool:
+    """Load ``state`` (from a model whose refinement head has ``refine_channels``, 0 = none, and
+    reads ``prior``) into ``model`` (a restorer or a damage detector). Weights without a head may go
+    into a model with one, and a head without a prior into one with a prior: the new parts keep
+    their initialisation, under which they add nothing. Returns True when it did that; a one-line
+    ValueError when the weights do not fit."""
+    wanted, wanted_prior = model.config.refine_channels, getattr(model.config, "prior", "none")
+    if refine_channels == wanted and prior == wanted_prior:
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:  # e.g. a head with another window
             raise ValueError(f"{source} does not fit this model: {str(exc).splitlines()[0]}") from exc
         return False
-    if refine_channels:
+    if refine_channels and refine_channels != wanted:
         raise ValueError(f"{source} has a refinement head of {refine_channels} channels; this run asks for {wanted}")
+    if prior != "none":
+        raise ValueError(f"{source} reads the {prior} prior; this run asks for {wanted_prior}")
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("refine.") for k in missing):
+    new = "refine.prior." if refine_channels else "refine."
+    if unexpected or any(not k.startswith(new) for k in missing):
         raise ValueError(f"{source} does not fit this model")
     return True
 
 
-def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0) -> dict[str, Any]:
+def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0,
+                   prior: str = "none") -> dict[str, Any]:
     """What a model card needs to know about one training stage."""
     weights = dataclasses.asdict(LossWeights(**cfg.get("loss_weights") or {}))
     if cfg.get("features") == "none":
@@ -516,6 +532,7 @@ def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, ref
         "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
         "loss_weights": weights, "encoder_bn_frozen": stage == 2, "decoder_renorm": renorm,
         "refine_channels": refine, **({"refine_lr": cfg.get("refine_lr") or cfg.get("lr") or STAGES[stage]} if refine else {}),
+        **({"prior": prior} if prior != "none" else {}),  # absent before the option existed
     }
 
 
@@ -629,6 +646,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
                         "(default: the preset's, per_group for compact; a resumed run keeps its own)")
     p.add_argument("--refine-kernel", type=int, help="the refinement head's window over the known image (odd; default 3)")
+    p.add_argument("--prior", choices=PRIORS,
+                   help="what else the refinement head reads: 'smooth' = an approximately biharmonic fill of the "
+                        "hole (inpaint.fill); a run with a head may add it when it resumes (default: the run's own, none)")
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
     p.add_argument("--refine-channels", type=int,
                    help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "

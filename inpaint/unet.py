@@ -8,7 +8,9 @@ but the last. ``decoder_renorm="per_group"`` renormalises the two concatenated i
 own valid count instead of jointly (see ``PConvUNetConfig``): jointly, the last layer averages a
 missing image pixel over all its input channels and fills thin holes towards grey. An optional
 full-resolution refinement head (``refine_channels``, not in the paper; see ``_RefineHead``) adds
-a small nonlinear correction that sees exactly where the hole is.
+a small nonlinear correction that sees exactly where the hole is; with ``prior="smooth"`` it also
+sees a smooth (approximately biharmonic) fill of the hole computed from the known pixels
+(``inpaint.fill``), which the network corrects rather than re-derives.
 
 Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise (``dropout2d``) to the
 outputs of the coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a
@@ -30,10 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fill import smooth_fill
 from .layers import PartialConv2d
 
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 RENORMS = ("joint", "per_group")
+PRIORS = ("none", "smooth")
 
 
 class ConfigIO:
@@ -98,6 +102,9 @@ class PConvUNetConfig(ConfigIO):
     # paper's network). See _RefineHead.
     refine_channels: int = 0
     refine_kernel: int = 3  # the head's window over the known image and the hole indicator (odd)
+    # What else the refinement head sees: "smooth" = inpaint.fill.smooth_fill of the known pixels
+    # (an approximate biharmonic fill); "none" = nothing else (weights saved before this option).
+    prior: str = "none"
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -111,6 +118,10 @@ class PConvUNetConfig(ConfigIO):
             raise ValueError(f"refine_kernel must be odd and positive, got {self.refine_kernel}")
         if self.refine_channels < 0:
             raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.prior != "none" and not self.refine_channels:
+            raise ValueError("a prior is read by the refinement head: it needs refine_channels > 0")
         if self.decoder_renorm not in RENORMS:
             raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {self.decoder_renorm!r}")
 
@@ -238,8 +249,10 @@ class _DecoderBlock(nn.Module):
 class _RefineHead(nn.Module):
     """A residual head at full resolution, added to the last decoder layer's output ``y``:
 
-        hidden = LeakyReLU(convKxK([image * M, 1 - M]) + conv1x1(y))        (K = refine_kernel)
+        hidden = LeakyReLU(convKxK([image * M, 1 - M]) + convKxK(prior) + conv1x1(y))   (K = refine_kernel)
         out    = y + conv1x1(hidden)
+
+    (the prior term only with ``prior_channels``: the restorer's smooth fill of the hole).
 
     Why: the last decoder layer is the network's only full-resolution layer, and it is linear and
     renormalised. A one-pixel hole loses the centre tap of the image kernel, and rescaling the
@@ -251,9 +264,12 @@ class _RefineHead(nn.Module):
     holes still changes nothing. The last convolution starts at zero: a model continued with a new
     head starts out as exactly the model it continues. The damage detector uses the same head with
     one output channel (its logit), the photo's footprint as ``M`` (see ``inpaint.detect``): there
-    the head gives the network a nonlinear look at one- and two-pixel lines at full resolution."""
+    the head gives the network a nonlinear look at one- and two-pixel lines at full resolution.
+    The prior's convolution also starts at zero, so a prior added to a trained head changes nothing
+    until it is trained; outside the photo the prior is zero, like the padded image."""
 
-    def __init__(self, channels: int, hidden: int, kernel: int = 3, out_channels: int | None = None) -> None:
+    def __init__(self, channels: int, hidden: int, kernel: int = 3, out_channels: int | None = None,
+                 prior_channels: int = 0) -> None:
         super().__init__()
         out_channels = channels if out_channels is None else out_channels  # the restorer: an image
         self.pad = kernel // 2
@@ -262,8 +278,12 @@ class _RefineHead(nn.Module):
         self.out = nn.Conv2d(hidden, out_channels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.prior = nn.Conv2d(prior_channels, hidden, kernel, bias=False) if prior_channels else None
+        if self.prior is not None:
+            nn.init.zeros_(self.prior.weight)
 
-    def forward(self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
         # Computed as one convolution over [image * M, M, y] with zero padding: the indicator
         # 1 - M padded with ones is the constant 1 (its weights' sum, folded into the bias) minus M
         # padded with zeros, and y enters through the centre tap alone (the 1x1 "point" weights).
@@ -271,9 +291,14 @@ class _RefineHead(nn.Module):
         # pads (the detector's head at full resolution on large scans).
         m = mask.to(y.dtype)
         local = self.local.weight
-        weight = torch.cat([local[:, :-1], -local[:, -1:], F.pad(self.point.weight, (self.pad,) * 4)], 1)
+        extra_w, extra_x = [], []
+        if self.prior is not None:
+            if prior is None:
+                raise ValueError("this head reads a prior: pass prior=")
+            extra_w, extra_x = [self.prior.weight], [prior.to(y.dtype)]
+        weight = torch.cat([local[:, :-1], -local[:, -1:], *extra_w, F.pad(self.point.weight, (self.pad,) * 4)], 1)
         bias = self.local.bias + local[:, -1].sum((1, 2))
-        x = torch.cat([image.to(y.dtype) * m, m, y], 1)
+        x = torch.cat([image.to(y.dtype) * m, m, *extra_x, y], 1)
         h = F.conv2d(x, weight.contiguous(memory_format=weight_format(local)), bias, padding=self.pad)
         return y + self.out(F.leaky_relu(h, 0.2, inplace=True))
 
@@ -297,7 +322,8 @@ class PConvUNet(nn.Module):
             skip = config.in_channels if i == 0 else ch[i - 1]
             cout = config.in_channels if i == 0 else ch[i - 1]
             self.decoder.append(_DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
-        self.refine = (_RefineHead(config.in_channels, config.refine_channels, config.refine_kernel)
+        self.refine = (_RefineHead(config.in_channels, config.refine_channels, config.refine_kernel,
+                                   prior_channels=config.in_channels if config.prior != "none" else 0)
                        if config.refine_channels else None)
 
     @property
@@ -320,7 +346,15 @@ class PConvUNet(nn.Module):
             raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
         rates = self._rates(dropout, b, image.device)
 
+        prior = None
+        if self.config.prior == "smooth":
+            # from the photo as given (not the padded one, whose padding is hole), in float32;
+            # zero outside the photo like the padded image
+            with torch.autocast(image.device.type, enabled=False):
+                prior = (smooth_fill(image, mask) - 0.5) * 2.0
         x, m = pad_inputs(self, image, mask, self.multiple)
+        if prior is not None:
+            prior = match_memory_format(self, F.pad(prior, (0, x.shape[-1] - w, 0, x.shape[-2] - h)))[0]
 
         skips = [(x, m)]
         hcur, mcur = x, m
@@ -335,7 +369,7 @@ class PConvUNet(nn.Module):
             if rates is not None and j < self.config.dropout_layers and not block.last:
                 hcur = sample_dropout(hcur, rates, generators)
         if self.refine is not None:
-            hcur = self.refine(hcur, x, m)
+            hcur = self.refine(hcur, x, m, prior)
 
         out = hcur[:, :, :h, :w]
         return out.float() / 2.0 + 0.5

@@ -1,0 +1,72 @@
+"""A smooth fill of the holes from the known pixels: the restorer's optional prior.
+
+``smooth_fill`` approximates the biharmonic fill (the hole minimising the squared Laplacian with
+the known pixels as boundary values, the classical method that is hardest to beat on small holes)
+with a multigrid scheme that runs as a few dozen small convolutions, batched, on the model's device:
+
+1. pull: a pyramid of the known pixels, each level the mask-weighted 2x2 mean of the one below,
+   until no level-wide hole is left;
+2. push: from the coarsest level down, the holes of each level start from the bilinear upsampling
+   of the level above, then relax with Jacobi sweeps of the 5-point Laplacian (a harmonic fill) and
+   damped sweeps of the 13-point bilaplacian (towards the biharmonic fill), known pixels fixed.
+
+Only ``image * mask`` is read, so (like the partial convolutions) the values inside the hole never
+matter. Outside the image counts as mirrored (replicate padding), so a hole touching the border
+continues the photo's edge. On the evaluation photos this fill alone is at least level with
+scikit-image's ``inpaint_biharmonic`` on PSNR and SSIM in every hole bin (measured at 256 px:
+``/work`` probe numbers are in the README), at about 1/100 of its time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Sweeps per pyramid level: the coarse levels are tiny, so they get many; the full-resolution
+# level only needs to smooth what the upsampling left.
+HARMONIC_SWEEPS = 8
+BIHARMONIC_SWEEPS = 48
+FINE_BIHARMONIC_SWEEPS = 16
+# The bilaplacian sweep's step (L(L(x)) has eigenvalues in [0, 4], so a step under 0.5 is stable).
+BIHARMONIC_STEP = 0.4
+
+
+def _laplacian(x: torch.Tensor) -> torch.Tensor:
+    """The 5-point Laplacian / 4 (the mean of the 4 neighbours minus the pixel), edges replicated."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25 - x
+
+
+def _relax(x: torch.Tensor, hole: torch.Tensor, harmonic: int, biharmonic: int) -> torch.Tensor:
+    """Jacobi sweeps on the hole pixels of ``x``: ``harmonic`` replace each by the mean of its
+    neighbours, then ``biharmonic`` damped steps against the bilaplacian."""
+    for _ in range(harmonic):
+        x = x + hole * _laplacian(x)
+    for _ in range(biharmonic):
+        x = x - hole * (BIHARMONIC_STEP * _laplacian(_laplacian(x)))
+    return x
+
+
+@torch.no_grad()
+def smooth_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``image`` (B, C, H, W), ``mask`` (B, 1, H, W) with 1 = known. Returns the image with its
+    holes filled smoothly (float32, same shape; known pixels exactly as given). A mask without
+    any known pixel gives zeros."""
+    b, c, h, w = image.shape
+    x = image.float()
+    m = mask.float().expand(b, c, h, w)
+    values, weights = [x * m], [m]
+    while min(values[-1].shape[-2:]) > 1 and bool((weights[-1] == 0).any()):
+        v, wt = values[-1], weights[-1]
+        pad = (0, v.shape[-1] % 2, 0, v.shape[-2] % 2)
+        total, count = F.avg_pool2d(F.pad(v * wt, pad), 2), F.avg_pool2d(F.pad(wt, pad), 2)
+        values.append(total / count.clamp(min=1e-12))
+        weights.append((count > 0).float())
+    fill = values[-1]
+    for level in range(len(values) - 2, -1, -1):
+        known, wt = values[level], weights[level]
+        up = F.interpolate(fill, scale_factor=2.0, mode="bilinear", align_corners=False)
+        hole = 1.0 - wt
+        fill = known * wt + hole * up[..., : known.shape[-2], : known.shape[-1]]
+        fill = _relax(fill, hole, HARMONIC_SWEEPS, FINE_BIHARMONIC_SWEEPS if level == 0 else BIHARMONIC_SWEEPS)
+    return fill
