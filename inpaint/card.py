@@ -93,6 +93,10 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         *([f"- a full-resolution refinement head of {cfg['refine_channels']} channels after the last decoder layer "
            f"(a {net.config.refine_kernel}x{net.config.refine_kernel} convolution over the known image and the hole indicator plus a 1x1 one over the decoder's output, "
            "LeakyReLU, a 1x1 convolution added to the output): the U-Net's only other full-resolution layer is linear"] if cfg.get("refine_channels") else []),
+        *([f"- the head also reads a smooth fill of the hole ({net.config.refine_kernel}x{net.config.refine_kernel} convolution, "
+           "`inpaint.fill.smooth_fill`: a multigrid fill between the harmonic and the biharmonic one, computed from the "
+           "known pixels only), so the network corrects a classical fill instead of re-deriving the smooth part"]
+          if cfg.get("prior", "none") == "smooth" else []),
         "",
         "## Training",
         "",
@@ -110,11 +114,12 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
             + ", ".join(f"{k} {v:g}" for k, v in st["loss_weights"].items() if v)
             + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} | {st.get('decoder_renorm', 'joint').replace('_', ' ')} | "
             + (f"{st['refine_channels']} channels" + (f", lr {st['refine_lr']:g}" if st.get("refine_lr") else "")
+               + (f", {st['prior']} prior" if st.get("prior") else "")
                if st.get("refine_channels") else "none") + " |"
             for st in meta.get("stages", [])
         ],
         "",
-        "A stage takes several rows when its run was resumed with other options (crop, batch, lr): "
+        "A stage takes several rows when its run was resumed with other options (crop, batch, lr, prior): "
         "each row is the steps made with one set.",
         "",
         "Perceptual and style features: ImageNet MobileNetV2 (taps at strides 2, 4, 8), since VGG16 "

@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .classical import CLASSICAL_METHODS, classical_fill
 from .images import LUMA_601, Photo, PhotoInput, compose, open_photo, to_output
@@ -404,14 +405,15 @@ def _pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray]
 def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs: list[CandidateSpec],
                batch: list[tuple[int, ...]], level: int, first_index: int, device: torch.device) -> list[list[np.ndarray]]:
     """Run crops x candidates in one forward pass. Crops of one batch are padded (as holes) to a
-    common size. Returns, per crop, one (h, w, 3) float array in [0, 255] per candidate."""
+    common size, and each one's own size goes to the model (a prior is computed per crop).
+    Returns, per crop, one (h, w, 3) float array in [0, 255] per candidate."""
     hs = [t[1] - t[0] for t in batch]
     wsz = [t[3] - t[2] for t in batch]
     H, W = max(hs), max(wsz)
     k = len(specs)
     x = torch.zeros(len(batch) * k, 3, H, W)
     m = torch.zeros(len(batch) * k, 1, H, W)
-    rates, gens = [], []
+    rates, gens, sizes = [], [], []
     for i, (y0, y1, x0, x1, *_core) in enumerate(batch):
         crop = torch.from_numpy(np.ascontiguousarray(img[y0:y1, x0:x1])).permute(2, 0, 1).float() / 255.0
         for j, spec in enumerate(specs):
@@ -420,17 +422,23 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
             m[b, 0, : y1 - y0, : x1 - x0] = torch.from_numpy(~holes[j][y0:y1, x0:x1]).float()
             rates.append(spec.dropout)
             gens.append(_generator(spec.seed, level, first_index + i))
-    # On a CPU, one sample per forward pass: activations that fit the caches beat a big batch
-    # (measured at 512 px: four passes of one 0.79-0.98 s, one pass of four 0.94-1.12 s). Every
-    # sample has its own dropout generator, so the pixels do not depend on the split.
-    step = 1 if device.type == "cpu" else len(rates)
+            sizes.append((y1 - y0, x1 - x0))
+    # On a CPU, one sample per forward pass, at its own size: activations that fit the caches beat
+    # a big batch (measured at 512 px: four passes of one 0.79-0.98 s, one pass of four 0.94-1.12 s),
+    # and a crop's pixels then depend neither on the split nor on the other crops' sizes (padding
+    # beyond the next multiple of 2**depth reaches the U-Net's coarse layers). Every sample has its
+    # own dropout generator.
     rates_t = torch.tensor(rates)
-    outs = []
     with _device_autocast(device):
-        for s0 in range(0, len(rates), step):
-            sl = slice(s0, s0 + step)
-            outs.append(model(x[sl].to(device), m[sl].to(device), dropout=rates_t[sl], generators=gens[sl]).float())
-    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        if device.type == "cpu":
+            outs = []
+            for b, (hb, wb) in enumerate(sizes):
+                o = model(x[b : b + 1, :, :hb, :wb], m[b : b + 1, :, :hb, :wb], dropout=rates_t[b : b + 1],
+                          generators=gens[b : b + 1]).float()
+                outs.append(F.pad(o, (0, W - wb, 0, H - hb)))
+            out = torch.cat(outs)
+        else:
+            out = model(x.to(device), m.to(device), dropout=rates_t, generators=gens, sizes=sizes).float()
     out = (out.clamp(0, 1) * 255.0).permute(0, 2, 3, 1).cpu().numpy()
     result = []
     for i, (y0, y1, x0, x1, *_core) in enumerate(batch):

@@ -131,7 +131,9 @@ def autocast_for(device: torch.device, amp: str):
     return nullcontext()
 
 
-def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
+def build_model_config(cfg: TrainConfig, resumed: dict[str, Any] | None = None) -> PConvUNetConfig:
+    """The preset (or config file) with the run's flags applied, and ``resumed``: the options a
+    resumed run takes from its checkpoint (see ``resumed_options``)."""
     if cfg.model == "compact":
         mc = PConvUNetConfig.compact()
     elif cfg.model in ("paper256", "paper512"):
@@ -142,7 +144,7 @@ def build_model_config(cfg: TrainConfig) -> PConvUNetConfig:
     for name in ("width", "depth", "dropout", "decoder_renorm", "refine_channels", "refine_kernel", "prior"):
         if getattr(cfg, name) is not None:
             changes[name] = getattr(cfg, name)
-    return dataclasses.replace(mc, **changes)
+    return dataclasses.replace(mc, **{**changes, **(resumed or {})})
 
 
 # Model options a run may change when a new stage starts (see Trainer._maybe_resume), with the
@@ -188,14 +190,12 @@ class Trainer:
             raise ValueError(f"batch size {cfg.batch_size} is not divisible by {self.world} processes")
         self.local_batch = cfg.batch_size // self.world
 
-        self.model_config = build_model_config(cfg)
         checkpoint = self._read_checkpoint()
-        if checkpoint is not None:
-            # A resumed run keeps the options it may change between stages (the decoder's
-            # renormalisation, its refinement head) unless a flag says otherwise; checkpoints
-            # written before an option existed were trained without it.
-            for name, value in resumed_options(cfg, checkpoint["model_config"], RUN_OPTIONS).items():
-                setattr(self.model_config, name, value)
+        # A resumed run keeps the options it may change between stages (the decoder's
+        # renormalisation, its refinement head and prior) unless a flag says otherwise; checkpoints
+        # written before an option existed were trained without it.
+        self.model_config = build_model_config(
+            cfg, resumed_options(cfg, checkpoint["model_config"], RUN_OPTIONS) if checkpoint is not None else None)
         self.model = PConvUNet(self.model_config).to(self.device)
         if cfg.init:
             from .weights import load_model

@@ -337,10 +337,14 @@ class PConvUNet(nn.Module):
         *,
         dropout: torch.Tensor | float | None = None,
         generators: Sequence[torch.Generator] | None = None,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> torch.Tensor:
         """``dropout``: None = the training rate while training and none in eval mode; a float or a
         (B,) tensor = Monte-Carlo dropout at that rate per sample, in any mode. ``generators``: one
-        torch.Generator per sample for reproducible Monte-Carlo samples."""
+        torch.Generator per sample for reproducible Monte-Carlo samples. ``sizes``: for photos
+        padded with holes to a common size, each one's own (h, w), so that a model with a prior
+        computes it over the photo alone and the padding changes nothing (the partial
+        convolutions never see it anyway); None = every sample fills the whole tensor."""
         b, _, h, w = image.shape
         if mask.shape != (b, 1, h, w):
             raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
@@ -351,7 +355,15 @@ class PConvUNet(nn.Module):
             # from the photo as given (not the padded one, whose padding is hole), in float32;
             # zero outside the photo like the padded image
             with torch.autocast(image.device.type, enabled=False):
-                prior = (smooth_fill(image, mask) - 0.5) * 2.0
+                if sizes is None:
+                    prior = smooth_fill(image, mask)
+                else:
+                    if len(sizes) != b:
+                        raise ValueError(f"sizes must give one (h, w) per sample, got {len(sizes)} for {b}")
+                    prior = torch.full((b, image.shape[1], h, w), 0.5, device=image.device)
+                    for i, (hi, wi) in enumerate(sizes):
+                        prior[i, :, :hi, :wi] = smooth_fill(image[i : i + 1, :, :hi, :wi], mask[i : i + 1, :, :hi, :wi])[0]
+                prior = (prior - 0.5) * 2.0
         x, m = pad_inputs(self, image, mask, self.multiple)
         if prior is not None:
             prior = match_memory_format(self, F.pad(prior, (0, x.shape[-1] - w, 0, x.shape[-2] - h)))[0]

@@ -353,3 +353,30 @@ def test_monochrome_photos_in_rgb_get_fills_without_invented_colour(model):
     luma = np.clip(np.rint(fill @ [0.299, 0.587, 0.114]), 0, 255).astype(int)
     assert np.abs(fill - curve[luma]).max() <= 1.0  # on the curve (to rounding)
     assert tone_curve(photo(), known) is None  # a colour photo: fills keep the model's colours
+
+
+@pytest.mark.parametrize("prior", ["none", "smooth"])
+def test_a_crop_comes_out_the_same_whatever_else_shares_its_batch(prior):
+    """On a CPU every crop of a batch runs alone at its own size, so a small edge crop is not
+    changed by a large crop beside it (padding past the next multiple of 2**depth would reach the
+    U-Net's coarse layers, and the prior would fill it)."""
+    from inpaint.restore import CandidateSpec, _run_tiles
+
+    torch.manual_seed(0)
+    net = PConvUNet(PConvUNetConfig(width=4, depth=3, dropout=0.1, refine_channels=4, prior=prior)).eval()
+    torch.nn.init.normal_(net.refine.out.weight, std=0.5)
+    if net.refine.prior is not None:
+        torch.nn.init.normal_(net.refine.prior.weight, std=0.3)
+    img = photo(64, 80, seed=2)
+    hole = np.zeros((64, 80), bool)
+    hole[10:14, 5:75] = True
+    hole[40:60, 60:70] = True
+    specs = [CandidateSpec("pconv", 0, 0.0, 1), CandidateSpec("pconv", 0, 0.2, 2)]
+    small, large = (40, 64, 56, 80), (0, 64, 0, 64)  # 24 x 24 pads to 24 x 24; 64 x 64 to 64 x 64
+    cpu = torch.device("cpu")
+    together = _run_tiles(net, img, [hole, hole], specs, [small, large], 0, 0, cpu)
+    alone = _run_tiles(net, img, [hole, hole], specs, [small], 0, 0, cpu)
+    for j in range(2):
+        assert together[0][j].shape == (24, 24, 3)
+        np.testing.assert_array_equal(together[0][j], alone[0][j])
+    assert not np.array_equal(together[0][0], together[0][1])  # the two candidates differ

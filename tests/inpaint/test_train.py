@@ -193,6 +193,35 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
         Trainer(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
 
 
+def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_cfg(photos, out, steps=2, refine_channels=4)).fit()
+    headed = load_model(out / "model", device="cpu")
+    tr = Trainer(tiny_cfg(photos, out, steps=4, prior="smooth", refine_lr=1e-3))
+    assert tr.step == 2 and tr.model.config.prior == "smooth" and tr.segment_start == 2
+    assert not tr.opt.state  # a fresh optimiser: the old one has no state for the prior's weights
+    x = torch.rand(2, 3, 32, 32)
+    m = (torch.rand(2, 1, 32, 32) > 0.3).float()
+    with torch.no_grad():  # it starts as the model it continues
+        torch.testing.assert_close(tr.model.eval()(x, m), headed(x, m), rtol=0, atol=1e-6)
+    tr.model.train()
+    tr.fit()
+    model = load_model(out / "model", device="cpu")
+    assert model.config.prior == "smooth" and float(model.refine.prior.weight.abs().sum()) > 0  # it trained
+    assert [(s["stage"], s["steps"], s.get("prior", "none")) for s in model.metadata["stages"]] == [
+        (1, 2, "none"), (1, 2, "smooth")]
+    from inpaint.card import write_card
+
+    card = write_card(out / "model", None, [], "train ...").read_text()
+    rows = [r for r in card.splitlines() if r.startswith("| 1 |")]
+    assert len(rows) == 2 and "smooth prior" not in rows[0] and rows[1].endswith("4 channels, lr 0.001, smooth prior |")
+    assert "reads a smooth fill of the hole" in card
+    # resumed without the flag the run keeps its prior; weights with a prior fit no model without one
+    assert Trainer(tiny_cfg(photos, out, steps=5)).model.config.prior == "smooth"
+    with pytest.raises(ValueError, match="reads the smooth prior"):
+        Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=4, prior="none"))
+
+
 def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_path):
     out = tmp_path / "run"
     Trainer(tiny_cfg(photos, out)).fit()

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from inpaint.fill import smooth_fill
 from inpaint.unet import PConvUNet, PConvUNetConfig, _DecoderBlock
 
 
@@ -35,16 +36,21 @@ def test_any_size_and_shapes(h, w):
 
 
 def with_trained_head(net: PConvUNet) -> PConvUNet:
-    """A refinement head whose last convolution is no longer zero (as after training)."""
+    """A refinement head whose last convolution (and prior weights) are no longer zero (as after
+    training)."""
     torch.nn.init.normal_(net.refine.out.weight, std=0.5)
     torch.nn.init.normal_(net.refine.out.bias, std=0.1)
+    if net.refine.prior is not None:
+        torch.nn.init.normal_(net.refine.prior.weight, std=0.3)
     return net
 
 
-@pytest.mark.parametrize("renorm,refine,kernel", [("joint", 0, 3), ("per_group", 0, 3), ("per_group", 4, 3), ("per_group", 4, 5)])
-def test_output_does_not_depend_on_hole_values(renorm, refine, kernel):
+@pytest.mark.parametrize("renorm,refine,kernel,prior", [("joint", 0, 3, "none"), ("per_group", 0, 3, "none"),
+                                                       ("per_group", 4, 3, "none"), ("per_group", 4, 5, "none"),
+                                                       ("per_group", 4, 5, "smooth")])
+def test_output_does_not_depend_on_hole_values(renorm, refine, kernel, prior):
     torch.manual_seed(0)
-    net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel)
+    net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel, prior=prior)
     if refine:
         with_trained_head(net)
     x = torch.rand(1, 3, 24, 24)
@@ -85,6 +91,75 @@ def test_padding_is_invisible(renorm, refine, kernel):
     full = net(x, m)[..., :13, :13]
     cropped = net(x[..., :13, :13], m[..., :13, :13])
     torch.testing.assert_close(full, cropped, rtol=0, atol=1e-6)
+
+
+def test_padding_with_sizes_is_invisible_to_a_model_with_a_prior():
+    """Two photos of different sizes padded with holes into one batch, their sizes given: each
+    comes out as it does alone (the prior is computed over the photo, not the padding). Both pad
+    to the same multiple of 2**depth (16 x 24), within which the U-Net itself ignores padding."""
+    torch.manual_seed(4)
+    net = with_trained_head(tiny(decoder_renorm="per_group", refine_channels=4, refine_kernel=5, prior="smooth"))
+    a, b = torch.rand(1, 3, 13, 21), torch.rand(1, 3, 16, 17)
+    ma, mb = torch.ones(1, 1, 13, 21), torch.ones(1, 1, 16, 17)
+    ma[..., 4:13, 15:21] = 0  # holes reaching the padded edge
+    mb[..., 2:5, :] = 0
+    x, m = torch.zeros(2, 3, 16, 21), torch.zeros(2, 1, 16, 21)
+    x[0, :, :13, :21], m[0, :, :13, :21] = a[0], ma[0]
+    x[1, :, :16, :17], m[1, :, :16, :17] = b[0], mb[0]
+    out = net(x, m, sizes=[(13, 21), (16, 17)])
+    torch.testing.assert_close(out[:1, :, :13, :21], net(a, ma), rtol=0, atol=1e-6)
+    torch.testing.assert_close(out[1:, :, :16, :17], net(b, mb), rtol=0, atol=1e-6)
+    # without the sizes, the padding is part of the hole the prior fills, and that shows
+    assert (net(x, m)[:1, :, :13, :21] - net(a, ma)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="one \\(h, w\\) per sample"):
+        net(x, m, sizes=[(13, 21)])
+
+
+def test_the_prior_starts_at_zero_and_enters_the_head_as_a_convolution_of_the_smooth_fill():
+    """A head given the prior computes exactly the documented formula with the prior term added
+    (checked with separate convolutions and explicit padding), and before training its prior
+    weights are zero: a model continued with a prior starts as the model it continues."""
+    torch.manual_seed(6)
+    headed = with_trained_head(tiny(decoder_renorm="per_group", refine_channels=3, refine_kernel=3))
+    prior = tiny(decoder_renorm="per_group", refine_channels=3, refine_kernel=3, prior="smooth")
+    missing, unexpected = prior.load_state_dict(headed.state_dict(), strict=False)
+    assert missing == ["refine.prior.weight"] and not unexpected
+    x = torch.rand(2, 3, 16, 16)
+    m = torch.ones(2, 1, 16, 16)
+    m[:, :, 3:6, 2:14] = 0
+    m[1, :, 9:12, 9] = 0
+    torch.testing.assert_close(headed(x, m), prior(x, m), rtol=0, atol=1e-6)
+    torch.nn.init.normal_(prior.refine.prior.weight, std=0.3)
+    out = prior(x, m)
+    assert (out - headed(x, m)).abs().max() > 1e-3
+    # by hand: the decoder's output y (the same network without its head), then the head as
+    # separate convolutions
+    plain = tiny(decoder_renorm="per_group")
+    plain.load_state_dict({k: v for k, v in headed.state_dict().items() if not k.startswith("refine.")})
+    y = (plain(x, m) - 0.5) * 2
+    r = prior.refine
+    p = (smooth_fill(x, m) - 0.5) * 2
+    hidden = _head_hidden(r, y, x, m) + F.conv2d(p, r.prior.weight, padding=1)
+    ref = y + r.out(F.leaky_relu(hidden, 0.2))
+    torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
+
+
+def _head_hidden(r, y, x, m):
+    """The head's hidden layer without the prior, from its formula: a KxK convolution over the
+    known image (zero outside) and the hole indicator (one outside), plus a 1x1 over y."""
+    known = F.pad((x - 0.5) * 2 * m, (1, 1, 1, 1))
+    indicator = F.pad(1 - m, (1, 1, 1, 1), value=1.0)
+    return F.conv2d(torch.cat([known, indicator], 1), r.local.weight, r.local.bias) + F.conv2d(y, r.point.weight)
+
+
+def test_a_prior_needs_a_head_and_a_known_name():
+    with pytest.raises(ValueError, match="refine_channels"):
+        PConvUNetConfig(prior="smooth")
+    with pytest.raises(ValueError, match="prior must be one of"):
+        PConvUNetConfig(refine_channels=4, prior="biharmonic")
+    cfg = PConvUNetConfig(refine_channels=4, prior="smooth")
+    assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
+    assert PConvUNetConfig.from_dict({k: v for k, v in PConvUNetConfig().to_dict().items() if k != "prior"}).prior == "none"
 
 
 def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
