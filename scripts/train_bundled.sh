@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How the bundled weights/ were trained, on a 2-core CPU with no GPU (see weights/README.md).
 # Usage: scripts/train_bundled.sh RUN_DIR [STAGE1_MINUTES] [STAGE2_MINUTES] [STAGE2_256_MINUTES] [ANNEAL_MINUTES]
+#                                 [PRIOR_MINUTES] [PRIOR_ANNEAL_MINUTES]
 # Re-running continues from RUN_DIR/checkpoint.pt; a phase given 0 minutes is skipped. Photos:
 # python -m inpaint.datasets.open_photos.
 #
@@ -29,14 +30,18 @@
 # Then, optionally, stage 2 goes on at 256 px crops (batch 8, crops of 0.2-1 of the shorter side):
 # the evaluation is at 256 and 512 px and the model's working size follows the crop, so large holes
 # are filled at a finer scale; validation SSIM on 256 px crops rose from 0.8684 to 0.8706 in the
-# bundled run. Last, an anneal at lr 1e-5 (the head at 2e-4). Each is a segment of stage 2 in the
-# model card's table.
+# bundled run. Then an anneal at lr 1e-5 (the head at 2e-4). Last, the smooth prior joins the head
+# (--prior smooth: the head also reads inpaint.fill's fill of the hole; its weights start at zero,
+# so the model starts as itself), at lr 3e-5 (head 1e-3), then annealed again. Each is a segment of
+# stage 2 in the model card's table.
 set -euo pipefail
 RUN=${1:?run directory}
 M1=${2:-90}
 M2=${3:-20}
 M3=${4:-0}
 M4=${5:-0}
+M5=${6:-0}
+M6=${7:-0}
 PY=${PYTHON:-.venv/bin/python}
 DATA=${TRAIN_PHOTOS:-$HOME/.cache/inpaint-photos/train}
 VAL=${VAL_PHOTOS:-$HOME/.cache/inpaint-photos/eval}
@@ -66,4 +71,10 @@ if [ "$M3" != 0 ]; then
 fi
 if [ "$M4" != 0 ]; then
   "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --lr 1e-5 --refine-lr 2e-4 --steps 1000000 --max-minutes "$M4"
+fi
+if [ "$M5" != 0 ]; then
+  "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --prior smooth --lr 3e-5 --refine-lr 1e-3 --steps 1000000 --max-minutes "$M5"
+fi
+if [ "$M6" != 0 ]; then
+  "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --lr 1e-5 --refine-lr 2e-4 --steps 1000000 --max-minutes "$M6"
 fi
