@@ -42,6 +42,19 @@ def biharmonic(image: np.ndarray, known: np.ndarray, *, seed: int = 0) -> np.nda
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
+def smooth(image: np.ndarray, known: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """The multigrid fill between harmonic and biharmonic that the restorer's head reads as its
+    prior (``inpaint.fill.smooth_fill``): evaluated on its own, it shows what the network adds."""
+    import torch
+
+    from .fill import smooth_fill
+
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    m = torch.from_numpy(np.ascontiguousarray(known))[None, None].float()
+    out = smooth_fill(x, m)[0].permute(1, 2, 0).numpy()
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
 def patchmatch(image: np.ndarray, known: np.ndarray, *, patch_size: int = 7, seed: int = 0) -> np.ndarray:
     """PatchMatch (Barnes et al. 2009) through pypatchmatch; seeded for reproducibility."""
     import patchmatch as pm
@@ -55,6 +68,7 @@ CLASSICAL_METHODS: dict[str, Filler] = {
     "telea": telea,
     "ns": navier_stokes,
     "biharmonic": biharmonic,
+    "smooth": smooth,
     "patchmatch": patchmatch,
 }
 

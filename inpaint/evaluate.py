@@ -25,7 +25,7 @@ sample counts, the paired pconv-vs-classical comparison), ``results.md`` (tables
 
 Cost on this 2-core CPU, per restore call (measured at 256 / 512 px, small to large holes): Telea
 and Navier-Stokes 0.02-0.2 / 0.06-1.6 s, biharmonic 0.2-0.8 / 0.2-4.6 s, PatchMatch 1.5-6 / 3-30 s.
-PatchMatch dominates a full run; leave it out with ``--methods pconv,telea,ns,biharmonic``.
+PatchMatch dominates a full run; leave it out with ``--methods pconv,telea,ns,biharmonic,smooth``.
 """
 
 from __future__ import annotations

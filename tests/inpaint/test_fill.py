@@ -138,3 +138,21 @@ def test_no_hole_and_no_known_pixel():
     x = torch.rand(1, 3, 9, 9)
     assert torch.equal(smooth_fill(x, torch.ones(1, 1, 9, 9)), x)
     assert torch.equal(smooth_fill(x, torch.zeros(1, 1, 9, 9)), torch.zeros_like(x))
+
+
+def test_smooth_is_a_classical_method_with_the_library_conventions():
+    """As a classical filler (uint8 image, True = known): the same numbers as the tensor function,
+    known pixels untouched."""
+    from inpaint.classical import classical_fill
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    known = np.ones((30, 41), bool)
+    known[5:9, 3:38] = False
+    known[15:28, 20:24] = False
+    out = classical_fill("smooth", img, known)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(out[known], img[known])
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    ref = smooth_fill(x, torch.from_numpy(known)[None, None].float())[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(out.astype(float) - ref)[~known].max() <= 0.5 + 1e-4

@@ -41,7 +41,7 @@ def stroke_mask(h=96, w=128) -> np.ndarray:
     return known
 
 
-@pytest.mark.parametrize("method", ["pconv", "telea", "ns", "biharmonic", "patchmatch"])
+@pytest.mark.parametrize("method", ["pconv", "telea", "ns", "biharmonic", "smooth", "patchmatch"])
 def test_every_pixel_outside_the_replaced_region_is_bit_identical(model, method):
     known = stroke_mask()
     img = damage(photo(), known)
