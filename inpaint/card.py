@@ -95,7 +95,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
            "LeakyReLU, a 1x1 convolution added to the output): the U-Net's only other full-resolution layer is linear"] if cfg.get("refine_channels") else []),
         *([f"- the head also reads a smooth fill of the hole ({net.config.refine_kernel}x{net.config.refine_kernel} convolution, "
            "`inpaint.fill.smooth_fill`: a multigrid fill between the harmonic and the biharmonic one, computed from the "
-           "known pixels only), so the network corrects a classical fill instead of re-deriving the smooth part"]
+           "known pixels only); its weights started at zero on top of the trained head"]
           if cfg.get("prior", "none") == "smooth" else []),
         "",
         "## Training",

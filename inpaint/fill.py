@@ -37,18 +37,23 @@ BIHARMONIC_STEP = 0.4
 
 
 def _laplacian(x: torch.Tensor) -> torch.Tensor:
-    """The 5-point Laplacian / 4 (the mean of the 4 neighbours minus the pixel), edges replicated."""
+    """The 5-point Laplacian / 4 (the mean of the 4 neighbours minus the pixel), edges replicated.
+    Accumulated in place (same operations in the same order as the plain expression): the fill
+    is memory-bound, and this halves its time."""
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    return (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25 - x
+    out = p[..., :-2, 1:-1] + p[..., 2:, 1:-1]
+    out += p[..., 1:-1, :-2]
+    out += p[..., 1:-1, 2:]
+    return out.mul_(0.25).sub_(x)
 
 
 def _relax(x: torch.Tensor, hole: torch.Tensor, harmonic: int, biharmonic: int) -> torch.Tensor:
-    """Jacobi sweeps on the hole pixels of ``x``: ``harmonic`` replace each by the mean of its
-    neighbours, then ``biharmonic`` damped steps against the bilaplacian."""
+    """Jacobi sweeps on the hole pixels of ``x`` (updated in place): ``harmonic`` replace each by
+    the mean of its neighbours, then ``biharmonic`` damped steps against the bilaplacian."""
     for _ in range(harmonic):
-        x = x + hole * _laplacian(x)
+        x += _laplacian(x).mul_(hole)
     for _ in range(biharmonic):
-        x = x - hole * (BIHARMONIC_STEP * _laplacian(_laplacian(x)))
+        x -= _laplacian(_laplacian(x)).mul_(BIHARMONIC_STEP).mul_(hole)
     return x
 
 
