@@ -9,8 +9,8 @@ own valid count instead of jointly (see ``PConvUNetConfig``): jointly, the last 
 missing image pixel over all its input channels and fills thin holes towards grey. An optional
 full-resolution refinement head (``refine_channels``, not in the paper; see ``_RefineHead``) adds
 a small nonlinear correction that sees exactly where the hole is; with ``prior="smooth"`` it also
-sees a smooth (approximately biharmonic) fill of the hole computed from the known pixels
-(``inpaint.fill``), which the network corrects rather than re-derives.
+sees a smooth fill of the hole computed from the known pixels (``inpaint.fill``: between the
+harmonic and the biharmonic fill), which the network can start from.
 
 Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise (``dropout2d``) to the
 outputs of the coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a
@@ -103,7 +103,7 @@ class PConvUNetConfig(ConfigIO):
     refine_channels: int = 0
     refine_kernel: int = 3  # the head's window over the known image and the hole indicator (odd)
     # What else the refinement head sees: "smooth" = inpaint.fill.smooth_fill of the known pixels
-    # (an approximate biharmonic fill); "none" = nothing else (weights saved before this option).
+    # (between the harmonic and the biharmonic fill); "none" = nothing else (weights saved before this option).
     prior: str = "none"
 
     def __post_init__(self) -> None:
