@@ -647,8 +647,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: the preset's, per_group for compact; a resumed run keeps its own)")
     p.add_argument("--refine-kernel", type=int, help="the refinement head's window over the known image (odd; default 3)")
     p.add_argument("--prior", choices=PRIORS,
-                   help="what else the refinement head reads: 'smooth' = an approximately biharmonic fill of the "
-                        "hole (inpaint.fill); a run with a head may add it when it resumes (default: the run's own, none)")
+                   help="what else the refinement head reads: 'smooth' = a fill of the hole between the harmonic and "
+                        "the biharmonic one (inpaint.fill); a run with a head may add it when it resumes (default: the run's own, none)")
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
     p.add_argument("--refine-channels", type=int,
                    help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "

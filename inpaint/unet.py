@@ -363,10 +363,8 @@ class PConvUNet(nn.Module):
                     prior = torch.full((b, image.shape[1], h, w), 0.5, device=image.device)
                     for i, (hi, wi) in enumerate(sizes):
                         prior[i, :, :hi, :wi] = smooth_fill(image[i : i + 1, :, :hi, :wi], mask[i : i + 1, :, :hi, :wi])[0]
-                prior = (prior - 0.5) * 2.0
+            prior = pad_inputs(self, prior, mask, self.multiple)[0]  # scaled and padded like the image
         x, m = pad_inputs(self, image, mask, self.multiple)
-        if prior is not None:
-            prior = match_memory_format(self, F.pad(prior, (0, x.shape[-1] - w, 0, x.shape[-2] - h)))[0]
 
         skips = [(x, m)]
         hcur, mcur = x, m
