@@ -96,7 +96,10 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         *([f"- the head also reads a smooth fill of the hole ({net.config.refine_kernel}x{net.config.refine_kernel} convolution, "
            "`inpaint.fill.smooth_fill`: a multigrid fill between the harmonic and the biharmonic one, computed from the "
            "known pixels only); its weights started at zero on top of the trained head"]
-          if cfg.get("prior", "none") == "smooth" else []),
+          if cfg.get("prior", "none") in ("smooth", "smooth_gated") else []),
+        *(["- a per-pixel gate (a 1x1 convolution of the head's hidden layer, started at zero) adds "
+           "gate x (smooth fill - decoder output): the head can blend its output towards the smooth fill directly"]
+          if cfg.get("prior", "none") == "smooth_gated" else []),
         "",
         "## Training",
         "",
@@ -114,7 +117,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
             + ", ".join(f"{k} {v:g}" for k, v in st["loss_weights"].items() if v)
             + f" | {'frozen' if st['encoder_bn_frozen'] else 'trained'} | {st.get('decoder_renorm', 'joint').replace('_', ' ')} | "
             + (f"{st['refine_channels']} channels" + (f", lr {st['refine_lr']:g}" if st.get("refine_lr") else "")
-               + (f", {st['prior']} prior" if st.get("prior") else "")
+               + (f", {st['prior'].replace('_', ' ')} prior" if st.get("prior") else "")
                if st.get("refine_channels") else "none") + " |"
             for st in meta.get("stages", [])
         ],

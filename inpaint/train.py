@@ -197,6 +197,7 @@ class Trainer:
         self.model_config = build_model_config(
             cfg, resumed_options(cfg, checkpoint["model_config"], RUN_OPTIONS) if checkpoint is not None else None)
         self.model = PConvUNet(self.model_config).to(self.device)
+        init_record: dict[str, Any] = {}
         if cfg.init:
             from .weights import load_model
 
@@ -204,6 +205,7 @@ class Trainer:
             if init.config.channels != self.model_config.channels:
                 raise ValueError(f"--init {cfg.init} has a different architecture than this run")
             self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init), init.config.prior)
+            init_record = init.metadata
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.stage == 2:
@@ -220,6 +222,8 @@ class Trainer:
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage or segment
         self.segment_start = 0  # the stage's step at which its current options (crop, batch, lr...) began
+        if checkpoint is None:
+            self._continue_record(init_record)
         self._maybe_resume(checkpoint)
         self.val = self._validation_set()
 
@@ -257,6 +261,20 @@ class Trainer:
             log.info("added %s to the model from %s", f"the {self.model_config.prior} prior" if refine_channels else
                      f"a refinement head of {self.model_config.refine_channels} channels", source)
         return added
+
+    def _continue_record(self, meta: dict[str, Any]) -> None:
+        """A run started from an exported model (``--init``, e.g. the bundled weights, whose
+        checkpoint is not shipped) continues that model's training record: its steps, crops, time
+        and stages come first in this run's export and model card."""
+        if not meta.get("stages"):
+            return
+        self.history = list(meta["stages"])
+        self.prior_steps = int(meta.get("steps", 0))
+        self.seconds = float(meta.get("train_seconds", 0.0))
+        self.images_seen = int(meta.get("images_seen", 0))
+        if self.rank == 0:
+            log.info("continuing the training record of %s: %d steps in %d stage rows", self.cfg.init,
+                     self.prior_steps, len(self.history))
 
     def _maybe_resume(self, ck: dict[str, Any] | None) -> None:
         if ck is None:
@@ -500,9 +518,9 @@ def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tens
                              source: str, prior: str = "none") -> bool:
     """Load ``state`` (from a model whose refinement head has ``refine_channels``, 0 = none, and
     reads ``prior``) into ``model`` (a restorer or a damage detector). Weights without a head may go
-    into a model with one, and a head without a prior into one with a prior: the new parts keep
-    their initialisation, under which they add nothing. Returns True when it did that; a one-line
-    ValueError when the weights do not fit."""
+    into a model with one, a head without a prior into one with a prior, and a smooth prior into a
+    gated one: the new parts keep their initialisation, under which they add nothing. Returns True
+    when it did that; a one-line ValueError when the weights do not fit."""
     wanted, wanted_prior = model.config.refine_channels, getattr(model.config, "prior", "none")
     if refine_channels == wanted and prior == wanted_prior:
         try:
@@ -512,10 +530,13 @@ def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tens
         return False
     if refine_channels and refine_channels != wanted:
         raise ValueError(f"{source} has a refinement head of {refine_channels} channels; this run asks for {wanted}")
-    if prior != "none":
+    if prior == "smooth" and wanted_prior == "smooth_gated":
+        new: tuple[str, ...] = ("refine.gate.",)
+    elif prior != "none":
         raise ValueError(f"{source} reads the {prior} prior; this run asks for {wanted_prior}")
+    else:
+        new = ("refine.prior.", "refine.gate.") if refine_channels else ("refine.",)
     missing, unexpected = model.load_state_dict(state, strict=False)
-    new = "refine.prior." if refine_channels else "refine."
     if unexpected or any(not k.startswith(new) for k in missing):
         raise ValueError(f"{source} does not fit this model")
     return True
@@ -648,7 +669,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-kernel", type=int, help="the refinement head's window over the known image (odd; default 3)")
     p.add_argument("--prior", choices=PRIORS,
                    help="what else the refinement head reads: 'smooth' = a fill of the hole between the harmonic and "
-                        "the biharmonic one (inpaint.fill); a run with a head may add it when it resumes (default: the run's own, none)")
+                        "the biharmonic one (inpaint.fill); 'smooth_gated' = the same plus a per-pixel gate blending "
+                        "the output towards it; a run with a head may add either, or the gate to a smooth prior, "
+                        "when it resumes (default: the run's own, none)")
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
     p.add_argument("--refine-channels", type=int,
                    help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "

@@ -33,7 +33,12 @@
 # bundled run. Then an anneal at lr 1e-5 (the head at 2e-4). Last, the smooth prior joins the head
 # (--prior smooth: the head also reads inpaint.fill's fill of the hole; its weights start at zero,
 # so the model starts as itself), at lr 3e-5 (head 1e-3), then annealed again. Each is a segment of
-# stage 2 in the model card's table.
+# stage 2 in the model card's table. PRIOR=smooth_gated (the phase's prior, default smooth) adds a
+# gate that blends the head's output towards the smooth fill; it may also join a smooth prior.
+#
+# INIT=FOLDER starts a RUN_DIR that has no checkpoint yet from an exported model, continuing its
+# training record: INIT=weights goes on from the bundled model (its checkpoint is not shipped), e.g.
+#   PRIOR=smooth_gated INIT=weights scripts/train_bundled.sh RUN 0 0 0 0 60 15
 set -euo pipefail
 RUN=${1:?run directory}
 M1=${2:-90}
@@ -48,6 +53,9 @@ VAL=${VAL_PHOTOS:-$HOME/.cache/inpaint-photos/eval}
 COMMON=(--data "folder:$DATA" --out "$RUN" --model compact --width 32 --depth 7 --crop 128
         --scale 0.1 1.0 --batch-size 16 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-data "$VAL"
         --decoder-renorm "${DECODER_RENORM:-per_group}")
+if [ -n "${INIT:-}" ] && [ ! -f "$RUN/checkpoint.pt" ]; then
+  COMMON+=(--init "$INIT")  # only the first phase that runs starts from it; the others resume
+fi
 case "${STAGE2_LOSS:-ssim}" in
   ssim) STAGE2=(--features none --loss-weights '{"valid": 0.1, "ssim": 2.0}') ;;
   pixel) STAGE2=(--features none --loss-weights '{"valid": 0.1}') ;;
@@ -73,7 +81,7 @@ if [ "$M4" != 0 ]; then
   "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --lr 1e-5 --refine-lr 2e-4 --steps 1000000 --max-minutes "$M4"
 fi
 if [ "$M5" != 0 ]; then
-  "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --prior smooth --lr 3e-5 --refine-lr 1e-3 --steps 1000000 --max-minutes "$M5"
+  "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --prior "${PRIOR:-smooth}" --lr 3e-5 --refine-lr 1e-3 --steps 1000000 --max-minutes "$M5"
 fi
 if [ "$M6" != 0 ]; then
   "$PY" -m inpaint train "${COMMON[@]}" "${LARGE[@]}" --stage 2 "${STAGE2[@]}" --lr 1e-5 --refine-lr 2e-4 --steps 1000000 --max-minutes "$M6"

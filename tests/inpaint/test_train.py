@@ -222,6 +222,41 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
         Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=4, prior="none"))
 
 
+def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_on(photos, tmp_path):
+    """The bundled weights ship without their checkpoint: a run started from the exported model
+    (--init) with the gate added starts as that model, and its export carries the whole training
+    record (steps, crops, time and the earlier stage rows) followed by its own segment."""
+    first = tmp_path / "first"
+    Trainer(tiny_cfg(photos, first, steps=2, refine_channels=4, prior="smooth")).fit()
+    smooth = load_model(first / "model", device="cpu")
+    out = tmp_path / "gated"
+    tr = Trainer(tiny_cfg(photos, out, steps=3, init=str(first / "model"), refine_channels=4,
+                          prior="smooth_gated", refine_lr=1e-3))
+    assert tr.step == 0 and tr.total_steps == 2 and tr.images_seen == smooth.metadata["images_seen"]
+    assert tr.seconds == pytest.approx(smooth.metadata["train_seconds"])
+    x = torch.rand(2, 3, 32, 32)
+    m = (torch.rand(2, 1, 32, 32) > 0.3).float()
+    with torch.no_grad():  # it starts as the model it continues
+        torch.testing.assert_close(tr.model.eval()(x, m), smooth(x, m), rtol=0, atol=1e-6)
+    tr.model.train()
+    tr.fit()
+    model = load_model(out / "model", device="cpu")
+    assert model.config.prior == "smooth_gated" and float(model.refine.gate.weight.abs().sum()) > 0  # it trained
+    assert model.metadata["steps"] == 5 and model.config.version.endswith("-s5")
+    assert model.metadata["images_seen"] == smooth.metadata["images_seen"] + 3 * tr.cfg.batch_size
+    assert [(s["stage"], s["steps"], s.get("prior")) for s in model.metadata["stages"]] == [
+        (1, 2, "smooth"), (1, 3, "smooth_gated")]
+    from inpaint.card import write_card
+
+    card = write_card(out / "model", None, [], "train ...").read_text()
+    assert "smooth gated prior |" in card and "a per-pixel gate" in card
+    # resumed from its own checkpoint the record is the checkpoint's, not counted twice
+    assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
+    # a gated head's weights do not go back into a plain smooth prior
+    with pytest.raises(ValueError, match="reads the smooth_gated prior"):
+        Trainer(tiny_cfg(photos, tmp_path / "back", init=str(out / "model"), refine_channels=4, prior="smooth"))
+
+
 def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_path):
     out = tmp_path / "run"
     Trainer(tiny_cfg(photos, out)).fit()

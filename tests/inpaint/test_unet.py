@@ -42,12 +42,15 @@ def with_trained_head(net: PConvUNet) -> PConvUNet:
     torch.nn.init.normal_(net.refine.out.bias, std=0.1)
     if net.refine.prior is not None:
         torch.nn.init.normal_(net.refine.prior.weight, std=0.3)
+    if net.refine.gate is not None:
+        torch.nn.init.normal_(net.refine.gate.weight, std=0.3)
+        torch.nn.init.normal_(net.refine.gate.bias, std=0.1)
     return net
 
 
 @pytest.mark.parametrize("renorm,refine,kernel,prior", [("joint", 0, 3, "none"), ("per_group", 0, 3, "none"),
                                                        ("per_group", 4, 3, "none"), ("per_group", 4, 5, "none"),
-                                                       ("per_group", 4, 5, "smooth")])
+                                                       ("per_group", 4, 5, "smooth"), ("per_group", 4, 3, "smooth_gated")])
 def test_output_does_not_depend_on_hole_values(renorm, refine, kernel, prior):
     torch.manual_seed(0)
     net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel, prior=prior)
@@ -144,6 +147,42 @@ def test_the_prior_starts_at_zero_and_enters_the_head_as_a_convolution_of_the_sm
     torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
 
 
+def test_the_gate_starts_at_zero_and_blends_the_output_towards_the_smooth_fill():
+    """A gated head computes out = y + conv1x1(hidden) + gate1x1(hidden) * (prior - y), checked
+    against separate convolutions; it loads a smooth prior's weights with only the gate missing
+    and then computes exactly what that model computes."""
+    torch.manual_seed(7)
+    smooth = with_trained_head(tiny(decoder_renorm="per_group", refine_channels=3, refine_kernel=3, prior="smooth"))
+    gated = tiny(decoder_renorm="per_group", refine_channels=3, refine_kernel=3, prior="smooth_gated")
+    missing, unexpected = gated.load_state_dict(smooth.state_dict(), strict=False)
+    assert sorted(missing) == ["refine.gate.bias", "refine.gate.weight"] and not unexpected
+    x = torch.rand(2, 3, 16, 16)
+    m = torch.ones(2, 1, 16, 16)
+    m[:, :, 4:9, 3:12] = 0
+    m[0, :, 12, :] = 0
+    torch.testing.assert_close(gated(x, m), smooth(x, m), rtol=0, atol=0)
+    torch.nn.init.normal_(gated.refine.gate.weight, std=0.3)
+    torch.nn.init.normal_(gated.refine.gate.bias, std=0.1)
+    out = gated(x, m)
+    assert (out - smooth(x, m)).abs().max() > 1e-3
+    plain = tiny(decoder_renorm="per_group")
+    plain.load_state_dict({k: v for k, v in smooth.state_dict().items() if not k.startswith("refine.")})
+    y = (plain(x, m) - 0.5) * 2
+    r = gated.refine
+    p = (smooth_fill(x, m) - 0.5) * 2
+    hidden = F.leaky_relu(_head_hidden(r, y, x, m) + F.conv2d(p, r.prior.weight, padding=1), 0.2)
+    ref = y + r.out(hidden) + r.gate(hidden) * (p - y)
+    torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
+    # a gate of exactly one where the hole is gives the smooth fill there (the head's own
+    # correction set to zero): the blend is what the formula says, not an approximation
+    with torch.no_grad():
+        r.out.weight.zero_()
+        r.out.bias.zero_()
+        r.gate.weight.zero_()
+        r.gate.bias.fill_(1.0)
+    torch.testing.assert_close(gated(x, m), smooth_fill(x, m), rtol=0, atol=1e-5)
+
+
 def _head_hidden(r, y, x, m):
     """The head's hidden layer without the prior, from its formula: a KxK convolution over the
     known image (zero outside) and the hole indicator (one outside), plus a 1x1 over y."""
@@ -157,8 +196,9 @@ def test_a_prior_needs_a_head_and_a_known_name():
         PConvUNetConfig(prior="smooth")
     with pytest.raises(ValueError, match="prior must be one of"):
         PConvUNetConfig(refine_channels=4, prior="biharmonic")
-    cfg = PConvUNetConfig(refine_channels=4, prior="smooth")
-    assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
+    for name in ("smooth", "smooth_gated"):
+        cfg = PConvUNetConfig(refine_channels=4, prior=name)
+        assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
     assert PConvUNetConfig.from_dict({k: v for k, v in PConvUNetConfig().to_dict().items() if k != "prior"}).prior == "none"
 
 
