@@ -193,15 +193,19 @@ class Trainer:
         checkpoint = self._read_checkpoint()
         # A resumed run keeps the options it may change between stages (the decoder's
         # renormalisation, its refinement head and prior) unless a flag says otherwise; checkpoints
-        # written before an option existed were trained without it.
-        self.model_config = build_model_config(
-            cfg, resumed_options(cfg, checkpoint["model_config"], RUN_OPTIONS) if checkpoint is not None else None)
-        self.model = PConvUNet(self.model_config).to(self.device)
-        init_record: dict[str, Any] = {}
+        # written before an option existed were trained without it. A new run from --init's model
+        # takes them from that model the same way.
+        init = None
         if cfg.init:
             from .weights import load_model
 
             init = load_model(cfg.init, device=self.device, allow_untrained=True)
+        source_config = checkpoint["model_config"] if checkpoint is not None else init.config.to_dict() if init else None
+        self.model_config = build_model_config(
+            cfg, resumed_options(cfg, source_config, RUN_OPTIONS) if source_config is not None else None)
+        self.model = PConvUNet(self.model_config).to(self.device)
+        init_record: dict[str, Any] = {}
+        if init is not None:
             if init.config.channels != self.model_config.channels:
                 raise ValueError(f"--init {cfg.init} has a different architecture than this run")
             self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init), init.config.prior)

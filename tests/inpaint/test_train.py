@@ -250,6 +250,9 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     assert "smooth gated prior |" in card and "a per-pixel gate" in card
+    # without flags a run from a model keeps that model's head and prior
+    plain = Trainer(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
+    assert (plain.refine_channels, plain.prior) == (4, "smooth")
     # resumed from its own checkpoint the record is the checkpoint's, not counted twice
     assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
     # a gated head's weights do not go back into a plain smooth prior
