@@ -262,8 +262,9 @@ class Trainer:
     def _load_weights(self, state: dict[str, torch.Tensor], refine_channels: int, source: str, prior: str) -> bool:
         added = load_weights_adding_head(self.model, state, refine_channels, source, prior)
         if added and self.rank == 0:
-            log.info("added %s to the model from %s", f"the {self.model_config.prior} prior" if refine_channels else
-                     f"a refinement head of {self.model_config.refine_channels} channels", source)
+            what = (f"a refinement head of {self.model_config.refine_channels} channels" if not refine_channels
+                    else "the gate to its smooth prior" if prior == "smooth" else f"the {self.model_config.prior} prior")
+            log.info("added %s to the model from %s", what, source)
         return added
 
     def _continue_record(self, meta: dict[str, Any]) -> None:
