@@ -196,7 +196,10 @@ class Trainer:
         # written before an option existed were trained without it. A new run from --init's model
         # takes them from that model the same way.
         init = None
-        if cfg.init:
+        if cfg.init and checkpoint is not None:
+            if self.rank == 0:
+                log.info("%s exists: resuming from it, not from --init %s", self.ckpt_path, cfg.init)
+        elif cfg.init:
             from .weights import load_model
 
             init = load_model(cfg.init, device=self.device, allow_untrained=True)

@@ -54,7 +54,7 @@ COMMON=(--data "folder:$DATA" --out "$RUN" --model compact --width 32 --depth 7 
         --scale 0.1 1.0 --batch-size 16 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-data "$VAL"
         --decoder-renorm "${DECODER_RENORM:-per_group}")
 if [ -n "${INIT:-}" ] && [ ! -f "$RUN/checkpoint.pt" ]; then
-  COMMON+=(--init "$INIT")  # only the first phase that runs starts from it; the others resume
+  COMMON+=(--init "$INIT")  # only the first phase that runs starts from it; the others resume (train ignores --init then)
 fi
 case "${STAGE2_LOSS:-ssim}" in
   ssim) STAGE2=(--features none --loss-weights '{"valid": 0.1, "ssim": 2.0}') ;;

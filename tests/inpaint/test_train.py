@@ -222,7 +222,7 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
         Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=4, prior="none"))
 
 
-def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_on(photos, tmp_path):
+def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_on(photos, tmp_path, caplog):
     """The bundled weights ship without their checkpoint: a run started from the exported model
     (--init) with the gate added starts as that model, and its export carries the whole training
     record (steps, crops, time and the earlier stage rows) followed by its own segment."""
@@ -253,8 +253,11 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     # without flags a run from a model keeps that model's head and prior
     plain = Trainer(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
     assert (plain.refine_channels, plain.prior) == (4, "smooth")
-    # resumed from its own checkpoint the record is the checkpoint's, not counted twice
-    assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
+    # resumed from its own checkpoint the record is the checkpoint's, not counted twice, and the
+    # --init model is not loaded at all
+    with caplog.at_level("INFO", logger="inpaint.train"):
+        assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
+    assert "resuming from it, not from --init" in caplog.text and "added" not in caplog.text
     # a gated head's weights do not go back into a plain smooth prior
     with pytest.raises(ValueError, match="reads the smooth_gated prior"):
         Trainer(tiny_cfg(photos, tmp_path / "back", init=str(out / "model"), refine_channels=4, prior="smooth"))
