@@ -193,6 +193,16 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
         Trainer(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
 
 
+def assert_starts_as(tr: Trainer, model) -> None:
+    """The trainer's model, with its new parts at their initialisation, computes what ``model``
+    (the one it continues) computes."""
+    x = torch.rand(2, 3, 32, 32)
+    m = (torch.rand(2, 1, 32, 32) > 0.3).float()
+    with torch.no_grad():
+        torch.testing.assert_close(tr.model.eval()(x, m), model(x, m), rtol=0, atol=1e-6)
+    tr.model.train()
+
+
 def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     out = tmp_path / "run"
     Trainer(tiny_cfg(photos, out, steps=2, refine_channels=4)).fit()
@@ -200,11 +210,7 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     tr = Trainer(tiny_cfg(photos, out, steps=4, prior="smooth", refine_lr=1e-3))
     assert tr.step == 2 and tr.model.config.prior == "smooth" and tr.segment_start == 2
     assert not tr.opt.state  # a fresh optimiser: the old one has no state for the prior's weights
-    x = torch.rand(2, 3, 32, 32)
-    m = (torch.rand(2, 1, 32, 32) > 0.3).float()
-    with torch.no_grad():  # it starts as the model it continues
-        torch.testing.assert_close(tr.model.eval()(x, m), headed(x, m), rtol=0, atol=1e-6)
-    tr.model.train()
+    assert_starts_as(tr, headed)
     tr.fit()
     model = load_model(out / "model", device="cpu")
     assert model.config.prior == "smooth" and float(model.refine.prior.weight.abs().sum()) > 0  # it trained
@@ -234,11 +240,7 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
                           prior="smooth_gated", refine_lr=1e-3))
     assert tr.step == 0 and tr.total_steps == 2 and tr.images_seen == smooth.metadata["images_seen"]
     assert tr.seconds == pytest.approx(smooth.metadata["train_seconds"])
-    x = torch.rand(2, 3, 32, 32)
-    m = (torch.rand(2, 1, 32, 32) > 0.3).float()
-    with torch.no_grad():  # it starts as the model it continues
-        torch.testing.assert_close(tr.model.eval()(x, m), smooth(x, m), rtol=0, atol=1e-6)
-    tr.model.train()
+    assert_starts_as(tr, smooth)
     tr.fit()
     model = load_model(out / "model", device="cpu")
     assert model.config.prior == "smooth_gated" and float(model.refine.gate.weight.abs().sum()) > 0  # it trained

@@ -137,11 +137,8 @@ def test_the_prior_starts_at_zero_and_enters_the_head_as_a_convolution_of_the_sm
     assert (out - headed(x, m)).abs().max() > 1e-3
     # by hand: the decoder's output y (the same network without its head), then the head as
     # separate convolutions
-    plain = tiny(decoder_renorm="per_group")
-    plain.load_state_dict({k: v for k, v in headed.state_dict().items() if not k.startswith("refine.")})
-    y = (plain(x, m) - 0.5) * 2
+    y, p = _decoder_output_and_prior(headed, x, m)
     r = prior.refine
-    p = (smooth_fill(x, m) - 0.5) * 2
     hidden = _head_hidden(r, y, x, m) + F.conv2d(p, r.prior.weight, padding=1)
     ref = y + r.out(F.leaky_relu(hidden, 0.2))
     torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
@@ -165,11 +162,8 @@ def test_the_gate_starts_at_zero_and_blends_the_output_towards_the_smooth_fill()
     torch.nn.init.normal_(gated.refine.gate.bias, std=0.1)
     out = gated(x, m)
     assert (out - smooth(x, m)).abs().max() > 1e-3
-    plain = tiny(decoder_renorm="per_group")
-    plain.load_state_dict({k: v for k, v in smooth.state_dict().items() if not k.startswith("refine.")})
-    y = (plain(x, m) - 0.5) * 2
+    y, p = _decoder_output_and_prior(smooth, x, m)
     r = gated.refine
-    p = (smooth_fill(x, m) - 0.5) * 2
     hidden = F.leaky_relu(_head_hidden(r, y, x, m) + F.conv2d(p, r.prior.weight, padding=1), 0.2)
     ref = y + r.out(hidden) + r.gate(hidden) * (p - y)
     torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
@@ -181,6 +175,14 @@ def test_the_gate_starts_at_zero_and_blends_the_output_towards_the_smooth_fill()
         r.gate.weight.zero_()
         r.gate.bias.fill_(1.0)
     torch.testing.assert_close(gated(x, m), smooth_fill(x, m), rtol=0, atol=1e-5)
+
+
+def _decoder_output_and_prior(net, x, m):
+    """The last decoder layer's output y of ``net`` (the same network without its head) and the
+    smooth prior, both scaled to [-1, 1] as the head sees them."""
+    plain = tiny(decoder_renorm="per_group")
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("refine.")})
+    return (plain(x, m) - 0.5) * 2, (smooth_fill(x, m) - 0.5) * 2
 
 
 def _head_hidden(r, y, x, m):
