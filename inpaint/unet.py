@@ -311,14 +311,15 @@ class _RefineHead(nn.Module):
         if self.prior is not None:
             if prior is None:
                 raise ValueError("this head reads a prior: pass prior=")
-            extra_w, extra_x = [self.prior.weight], [prior.to(y.dtype)]
+            prior = prior.to(y.dtype)
+            extra_w, extra_x = [self.prior.weight], [prior]
         weight = torch.cat([local[:, :-1], -local[:, -1:], *extra_w, F.pad(self.point.weight, (self.pad,) * 4)], 1)
         bias = self.local.bias + local[:, -1].sum((1, 2))
         x = torch.cat([image.to(y.dtype) * m, m, *extra_x, y], 1)
         h = F.leaky_relu(F.conv2d(x, weight.contiguous(memory_format=weight_format(local)), bias, padding=self.pad), 0.2, inplace=True)
         out = y + self.out(h)
         if self.gate is not None:
-            out = out + self.gate(h) * (extra_x[0] - y)
+            out = out + self.gate(h) * (prior - y)
         return out
 
 

@@ -38,7 +38,7 @@
 #
 # INIT=FOLDER starts a RUN_DIR that has no checkpoint yet from an exported model, continuing its
 # training record: INIT=weights goes on from the bundled model (its checkpoint is not shipped), e.g.
-#   PRIOR=smooth_gated INIT=weights scripts/train_bundled.sh RUN 0 0 0 0 60 15
+#   PRIOR=smooth_gated INIT=weights scripts/train_bundled.sh RUN 0 0 0 0 60 13   (how the bundled s32437 was made)
 set -euo pipefail
 RUN=${1:?run directory}
 M1=${2:-90}
