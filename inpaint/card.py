@@ -96,7 +96,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
         *([f"- the head also reads a smooth fill of the hole ({net.config.refine_kernel}x{net.config.refine_kernel} convolution, "
            "`inpaint.fill.smooth_fill`: a multigrid fill between the harmonic and the biharmonic one, computed from the "
            "known pixels only); its weights started at zero on top of the trained head"]
-          if cfg.get("prior", "none") in ("smooth", "smooth_gated") else []),
+          if cfg.get("prior", "none") != "none" else []),
         *(["- a per-pixel gate (a 1x1 convolution of the head's hidden layer, started at zero) adds "
            "gate x (smooth fill - decoder output): the head can blend its output towards the smooth fill directly"]
           if cfg.get("prior", "none") == "smooth_gated" else []),

@@ -207,12 +207,10 @@ class Trainer:
         self.model_config = build_model_config(
             cfg, resumed_options(cfg, source_config, RUN_OPTIONS) if source_config is not None else None)
         self.model = PConvUNet(self.model_config).to(self.device)
-        init_record: dict[str, Any] = {}
         if init is not None:
             if init.config.channels != self.model_config.channels:
                 raise ValueError(f"--init {cfg.init} has a different architecture than this run")
             self._load_weights(init.state_dict(), init.config.refine_channels, str(cfg.init), init.config.prior)
-            init_record = init.metadata
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.stage == 2:
@@ -229,8 +227,8 @@ class Trainer:
         self.images_seen = 0
         self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage or segment
         self.segment_start = 0  # the stage's step at which its current options (crop, batch, lr...) began
-        if checkpoint is None:
-            self._continue_record(init_record)
+        if init is not None:  # never with a checkpoint: that one's record wins
+            self._continue_record(init.metadata)
         self._maybe_resume(checkpoint)
         self.val = self._validation_set()
 

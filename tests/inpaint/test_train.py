@@ -410,34 +410,35 @@ def test_checkpoint_if_due_checkpoints_and_exports_only_when_due():
     assert checkpoint_if_due(Run(), old, minutes=5) > old and calls == ["checkpoint", "export"]
 
 
+def run_bundled_recipe(run, minutes: list[str], env: dict[str, str]):
+    """scripts/train_bundled.sh RUN MINUTES... -> the exported model and its stage rows
+    (stage, crop, batch, lr, head channels, head lr, prior)."""
+    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(run), *minutes],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    model = load_model(run / "model", device="cpu")
+    rows = [(s["stage"], s["crop"], s["batch_size"], s["lr"], s["refine_channels"], s.get("refine_lr"), s.get("prior"))
+            for s in model.metadata["stages"]]
+    assert sum(s["steps"] for s in model.metadata["stages"]) == model.metadata["steps"]
+    return model, rows
+
+
 def test_the_bundled_recipe_runs_its_phases_and_the_card_table_shows_each(photos, tmp_path):
     """scripts/train_bundled.sh with a few seconds per phase: stage 1, stage 2 (the head added), stage 2
     at 256 px crops, the anneal, the smooth prior joining the head, its anneal; each phase resumes
     the last and is a row of the stage table. Then, from that run's export, the gate and its anneal."""
     env = {**os.environ, "PYTHON": sys.executable, "TRAIN_PHOTOS": str(photos), "VAL_PHOTOS": str(photos),
            "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(tmp_path / "run"), "0.01", "0.01", "0.01", "0.01", "0.01", "0.01"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    model = load_model(tmp_path / "run" / "model", device="cpu")
-    rows = [(s["stage"], s["crop"], s["batch_size"], s["lr"], s["refine_channels"], s.get("refine_lr"), s.get("prior"))
-            for s in model.metadata["stages"]]
+    model, rows = run_bundled_recipe(tmp_path / "run", ["0.01"] * 6, env)
     assert rows == [(1, 128, 16, 2e-4, 0, None, None), (2, 128, 16, 5e-5, 16, 1e-3, None),
                     (2, 256, 8, 5e-5, 16, 1e-3, None), (2, 256, 8, 1e-5, 16, 2e-4, None),
                     (2, 256, 8, 3e-5, 16, 1e-3, "smooth"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth")]
     assert model.config.prior == "smooth"
     assert all(s["steps"] >= 1 for s in model.metadata["stages"]) and model.config.working_size == 256
-    assert sum(s["steps"] for s in model.metadata["stages"]) == model.metadata["steps"]
 
     # going on from the exported model (as the bundled weights were: their checkpoint is not
     # shipped), the gate joining the smooth prior, then its anneal: the record carries on
     env = {**env, "PRIOR": "smooth_gated", "INIT": str(tmp_path / "run" / "model")}
-    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(tmp_path / "more"), "0", "0", "0", "0", "0.01", "0.01"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    gated = load_model(tmp_path / "more" / "model", device="cpu")
-    more = [(s["stage"], s["crop"], s["batch_size"], s["lr"], s["refine_channels"], s.get("refine_lr"), s.get("prior"))
-            for s in gated.metadata["stages"]]
+    gated, more = run_bundled_recipe(tmp_path / "more", ["0", "0", "0", "0", "0.01", "0.01"], env)
     assert more == rows + [(2, 256, 8, 3e-5, 16, 1e-3, "smooth_gated"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth_gated")]
     assert gated.config.prior == "smooth_gated" and gated.metadata["steps"] > model.metadata["steps"]
-    assert sum(s["steps"] for s in gated.metadata["stages"]) == gated.metadata["steps"]
