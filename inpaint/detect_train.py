@@ -254,6 +254,9 @@ class DetectTrainConfig:
     refine_channels: int | None = None
     refine_kernel: int | None = None
     refine_lr: float | None = None  # the head's learning rate (default: --lr)
+    # An exported detector folder to start from (e.g. the bundled weights, whose checkpoint is not
+    # shipped): its weights, head and training record; ignored when the run has a checkpoint.
+    init: str | None = None
 
 
 class DetectorTrainer:
@@ -267,13 +270,26 @@ class DetectorTrainer:
         self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights)
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
             if cfg.resume and self.ckpt_path.is_file() else None
-        head = resumed_options(cfg, ck["model_config"] if ck is not None else {}, HEAD_OPTIONS)
+        init = None
+        if cfg.init and ck is not None:
+            log.info("%s exists: resuming from it, not from --init %s", self.ckpt_path, cfg.init)
+        elif cfg.init:
+            from .detect import load_detector
+
+            init = load_detector(cfg.init, device=self.device, allow_untrained=True)
+        source = ck["model_config"] if ck is not None else init.config.to_dict() if init is not None else {}
+        head = resumed_options(cfg, source, HEAD_OPTIONS)
         self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, max_width_mult=cfg.max_width_mult, working_size=cfg.crop, **head)).to(self.device)
         self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
         self.last_val: dict[str, Any] = {}
+        # One row per invocation of fit() (a phase: its steps, crops and options), for the card.
+        self.phases: list[dict[str, Any]] = []
         if ck is not None:
             self._resume(ck)
+        elif init is not None:
+            self._start_from(init)
+        self.phase_start = (self.step, self.images_seen, self.seconds)
         self.val = self._validation_set()
 
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -286,12 +302,18 @@ class DetectorTrainer:
     def ckpt_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def _resume(self, ck: dict[str, Any]) -> None:
-        def arch(d: dict[str, Any]) -> dict[str, Any]:  # the head may be added (see load_weights_adding_head)
-            return {k: v for k, v in d.items() if k not in HEAD_OPTIONS}
+    def _check_architecture(self, config: dict[str, Any], source: str) -> None:
+        """A run goes on from weights of the same network; the head may be added (see
+        load_weights_adding_head), and the crop, threshold and version label may differ."""
+        def arch(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in d.items() if k not in HEAD_OPTIONS and k not in ("working_size", "threshold", "version")}
 
-        if arch(ck["model_config"]) != arch(self.model.config.to_dict()):
-            raise ValueError(f"{self.ckpt_path} was written for another detector config; use a new --out")
+        if arch(config) != arch(self.model.config.to_dict()):
+            raise ValueError(f"{source} was written for another detector config (width, depth, kernels); "
+                             "use a new --out or the same architecture flags")
+
+    def _resume(self, ck: dict[str, Any]) -> None:
+        self._check_architecture(ck["model_config"], str(self.ckpt_path))
         if load_weights_adding_head(self.model, ck["model"], ck["model_config"].get("refine_channels", 0), str(self.ckpt_path)):
             log.info("added a refinement head of %d channels; the optimiser starts afresh", self.model.config.refine_channels)
         else:
@@ -300,8 +322,43 @@ class DetectorTrainer:
                 g["lr"] = self._group_lr(g.get("name", "net"))
         self.step, self.seconds, self.images_seen = ck["step"], ck["seconds"], ck["images_seen"]
         self.last_val = json.loads(ck.get("best", "{}"))
+        self.phases = json.loads(ck.get("phases", "[]"))
         torch.set_rng_state(ck["rng"])
         log.info("resumed from %s at step %d", self.ckpt_path, self.step)
+
+    def _start_from(self, init: DamageNet) -> None:
+        """``--init``: the exported model's weights (the optimiser starts afresh) and its training
+        record (steps, crops, time, phases), which this run's export continues. A model exported
+        before phases were recorded gets one row for all its training."""
+        self._check_architecture(init.config.to_dict(), f"--init {self.cfg.init}")
+        load_weights_adding_head(self.model, init.state_dict(), init.config.refine_channels, f"--init {self.cfg.init}")
+        meta = getattr(init, "metadata", {})
+        self.step = int(meta.get("steps", 0))
+        self.images_seen = int(meta.get("images_seen", 0))
+        self.seconds = float(meta.get("train_seconds", 0.0))
+        self.last_val = dict(meta.get("validation") or {})
+        self.phases = list(meta.get("phases") or [])
+        if not self.phases and self.step:
+            tc = meta.get("train_config") or {}
+            self.phases = [{"steps": self.step, "images_seen": self.images_seen, "seconds": round(self.seconds, 1),
+                            "crop": int(meta.get("crop", tc.get("crop", 0))), "batch_size": tc.get("batch_size"),
+                            "lr": None, "model": init.config.version, "note": "phases not recorded"}]
+        log.info("starting from %s (%s) at step %d", self.cfg.init, init.config.version, self.step)
+
+    def _phase_row(self) -> dict[str, Any]:
+        """This invocation's row: what it trained and with which options."""
+        step0, seen0, seconds0 = self.phase_start
+        c = self.cfg
+        return {"steps": self.step - step0, "images_seen": self.images_seen - seen0,
+                "seconds": round(self.seconds - seconds0, 1), "crop": c.crop, "scale": list(c.scale),
+                "batch_size": c.batch_size, "lr": c.lr, "refine_lr": c.refine_lr,
+                "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
+                "thin_weight": c.thin_weight, "single_kind_fraction": c.single_kind_fraction,
+                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction}
+
+    def _all_phases(self) -> list[dict[str, Any]]:
+        row = self._phase_row()
+        return self.phases + ([row] if row["steps"] else [])
 
     def save_checkpoint(self) -> None:
         ck = {
@@ -309,6 +366,7 @@ class DetectorTrainer:
             "model_config": self.model.config.to_dict(), "train_config": json.dumps(dataclasses.asdict(self.cfg)),
             "step": self.step, "seconds": self.seconds, "images_seen": self.images_seen,
             "rng": torch.get_rng_state(), "best": json.dumps(self.last_val),
+            "phases": json.dumps(self._all_phases()),
         }
         save_atomic(ck, self.ckpt_path)
 
@@ -376,7 +434,7 @@ class DetectorTrainer:
         try:
             meta = {"steps": self.step, "images_seen": self.images_seen, "train_seconds": round(self.seconds, 1),
                     "data": self.cfg.data, "crop": self.cfg.crop, "validation": self.last_val,
-                    "train_config": dataclasses.asdict(self.cfg)}
+                    "train_config": dataclasses.asdict(self.cfg), "phases": self._all_phases()}
             keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
             return save_detector(self.model, folder, card=keep_card, metadata=meta)
         finally:
@@ -476,6 +534,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "for a new run); a resumed run may add one")
     p.add_argument("--refine-kernel", type=int, help="the head's window over the photo (odd; default 3)")
     p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
+    p.add_argument("--init", help="start from this exported detector folder (e.g. weights/damage-detector): its weights "
+                                  "and training record; ignored when --out has a checkpoint")
     p.add_argument("--version")
     p.add_argument("--no-resume", dest="resume", action="store_false")
 
