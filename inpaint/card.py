@@ -48,9 +48,10 @@ def _data_and_evaluation(manifest: Path | None, eval_dirs: list[Path], intro: st
     return parts
 
 
-def _crops(meta: dict) -> str:
-    """The crop sizes a run trained on, e.g. "128 and 256" when it went on at larger crops."""
-    sizes = sorted({int(st["crop"]) for st in meta.get("stages", [])} or {int(meta.get("crop", 0))})
+def _crops(meta: dict, rows: str = "stages") -> str:
+    """The crop sizes a run trained on, e.g. "128 and 256" when it went on at larger crops (its
+    ``rows``: the restorer's stages, the detector's phases)."""
+    sizes = sorted({int(st["crop"]) for st in meta.get(rows) or []} or {int(meta.get("crop", 0))})
     return " and ".join(map(str, sizes)) if len(sizes) < 3 else ", ".join(map(str, sizes[:-1])) + f" and {sizes[-1]}"
 
 
@@ -157,6 +158,31 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
     return path
 
 
+def _detector_phases(meta: dict) -> list[str]:
+    """A table of the runs (``train-detector`` invocations) the weights went through, when there
+    were several; a model continued with ``--init`` from one that did not record its phases has
+    one row for all of that model's training."""
+    phases = meta.get("phases") or []
+    if len(phases) < 2:
+        return []
+    rows = ["", "| phase | steps | crops | crop px (fraction of the shorter side) | batch | lr | loss and samples |",
+            "|---|---:|---:|---|---:|---|---|"]
+    for i, ph in enumerate(phases, 1):
+        crop = f"{ph['crop']}" + (f" ({ph['scale'][0]:g}-{ph['scale'][1]:g})" if ph.get("scale") else "")
+        if ph.get("note"):
+            lr, what = "see below", f"{ph['note']}: model `{ph.get('model')}`"
+        else:
+            lr = f"{ph['lr']:g}" + (f" (head {ph['refine_lr']:g})" if ph.get("refine_lr") is not None else "")
+            what = "; ".join(filter(None, [
+                f"thin damage x{1 + ph['thin_weight']:g}" if ph.get("thin_weight") else "",
+                f"{ph['single_kind_fraction']:.0%} single-kind" if ph.get("single_kind_fraction") else "",
+                "kind weights " + ", ".join(f"{k} {v:g}" for k, v in ph["kind_weights"].items()) if ph.get("kind_weights") else "",
+                f"head {ph['refine_channels']} ch" if ph.get("refine_channels") else "",
+            ])) or "-"
+        rows.append(f"| {i} | {int(ph['steps']):,} | {int(ph['images_seen']):,} | {crop} | {ph.get('batch_size')} | {lr} | {what} |")
+    return rows + [""]
+
+
 def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | None, eval_dirs: list[Path],
                         command: str, note: str = "") -> Path:
     from .detect import DetectSettings, load_detector
@@ -203,9 +229,11 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         "## Training",
         "",
         f"- {int(meta.get('steps', 0)):,} Adam steps (the last run at lr {tc.get('lr', 0):g}), batch {tc.get('batch_size')}, "
-        f"{int(meta.get('images_seen', 0)):,} crops of {meta.get('crop')} px "
-        f"(crop = {tc.get('scale', [0, 0])[0]:g}-{tc.get('scale', [0, 0])[1]:g} of the photo's shorter side), "
-        f"{hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU)",
+        f"{int(meta.get('images_seen', 0)):,} crops of {_crops(meta, 'phases')} px "
+        f"(crop = {tc.get('scale', [0, 0])[0]:g}-{tc.get('scale', [0, 0])[1]:g} of the photo's shorter side"
+        + (" in the last phase" if len(meta.get("phases") or []) > 1 else "")
+        + f"), {hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU)",
+        *_detector_phases(meta),
         "- every sample: the print (kept in colour 30%, black-and-white 30%, sepia 25%, faded 15%), then the "
         "damage synthesiser at a random severity (or no damage for "
         f"{tc.get('clean_fraction', 0):.0%} of the samples), then the scan (paper shading and grain 60%, "

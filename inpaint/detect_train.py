@@ -463,7 +463,9 @@ class DetectorTrainer:
                             self.images_seen += cfg.batch_size
                             self.seconds += time.monotonic() - t0
                             update_ema(ema, {**parts, "total": float(total.detach())})
-                            bar.set_postfix(loss=f"{ema['total']:.4f}", ips=f"{self.images_seen / max(self.seconds, 1e-9):.1f}")
+                            _, seen0, seconds0 = self.phase_start  # this phase's rate: crops differ between phases
+                            bar.set_postfix(loss=f"{ema['total']:.4f}",
+                                            ips=f"{(self.images_seen - seen0) / max(self.seconds - seconds0, 1e-9):.1f}")
                             bar.update(1)
                             record: dict[str, Any] = {}
                             if self.step % 50 == 0:

@@ -397,6 +397,56 @@ def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_pat
         DetectorTrainer(dataclasses.replace(cfg, steps=5, refine_kernel=5))
 
 
+def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_folder, tmp_path):
+    base = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "first"), width=4, depth=3, crop=48,
+                             batch_size=2, steps=2, workers=0, val_every=0)
+    first = load_detector(DetectorTrainer(base).fit(), device="cpu")
+    assert [(p["steps"], p["crop"], p["batch_size"]) for p in first.metadata["phases"]] == [(2, 48, 2)]
+
+    more = dataclasses.replace(base, out=str(tmp_path / "more"), init=str(tmp_path / "first" / "model"), crop=40,
+                               batch_size=3, steps=5, lr=3e-4, thin_weight=4.0)
+    trainer = DetectorTrainer(more)
+    assert (trainer.step, trainer.images_seen) == (2, 4)
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():  # it starts as the exported model (which computes in channels-last order)
+        torch.testing.assert_close(trainer.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
+    after = load_detector(trainer.fit(), device="cpu")
+    assert after.metadata["steps"] == 5 and after.metadata["images_seen"] == 4 + 3 * 3
+    assert after.config.version == "damage-w4-d3-s5" and after.config.working_size == 40
+    r = _cli("card", "--model", str(tmp_path / "more" / "model"), "--train-command", "INIT=first scripts/train_detector.sh more")
+    assert r.returncode == 0, r.stderr
+    card = (tmp_path / "more" / "model" / "README.md").read_text()
+    assert "5 Adam steps (the last run at lr 0.0003), batch 3, 13 crops of 40 and 48 px" in card
+    assert "| 1 | 2 | 4 | 48 (0.15-1) | 2 | 0.001 | - |" in card
+    assert "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5 |" in card
+    phases = after.metadata["phases"]
+    assert [(p["steps"], p["images_seen"], p["crop"], p["batch_size"], p["lr"]) for p in phases] == [
+        (2, 4, 48, 2, base.lr), (3, 9, 40, 3, 3e-4)]
+    assert phases[1]["thin_weight"] == 4.0 and after.metadata["train_seconds"] >= first.metadata["train_seconds"]
+    # with a checkpoint in the run, --init is ignored: the run resumes
+    assert DetectorTrainer(dataclasses.replace(more, steps=6)).step == 5
+    # another architecture does not fit; a refinement head may be added, starting as nothing
+    with pytest.raises(ValueError, match="another detector config"):
+        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=8))
+    headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
+    assert headed.model.config.refine_channels == 3 and headed.step == 2
+    with torch.no_grad():
+        torch.testing.assert_close(headed.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
+
+
+def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder, tmp_path):
+    from inpaint.detect import save_detector
+
+    old = tiny_net()
+    save_detector(old, tmp_path / "old", metadata={"steps": 7, "images_seen": 56, "train_seconds": 12.5, "crop": 64,
+                                                     "train_config": {"batch_size": 8}})
+    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), init=str(tmp_path / "old"),
+                            width=old.config.width, depth=old.config.depth, max_width_mult=old.config.max_width_mult,
+                            crop=48, batch_size=2, steps=8, workers=0, val_every=0)
+    assert [(r["steps"], r["crop"], r["batch_size"]) for r in
+            load_detector(DetectorTrainer(cfg).fit(), device="cpu").metadata["phases"]] == [(7, 64, 8), (1, 48, 2)]
+
+
 def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
     from inpaint.detect_eval import run
 
