@@ -12,7 +12,11 @@ synthesised damage of that one kind, paper texture, blur, noise, JPEG), ``repeat
 different seeds; a "mixed" row uses the synthesiser's own mix of kinds. Every method sees the same
 inputs. Pixel counts are pooled over photos and seeds per cell: precision, recall, F1, IoU. The
 false-positive rate is the share of pixels flagged on the same photos through the same pipeline
-without damage. Seconds per photo are the mean wall time of ``detect_damage``.
+without damage. Seconds per photo are the mean wall time of ``detect_damage``. Recall is also split
+by how visible each true damage pixel is in the input: how far the damage moved it from the same
+print scanned without the damage (same scan draws), in grey levels. The synthesiser's mask counts
+every pixel a damage layer touched at 5% opacity or more, and after blur, noise and JPEG some of
+those are hard or impossible to see; the split tells a missed faint pixel from a missed plain one.
 
 Writes ``results.json``, ``results.md`` (the tables), ``contact-sheet.png`` (input, truth, each
 method's suggestion) and, with ``--demo``, ``demo.png``: the photo beside its suggested masks.
@@ -37,17 +41,28 @@ from .evaluate import _font, find_images, load_square
 from .masks import DAMAGE_KINDS, SEVERITIES
 
 ROWS = (*DAMAGE_KINDS, "mixed")
+# How visible a damaged pixel is in what the detector sees: the largest channel difference between
+# the scan and the same print scanned without the damage, in grey levels, split at these edges.
+VISIBILITY_EDGES = (8, 20, 40)
 _SHOWN = ("mixed", "crease", "scratch", "stain", "tear", "spot", "missing_corner")  # contact sheet: one per photo
 
 
 def _inputs(photo: np.ndarray, image_index: int, severity: str | None, kind: str | None, repeat: int,
-            seed: int) -> tuple[np.ndarray, np.ndarray]:
+            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(what the detector sees, the true damage, the same print scanned without the damage)."""
     sev_i = -1 if severity is None else SEVERITIES.index(severity)
     kind_i = -1 if kind is None else ROWS.index(kind)
     rng = np.random.default_rng([seed, image_index, sev_i + 1, kind_i + 1, repeat])
     if severity is None:  # clean: the same print and scan, no damage
-        return damaged_sample(photo, rng, clean_fraction=1.0)
-    return damaged_sample(photo, rng, severity=severity, kinds=None if kind == "mixed" else (kind,))
+        return damaged_sample(photo, rng, clean_fraction=1.0, reference=True)
+    return damaged_sample(photo, rng, severity=severity, kinds=None if kind == "mixed" else (kind,), reference=True)
+
+
+def visibility_bins(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """For each true damage pixel, its bin of ``VISIBILITY_EDGES`` (0: changed by fewer than 8 grey
+    levels in every channel, ... 3: by 40 or more in some channel)."""
+    change = np.abs(seen.astype(np.int16) - reference.astype(np.int16)).max(axis=2)
+    return np.digitize(change[truth], VISIBILITY_EDGES)
 
 
 def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
@@ -64,6 +79,8 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     if "learned" in methods and model is None:
         model = load_detector(weights, device="cpu")
     counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    nbins = len(VISIBILITY_EDGES) + 1
+    visible: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, nbins), np.int64))  # truth, found
     clean = {m: [0, 0] for m in methods}  # flagged, total
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
@@ -72,7 +89,8 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     for image in images:
         photo = load_square(str(image.path), size, image.sha256)
         for sev, kind, r in cells:
-            seen, truth = _inputs(photo, image.index, sev, kind, r, seed)
+            seen, truth, reference = _inputs(photo, image.index, sev, kind, r, seed)
+            bins = visibility_bins(seen, reference, truth) if sev is not None else None
             preds = {}
             for m in methods:
                 t0 = time.perf_counter()
@@ -86,6 +104,9 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
                     c = counts[(m, sev, kind)]
                     for i, v in enumerate(f1_counts(det.damage, truth)):
                         c[i] += v
+                    v = visible[(m, sev, kind)]
+                    v[0] += np.bincount(bins, minlength=nbins)
+                    v[1] += np.bincount(bins[det.damage[truth]], minlength=nbins)
             if sev == "moderate" and r == 0 and len(examples) < 8 and kind == _SHOWN[image.index % len(_SHOWN)]:
                 examples.append((f"{Path(image.file).stem} {kind}", seen, truth, preds))
             bar.update(1)
@@ -93,12 +114,14 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
 
     table = []
     for (m, sev, kind), (tp, fp, fn) in sorted(counts.items()):
-        table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn)})
+        table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
+                      "truth_by_visibility": visible[(m, sev, kind)][0].tolist(),
+                      "found_by_visibility": visible[(m, sev, kind)][1].tolist()})
     fpr = {m: (f / t if t else None) for m, (f, t) in clean.items()}
     results = {
         "command": "python -m inpaint evaluate-detection",
         "images": [{"file": i.file, "sha256": i.sha256, **i.source} for i in images],
-        "size": size, "repeats": repeats, "sensitivity": sensitivity, "seed": seed, "methods": list(methods),
+        "size": size, "repeats": repeats, "visibility_edges": list(VISIBILITY_EDGES), "sensitivity": sensitivity, "seed": seed, "methods": list(methods),
         "model_version": model.config.version if model is not None else None,
         "model_threshold": model.config.threshold if model is not None else None,
         "table": table,
@@ -150,12 +173,40 @@ def markdown(results: dict[str, Any]) -> str:
             sc = scores(tp, fp, fn)
             cells.append(f"{_f(sc['precision'], 2)} / {_f(sc['recall'], 2)} / {_f(sc['iou'], 2)}")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += _visibility_table(results, idx, methods)
     lines += ["", "Undamaged photos (same print-and-scan pipeline, no damage): share of pixels flagged, and seconds per photo:", "",
               "| method | pixels flagged | seconds per photo |", "|---|---:|---:|"]
     for m in methods:
         fpr = results["false_positive_rate"][m]
         lines.append(f"| {m} | {'n/a' if fpr is None else f'{fpr:.2%}'} | {_f(results['seconds_per_photo'][m], 3)} |")
     return "\n".join(lines) + "\n"
+
+
+def _visibility_table(results: dict[str, Any], idx: dict, methods: list[str], severity: str = "moderate") -> list[str]:
+    """Recall split by how visible the true damage is after the scan (see ``visibility_bins``)."""
+    edges = results.get("visibility_edges")
+    if not edges:
+        return []
+    names = [f"<{edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]}"]
+    lines = ["", f"Recall by how visible the damage is after the scan ({severity} severity): the largest channel "
+             "change from the same print scanned undamaged, in grey levels; the share of the true damage pixels in "
+             "each bin, then the share of them each method found:", "",
+             "| kind | truth " + " / ".join(names) + " | " + " | ".join(f"{m} recall" for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+
+    def shares(found: list[int], truth: list[int]) -> str:
+        return " / ".join("n/a" if not t else f"{f / t:.0%}" for f, t in zip(found, truth))
+
+    for kind in ROWS:
+        rows = {m: idx.get((m, severity, kind)) for m in methods}
+        first = next((r for r in rows.values() if r and r.get("truth_by_visibility")), None)
+        if first is None:
+            continue
+        truth = first["truth_by_visibility"]
+        cells = [shares(truth, [sum(truth)] * len(truth))]
+        cells += [shares(r["found_by_visibility"], r["truth_by_visibility"]) if r else "n/a" for r in rows.values()]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _tile(a: np.ndarray, cell: int) -> Image.Image:

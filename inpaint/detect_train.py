@@ -111,8 +111,14 @@ def scan(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float = 0.15,
-                   severity: str | None = None, kinds: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """A (scanned, aged, damaged) photo and its damage mask (bool, True = damage)."""
+                   severity: str | None = None, kinds: Any = None, *,
+                   reference: bool = False) -> tuple[np.ndarray, ...]:
+    """A (scanned, aged, damaged) photo and its damage mask (bool, True = damage). With
+    ``reference``, also the same print scanned without its damage, with the same scan draws (paper,
+    blur, noise, exposure, JPEG quality): how much the damage changed each pixel of what the
+    detector sees is the difference of the two (the generator ends in the same state either way)."""
+    import copy
+
     aged = age_print(photo, rng)
     if severity is None and rng.random() < clean_fraction:
         damaged, damage = aged, np.zeros(aged.shape[:2], bool)
@@ -120,7 +126,10 @@ def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: 
         sev = severity or SEVERITIES[rng.integers(len(SEVERITIES))]
         damaged, known = synthesize_damage(aged, sev, seed=rng, kinds=kinds)
         damage = ~known
-    return scan(damaged, rng), damage
+    if not reference:
+        return scan(damaged, rng), damage
+    scan_rng = copy.deepcopy(rng)  # scan() draws the same numbers whatever the pixels are
+    return scan(damaged, rng), damage, scan(aged, scan_rng)
 
 
 def sample_kinds(rng: np.random.Generator, single_kind_fraction: float,

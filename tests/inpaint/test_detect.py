@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -325,6 +326,22 @@ def test_damaged_sample_is_deterministic_and_truthful():
     assert not damage.any() and seen.shape == photo.shape
 
 
+def test_the_reference_scan_is_the_same_scan_without_the_damage():
+    photo = smooth_photo(160, 160, seed=2)
+    for seed in range(6):  # several seeds: blur, noise, paper and JPEG each drawn in some of them
+        plain_rng, ref_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        seen, damage = damaged_sample(photo, plain_rng, severity="minor")
+        seen2, damage2, reference = damaged_sample(photo, ref_rng, severity="minor", reference=True)
+        assert np.array_equal(seen, seen2) and np.array_equal(damage, damage2)
+        assert plain_rng.random() == ref_rng.random()  # the generator goes on as without the reference
+        # away from the damage (beyond the blur and JPEG's 16x16 colour blocks), the scans agree exactly
+        far = ~cv2.dilate(damage.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
+        assert far.any() and np.array_equal(seen[far], reference[far])
+        assert not np.array_equal(seen[damage], reference[damage])
+        clean, _, clean_ref = damaged_sample(photo, np.random.default_rng(seed), clean_fraction=1.0, reference=True)
+        assert np.array_equal(clean, clean_ref)
+
+
 @pytest.fixture()
 def photo_folder(tmp_path):
     folder = tmp_path / "photos"
@@ -483,9 +500,13 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
     for row in results["table"]:
         assert row["tp"] + row["fn"] > 0  # every cell had damage to find
         assert row["f1"] == pytest.approx(scores(row["tp"], row["fp"], row["fn"])["f1"])
+        # the visibility split covers every true pixel once, and the found ones are the true positives
+        assert sum(row["truth_by_visibility"]) == row["tp"] + row["fn"]
+        assert sum(row["found_by_visibility"]) == row["tp"]
+        assert all(f <= t for f, t in zip(row["found_by_visibility"], row["truth_by_visibility"]))
     assert set(results["false_positive_rate"]) == {"learned", "classical"}
     md = (tmp_path / "ev" / "results.md").read_text()
-    assert "| scratch |" in md and "pixels flagged" in md
+    assert "| scratch |" in md and "pixels flagged" in md and "Recall by how visible the damage is" in md
     assert json.loads((tmp_path / "ev" / "results.json").read_text())["size"] == 64
     for name in ("contact-sheet.png", "demo.png"):
         with Image.open(tmp_path / "ev" / name) as im:
