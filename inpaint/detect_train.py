@@ -29,6 +29,7 @@ stored in the exported config as the default (sensitivity 0.5).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -117,8 +118,6 @@ def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: 
     ``reference``, also the same print scanned without its damage, with the same scan draws (paper,
     blur, noise, exposure, JPEG quality): how much the damage changed each pixel of what the
     detector sees is the difference of the two (the generator ends in the same state either way)."""
-    import copy
-
     aged = age_print(photo, rng)
     if severity is None and rng.random() < clean_fraction:
         damaged, damage = aged, np.zeros(aged.shape[:2], bool)
