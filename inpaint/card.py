@@ -178,6 +178,7 @@ def _detector_phases(meta: dict) -> list[str]:
                 f"{ph['single_kind_fraction']:.0%} single-kind" if ph.get("single_kind_fraction") else "",
                 "kind weights " + ", ".join(f"{k} {v:g}" for k, v in ph["kind_weights"].items()) if ph.get("kind_weights") else "",
                 f"head {ph['refine_channels']} ch" if ph.get("refine_channels") else "",
+                f"weights averaged (EMA {ph['ema_decay']:g} per step)" if ph.get("ema_decay") else "",
             ])) or "-"
         rows.append(f"| {i} | {int(ph['steps']):,} | {int(ph['images_seen']):,} | {crop} | {ph.get('batch_size')} | {lr} | {what} |")
     return rows + [""]

@@ -265,6 +265,9 @@ class DetectTrainConfig:
     # An exported detector folder to start from (e.g. the bundled weights, whose checkpoint is not
     # shipped): its weights, head and training record; ignored when the run has a checkpoint.
     init: str | None = None
+    # Export (and validate) an exponential moving average of the weights, buffers included, with
+    # this decay per step (e.g. 0.998: about the last 500 steps), instead of the last step's weights.
+    ema_decay: float | None = None
 
 
 class DetectorTrainer:
@@ -298,7 +301,22 @@ class DetectorTrainer:
         elif init is not None:
             self._start_from(init)
         self.phase_start = (self.step, self.images_seen, self.seconds)
+        self.ema = None
+        if cfg.ema_decay is not None:
+            if not 0.0 < cfg.ema_decay < 1.0:
+                raise ValueError(f"--ema-decay must be in (0, 1), got {cfg.ema_decay}")
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            # starts as the model at its first update; a resumed phase goes on with its average
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            if ck is not None and ck.get("ema") is not None and ck.get("ema_decay") == cfg.ema_decay:
+                self.ema.load_state_dict(ck["ema"])
         self.val = self._validation_set()
+
+    @property
+    def exported_model(self) -> DamageNet:
+        """What validation scores and export writes: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _param_groups(self) -> list[dict[str, Any]]:
         return head_param_groups(self.model, self._group_lr)
@@ -362,7 +380,7 @@ class DetectorTrainer:
                 "batch_size": c.batch_size, "lr": c.lr, "refine_lr": c.refine_lr,
                 "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
                 "thin_weight": c.thin_weight, "single_kind_fraction": c.single_kind_fraction,
-                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction}
+                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay}
 
     def _all_phases(self) -> list[dict[str, Any]]:
         row = self._phase_row()
@@ -375,6 +393,7 @@ class DetectorTrainer:
             "step": self.step, "seconds": self.seconds, "images_seen": self.images_seen,
             "rng": torch.get_rng_state(), "best": json.dumps(self.last_val),
             "phases": json.dumps(self._all_phases()),
+            "ema": self.ema.state_dict() if self.ema is not None else None, "ema_decay": self.cfg.ema_decay,
         }
         save_atomic(ck, self.ckpt_path)
 
@@ -405,11 +424,12 @@ class DetectorTrainer:
     def validate(self) -> dict[str, Any]:
         if self.val is None:
             return {}
-        self.model.eval()
+        net = self.exported_model
+        net.eval()
         imgs, targets, clean = self.val
 
         def probabilities(batch: torch.Tensor) -> np.ndarray:
-            return torch.cat([torch.sigmoid(self.model(batch[i : i + 8].to(self.device))).cpu()
+            return torch.cat([torch.sigmoid(net(batch[i : i + 8].to(self.device))).cpu()
                               for i in range(0, len(batch), 8)]).numpy()
 
         p, p_clean = probabilities(imgs), probabilities(clean)
@@ -433,20 +453,20 @@ class DetectorTrainer:
 
     def export(self, folder: Path | None = None) -> Path:
         folder = folder or self.out / "model"
-        cfg = self.model.config
+        net = self.exported_model
+        cfg = net.config
         threshold = self.last_val.get("val_best_threshold", 0.5)
         cfg_export = dataclasses.replace(cfg, threshold=float(threshold),
                                          version=self.cfg.version or f"damage-w{cfg.width}-d{cfg.depth}-s{self.step}")
-        previous = self.model.config
-        self.model.config = cfg_export
+        net.config = cfg_export
         try:
             meta = {"steps": self.step, "images_seen": self.images_seen, "train_seconds": round(self.seconds, 1),
                     "data": self.cfg.data, "crop": self.cfg.crop, "validation": self.last_val,
                     "train_config": dataclasses.asdict(self.cfg), "phases": self._all_phases()}
             keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
-            return save_detector(self.model, folder, card=keep_card, metadata=meta)
+            return save_detector(net, folder, card=keep_card, metadata=meta)
         finally:
-            self.model.config = previous
+            net.config = cfg
 
     def fit(self) -> Path:
         from tqdm import tqdm
@@ -456,7 +476,7 @@ class DetectorTrainer:
         with stop_on_signals() as stop:
             t_start = last_ckpt = time.monotonic()
             bar = tqdm(total=cfg.steps, initial=self.step, dynamic_ncols=True, desc="detector")
-            ema: dict[str, float] = {}
+            running: dict[str, float] = {}  # smoothed losses for the bar and the log
             with open(self.out / "log.jsonl", "a") as log_file:
                 try:
                     with batch_stream(self.batches(), stop) as batches:
@@ -467,17 +487,19 @@ class DetectorTrainer:
                             logits = self.model(imgs.to(self.device), None)
                             total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
                             optimiser_step(self.opt, total, self.step, "lower --lr")
+                            if self.ema is not None:
+                                self.ema.update_parameters(self.model)
                             self.step += 1
                             self.images_seen += cfg.batch_size
                             self.seconds += time.monotonic() - t0
-                            update_ema(ema, {**parts, "total": float(total.detach())})
+                            update_ema(running, {**parts, "total": float(total.detach())})
                             _, seen0, seconds0 = self.phase_start  # this phase's rate: crops differ between phases
-                            bar.set_postfix(loss=f"{ema['total']:.4f}",
+                            bar.set_postfix(loss=f"{running['total']:.4f}",
                                             ips=f"{(self.images_seen - seen0) / max(self.seconds - seconds0, 1e-9):.1f}")
                             bar.update(1)
                             record: dict[str, Any] = {}
                             if self.step % 50 == 0:
-                                record = {f"loss_{k}": round(v, 5) for k, v in ema.items()}
+                                record = {f"loss_{k}": round(v, 5) for k, v in running.items()}
                             if cfg.val_every and self.step % cfg.val_every == 0:
                                 metrics = self.validate()
                                 record.update(metrics)
@@ -546,6 +568,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
     p.add_argument("--init", help="start from this exported detector folder (e.g. weights/damage-detector): its weights "
                                   "and training record; ignored when --out has a checkpoint")
+    p.add_argument("--ema-decay", type=float,
+                   help="validate and export an exponential moving average of the weights with this decay per "
+                        "step (e.g. 0.998); default: the last step's weights")
     p.add_argument("--version")
     p.add_argument("--no-resume", dest="resume", action="store_false")
 

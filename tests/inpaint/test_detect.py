@@ -451,6 +451,28 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
         torch.testing.assert_close(headed.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
 
 
+def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_path):
+    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
+                            width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=0, val_images=2,
+                            ema_decay=0.75)
+    trainer = DetectorTrainer(cfg)
+    seen = []  # the live weights after each step, as the average sees them
+    update = trainer.ema.update_parameters
+    trainer.ema.update_parameters = lambda m: (seen.append({k: v.clone() for k, v in m.state_dict().items()}), update(m))
+    exported = load_detector(trainer.fit(), device="cpu").state_dict()
+    assert len(seen) == 2
+    floats = [k for k, v in seen[1].items() if v.is_floating_point()]
+    assert any("running_mean" in k for k in floats)  # BatchNorm statistics are averaged too
+    for k in floats:  # the first update copies, the second moves a quarter of the way
+        torch.testing.assert_close(exported[k], 0.75 * seen[0][k] + 0.25 * seen[1][k])
+    assert not torch.equal(exported[floats[0]], seen[1][floats[0]])
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert torch.equal(ck["model"][floats[0]], seen[1][floats[0]])  # training goes on from the live weights
+    assert DetectorTrainer(dataclasses.replace(cfg, steps=3)).ema.n_averaged.item() == 2  # and so does the average
+    with pytest.raises(ValueError, match="ema-decay"):
+        DetectorTrainer(dataclasses.replace(cfg, out=str(tmp_path / "bad"), ema_decay=1.0))
+
+
 def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder, tmp_path):
     from inpaint.detect import save_detector
 
