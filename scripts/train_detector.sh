@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # How the bundled damage detector (weights/damage-detector) was trained, on a 2-core CPU with no GPU.
-# Usage: scripts/train_detector.sh RUN_DIR            (phases 1-7 from nothing)
-#        INIT=weights/damage-detector scripts/train_detector.sh RUN_DIR   (phases 6-7 from that model)
+# Usage: scripts/train_detector.sh RUN_DIR
+# To go on from the bundled detector instead (its checkpoint is not shipped), run a phase with
+# --init weights/damage-detector --out NEW_RUN: the export continues its training record, and the
+# card gets a row per phase. --ema-decay exports a moving average of the weights.
 # Each phase resumes from RUN_DIR/checkpoint.pt and its --max-minutes counts that phase only: to
 # finish an interrupted recipe, comment out the phases already done. Photos:
 # python -m inpaint.datasets.open_photos.
@@ -12,13 +14,7 @@
 #   3. lr 1e-4, 4 min.
 #   4. lr 2e-4 with --thin-weight 4 --single-kind-fraction 0.3, 60 min: moderate scratches were
 #      missed whole (recall 0.37), being a tiny share of the damaged pixels in the usual mix.
-#   5. lr 5e-5, same flags, M5 min (this made damage-w12-d5-s24382).
-#   6. 512 px crops (batch 4, the same pixels per step; crop = 0.3-1 of the shorter side), lr 1e-4,
-#      M6 min: evaluation photos are 512 px, where a scratch is drawn one or two pixels wide and a
-#      crease twice as wide as on a 256 px crop, and a 512 px crop shows more of every line.
-#   7. lr 3e-5, same flags, M7 min, exporting the exponential moving average of the weights
-#      (decay 0.998 per step): checkpoints a few minutes apart in phase 6 differed by up to 0.03
-#      in evaluation F1 per kind, and their plain average beat each of them on creases and tears.
+#   5. lr 5e-5, same flags, M5 min.
 # One intra-op thread: with the data worker on the other core it trains at about 25 crops/s here,
 # against about 14.5 with two threads fighting the worker (step times in the run's log.jsonl).
 # The validation crops (which pick the default threshold) come from the training photos with
@@ -26,21 +22,14 @@
 set -euo pipefail
 RUN=${1:?run directory}
 M5=${M5:-45}
-M6=${M6:-75}
-M7=${M7:-20}
 PY=${PYTHON:-.venv/bin/python}
 DATA=${TRAIN_PHOTOS:-$HOME/.cache/inpaint-photos/train}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON=(--data "folder:$DATA" --val-data "$DATA" --out "$RUN" --width 12 --depth 5 --crop 256 --scale 0.15 1.0
         --batch-size 8 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-images 48 --steps 1000000)
 THIN=(--thin-weight 4 --single-kind-fraction 0.3)
-LARGE=(--crop 512 --batch-size 4 --scale 0.3 1.0)
-if [[ -z "${INIT:-}" ]]; then
-  "$PY" -m inpaint train-detector "${COMMON[@]}" --lr 1e-3 --max-minutes 50
-  "$PY" -m inpaint train-detector "${COMMON[@]}" --lr 2e-4 --max-minutes 23
-  "$PY" -m inpaint train-detector "${COMMON[@]}" --lr 1e-4 --max-minutes 4
-  "$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" --lr 2e-4 --max-minutes 60
-  "$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" --lr 5e-5 --max-minutes "$M5"
-fi
-"$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" "${LARGE[@]}" ${INIT:+--init "$INIT"} --lr 1e-4 --max-minutes "$M6"
-"$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" "${LARGE[@]}" --lr 3e-5 --ema-decay 0.998 --max-minutes "$M7"
+"$PY" -m inpaint train-detector "${COMMON[@]}" --lr 1e-3 --max-minutes 50
+"$PY" -m inpaint train-detector "${COMMON[@]}" --lr 2e-4 --max-minutes 23
+"$PY" -m inpaint train-detector "${COMMON[@]}" --lr 1e-4 --max-minutes 4
+"$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" --lr 2e-4 --max-minutes 60
+"$PY" -m inpaint train-detector "${COMMON[@]}" "${THIN[@]}" --lr 5e-5 --max-minutes "$M5"
