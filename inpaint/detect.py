@@ -74,6 +74,10 @@ class DamageNetConfig(ConfigIO):
     # before the option existed have none) and its window over the photo. See DamageNet.
     refine_channels: int = 0
     refine_kernel: int = 3
+    # Line evidence as extra inputs of the first layer: for each size k, the white top-hat and the
+    # black-hat of the luminance with a k x k square (thin bright and dark structures narrower than
+    # k). () = none (weights saved before the option existed have none). See line_features.
+    line_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.architecture != ARCHITECTURE:
@@ -89,6 +93,14 @@ class DamageNetConfig(ConfigIO):
             raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
         if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
             raise ValueError(f"refine_kernel must be odd and positive, got {self.refine_kernel}")
+        self.line_sizes = tuple(int(k) for k in self.line_sizes)
+        if any(k < 3 or k % 2 == 0 for k in self.line_sizes):
+            raise ValueError(f"line_sizes must be odd and at least 3, got {list(self.line_sizes)}")
+
+    @property
+    def encoder_inputs(self) -> int:
+        """Channels into the first layer: the photo's and two per line size."""
+        return self.in_channels + 2 * len(self.line_sizes)
 
     @property
     def channels(self) -> list[int]:
@@ -113,7 +125,7 @@ class DamageNet(nn.Module):
         self.config = config = config or DamageNetConfig()
         ch = config.channels
         self.encoder = nn.ModuleList(
-            _EncoderBlock(config.in_channels if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
+            _EncoderBlock(config.encoder_inputs if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
             for i in range(config.depth)
         )
         self.decoder = nn.ModuleList()
@@ -144,8 +156,8 @@ class DamageNet(nn.Module):
         # layer's mask inside the footprint: features are never computed on the padding, so the
         # prediction for the photo does not depend on how much padding there is (tile shapes).
         foot = [m] + [F.max_pool2d(m, 2**i) for i in range(1, self.config.depth + 1)]
-        skips = [(x, m)]
-        hcur, mcur = x, m
+        skips = [(x, m)]  # the decoder's last layer sees the photo alone, as without line features
+        hcur, mcur = (torch.cat([x, line_features(x, m, self.config.line_sizes)], 1) if self.config.line_sizes else x), m
         for i, block in enumerate(self.encoder):
             hcur, mcur = block(hcur, mcur)
             mcur = mcur * foot[i + 1]
@@ -161,6 +173,48 @@ class DamageNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """(B, 2 * len(sizes), H, W): for each size k, the white top-hat (luminance minus its opening)
+    and the black-hat (closing minus luminance) with a k x k square, computed over valid pixels
+    only (an invalid pixel never enters a minimum or a maximum) and 0 on invalid ones, so padding
+    a tile changes nothing. A scratch or crease line narrower than k stands out in one of them
+    whatever its direction, which the stride-2 first layer alone sees only smeared."""
+    y = (image[:, :3] * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) \
+        if image.shape[1] >= 3 else image[:, :1]
+    inside = valid > 0
+    far = torch.finfo(y.dtype).max
+
+    def dilate(t: torch.Tensor, k: int) -> torch.Tensor:
+        return F.max_pool2d(torch.where(inside, t, -far), k, 1, k // 2)
+
+    def erode(t: torch.Tensor, k: int) -> torch.Tensor:
+        return -dilate(-t, k)
+
+    out = []
+    for k in sizes:
+        out.append((y - dilate(erode(y, k), k)).clamp(min=0))  # white top-hat
+        out.append((erode(dilate(y, k), k) - y).clamp(min=0))  # black-hat
+    return torch.cat(out, 1) * valid.to(y.dtype)
+
+
+def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...],
+                               source: str) -> dict[str, torch.Tensor]:
+    """``state`` (from a detector with ``line_sizes``) for ``model``: weights without line features
+    may go into a model with them, the new inputs' weights of the first layer starting at zero, so
+    the model starts out as the one it continues (the first layer's mask has one channel, so its
+    renormalisation does not depend on the number of inputs). Other changes: a one-line ValueError."""
+    wanted = tuple(model.config.line_sizes)
+    if tuple(line_sizes) == wanted:
+        return state
+    if line_sizes:
+        raise ValueError(f"{source} has line features {list(line_sizes)}; this run wants {list(wanted)}: use a new --out")
+    key = "encoder.0.conv.weight"
+    old = state[key]
+    grown = old.new_zeros(old.shape[0], model.config.encoder_inputs, *old.shape[2:])
+    grown[:, : old.shape[1]] = old
+    return {**state, key: grown}
 
 
 def save_detector(model: DamageNet, folder: str | os.PathLike[str], *, card: str | None = None,

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
-from .detect import DamageNet, DamageNetConfig, save_detector
+from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
 from .train import (HEAD_OPTIONS, batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head,
                     optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
@@ -268,6 +268,9 @@ class DetectTrainConfig:
     # Export (and validate) an exponential moving average of the weights, buffers included, with
     # this decay per step (e.g. 0.998: about the last 500 steps), instead of the last step's weights.
     ema_decay: float | None = None
+    # Line features as extra inputs (see DamageNetConfig.line_sizes): None = what the checkpoint or
+    # --init model has (none for a new run). A run from weights without them may add them.
+    line_sizes: list[int] | None = None
 
 
 class DetectorTrainer:
@@ -290,7 +293,9 @@ class DetectorTrainer:
             init = load_detector(cfg.init, device=self.device, allow_untrained=True)
         source = ck["model_config"] if ck is not None else init.config.to_dict() if init is not None else {}
         head = resumed_options(cfg, source, HEAD_OPTIONS)
-        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, max_width_mult=cfg.max_width_mult, working_size=cfg.crop, **head)).to(self.device)
+        lines = tuple(cfg.line_sizes) if cfg.line_sizes is not None else tuple(source.get("line_sizes", ()))
+        self.model = DamageNet(DamageNetConfig(width=cfg.width, depth=cfg.depth, max_width_mult=cfg.max_width_mult,
+                                               working_size=cfg.crop, line_sizes=lines, **head)).to(self.device)
         self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr)
         self.step, self.seconds, self.images_seen = 0, 0.0, 0
         self.last_val: dict[str, Any] = {}
@@ -332,7 +337,8 @@ class DetectorTrainer:
         """A run goes on from weights of the same network; the head may be added (see
         load_weights_adding_head), and the crop, threshold and version label may differ."""
         def arch(d: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in d.items() if k not in HEAD_OPTIONS and k not in ("working_size", "threshold", "version")}
+            return {k: v for k, v in d.items()
+                    if k not in HEAD_OPTIONS and k not in ("working_size", "threshold", "version", "line_sizes")}
 
         if arch(config) != arch(self.model.config.to_dict()):
             raise ValueError(f"{source} was written for another detector config (width, depth, kernels); "
@@ -340,8 +346,11 @@ class DetectorTrainer:
 
     def _resume(self, ck: dict[str, Any]) -> None:
         self._check_architecture(ck["model_config"], str(self.ckpt_path))
-        if load_weights_adding_head(self.model, ck["model"], ck["model_config"].get("refine_channels", 0), str(self.ckpt_path)):
-            log.info("added a refinement head of %d channels; the optimiser starts afresh", self.model.config.refine_channels)
+        old_lines = tuple(ck["model_config"].get("line_sizes", ()))
+        state = load_weights_adding_inputs(self.model, ck["model"], old_lines, str(self.ckpt_path))
+        if load_weights_adding_head(self.model, state, ck["model_config"].get("refine_channels", 0), str(self.ckpt_path)) \
+                or old_lines != self.model.config.line_sizes:
+            log.info("added a refinement head or line features; the optimiser starts afresh")
         else:
             self.opt.load_state_dict(ck["optimizer"])
             for g in self.opt.param_groups:
@@ -357,7 +366,8 @@ class DetectorTrainer:
         record (steps, crops, time, phases), which this run's export continues. A model exported
         before phases were recorded gets one row for all its training."""
         self._check_architecture(init.config.to_dict(), f"--init {self.cfg.init}")
-        load_weights_adding_head(self.model, init.state_dict(), init.config.refine_channels, f"--init {self.cfg.init}")
+        state = load_weights_adding_inputs(self.model, init.state_dict(), init.config.line_sizes, f"--init {self.cfg.init}")
+        load_weights_adding_head(self.model, state, init.config.refine_channels, f"--init {self.cfg.init}")
         meta = getattr(init, "metadata", {})
         self.step = int(meta.get("steps", 0))
         self.images_seen = int(meta.get("images_seen", 0))
@@ -380,7 +390,8 @@ class DetectorTrainer:
                 "batch_size": c.batch_size, "lr": c.lr, "refine_lr": c.refine_lr,
                 "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
                 "thin_weight": c.thin_weight, "single_kind_fraction": c.single_kind_fraction,
-                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay}
+                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
+                "line_sizes": list(self.model.config.line_sizes)}
 
     def _all_phases(self) -> list[dict[str, Any]]:
         row = self._phase_row()
@@ -568,6 +579,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
     p.add_argument("--init", help="start from this exported detector folder (e.g. weights/damage-detector): its weights "
                                   "and training record; ignored when --out has a checkpoint")
+    p.add_argument("--line-sizes", type=int, nargs="+", metavar="K",
+                   help="line features as extra inputs: top-hat and black-hat of the luminance with K x K squares, "
+                        "e.g. 3 7 (default: the checkpoint's or --init model's; none for a new run); a run from "
+                        "weights without them may add them")
     p.add_argument("--ema-decay", type=float,
                    help="validate and export an exponential moving average of the weights with this decay per "
                         "step (e.g. 0.998); default: the last step's weights")

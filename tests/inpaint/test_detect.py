@@ -101,6 +101,38 @@ def test_refinement_head_keeps_padding_invisible(kernel):
     torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], net(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("k", [3, 7])
+def test_line_features_against_skimage_and_invisible_padding(k):
+    from skimage.morphology import black_tophat, white_tophat
+
+    from inpaint.detect import line_features
+
+    rng = np.random.default_rng(k)
+    image = torch.from_numpy(rng.random((1, 3, 40, 48), dtype=np.float32))
+    valid = torch.ones(1, 1, 40, 48)
+    white, black = line_features(image, valid, (k,))[0].numpy()
+    luma = (image[0] * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).numpy()
+    square = np.ones((k, k), bool)
+    inner = (slice(k, -k), slice(k, -k))  # away from the border, where the two may pad differently
+    np.testing.assert_allclose(white[inner], white_tophat(luma, square)[inner], atol=1e-5)
+    np.testing.assert_allclose(black[inner], black_tophat(luma, square)[inner], atol=1e-5)
+    # padded with invalid pixels (of any value), the photo's features are unchanged, border included
+    padded = torch.full((1, 3, 56, 64), 0.9)
+    padded[:, :, :40, :48] = image
+    pvalid = torch.zeros(1, 1, 56, 64)
+    pvalid[:, :, :40, :48] = 1
+    out = line_features(padded, pvalid, (k,))
+    torch.testing.assert_close(out[:, :, :40, :48], line_features(image, valid, (k,)))
+    assert float(out[:, :, 40:].abs().sum()) == 0.0
+    # a bright one-pixel line stands out in the top-hat, a dark one in the black-hat
+    flat = torch.full((1, 3, 20, 20), 0.5)
+    flat[:, :, 10, :] = 0.9
+    flat[:, :, :, 4] = 0.1
+    w, b = line_features(flat, torch.ones(1, 1, 20, 20), (k,))[0]
+    assert w[10, 12] == pytest.approx(0.4, abs=1e-6) and b[3, 4] == pytest.approx(0.4, abs=1e-6)
+    assert float(w[3, 12]) == 0.0 and float(b[3, 12]) == 0.0
+
+
 def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
     plain = tiny_net()
     x = torch.rand(2, 3, 24, 40)
@@ -449,6 +481,15 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert headed.model.config.refine_channels == 3 and headed.step == 2
     with torch.no_grad():
         torch.testing.assert_close(headed.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
+    # line features may join too: the first layer's new inputs start at zero
+    lined = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3, 5]))
+    assert lined.model.config.line_sizes == (3, 5) and lined.model.encoder[0].conv.weight.shape[1] == 3 + 4
+    with torch.no_grad():
+        torch.testing.assert_close(lined.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
+    after_lines = load_detector(lined.fit(), device="cpu")
+    assert after_lines.config.line_sizes == (3, 5) and float(after_lines.encoder[0].conv.weight[:, 3:].abs().sum()) > 0
+    with pytest.raises(ValueError, match="line features"):  # other line sizes do not fit
+        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
 
 
 def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_path):
