@@ -179,6 +179,7 @@ def _detector_phases(meta: dict) -> list[str]:
                 "kind weights " + ", ".join(f"{k} {v:g}" for k, v in ph["kind_weights"].items()) if ph.get("kind_weights") else "",
                 f"head {ph['refine_channels']} ch" if ph.get("refine_channels") else "",
                 f"weights averaged (EMA {ph['ema_decay']:g} per step)" if ph.get("ema_decay") else "",
+                "line features " + ", ".join(map(str, ph["line_sizes"])) if ph.get("line_sizes") else "",
             ])) or "-"
         rows.append(f"| {i} | {int(ph['steps']):,} | {int(ph['images_seen']):,} | {crop} | {ph.get('batch_size')} | {lr} | {what} |")
     return rows + [""]
@@ -218,6 +219,10 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
            "the decoder's logit, LeakyReLU, a 1x1 convolution added to the logit), added when training resumed "
            "(the network's first layer has stride 2, so its only other full-resolution layer is the linear last one)"]
           if net.config.refine_channels else []),
+        *([f"- line features as extra inputs of the first layer: the white top-hat and the black-hat of the luminance "
+           f"with {', '.join(f'{k}x{k}' for k in net.config.line_sizes)} squares (thin bright and dark structures narrower "
+           "than the square, in any direction), computed over the photo's pixels only"]
+          if net.config.line_sizes else []),
         f"- {net.num_parameters():,} parameters; float32 safetensors",
         "- the validity mask is 1 on the photo and 0 on padding at every scale, so tiles of any shape give the "
         "same prediction for the same pixels' context; large scans run in "

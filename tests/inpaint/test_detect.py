@@ -488,6 +488,9 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
         torch.testing.assert_close(lined.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
     after_lines = load_detector(lined.fit(), device="cpu")
     assert after_lines.config.line_sizes == (3, 5) and float(after_lines.encoder[0].conv.weight[:, 3:].abs().sum()) > 0
+    assert _cli("card", "--model", str(tmp_path / "lined" / "model"), "--train-command", "t").returncode == 0
+    card = (tmp_path / "lined" / "model" / "README.md").read_text()
+    assert "with 3x3, 5x5 squares" in card and "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5; line features 3, 5 |" in card
     with pytest.raises(ValueError, match="line features"):  # other line sizes do not fit
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
 
