@@ -177,7 +177,7 @@ class DamageNet(nn.Module):
 
 def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
     """(B, 2 * len(sizes), H, W): for each size k, the white top-hat (luminance minus its opening)
-    and the black-hat (closing minus luminance) with a k x k square, computed over valid pixels
+    and the black-hat (closing minus luminance) with a k x k square, times LINE_FEATURE_SCALE, computed over valid pixels
     only (an invalid pixel never enters a minimum or a maximum) and 0 on invalid ones, so padding
     a tile changes nothing. A scratch or crease line narrower than k stands out in one of them
     whatever its direction, which the stride-2 first layer alone sees only smeared."""
@@ -196,7 +196,13 @@ def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ..
     for k in sizes:
         out.append((y - dilate(erode(y, k), k)).clamp(min=0))  # white top-hat
         out.append((erode(dilate(y, k), k) - y).clamp(min=0))  # black-hat
-    return torch.cat(out, 1) * valid.to(y.dtype)
+    return torch.cat(out, 1) * (LINE_FEATURE_SCALE * valid.to(y.dtype))
+
+
+# On the training photos the four features of sizes 3 and 7 spread 0.03-0.07 (standard deviation)
+# against the photo's 0.22: scaled by 4 they are on about the photo's scale, so the first layer's
+# new weights, starting at zero, matter after as many Adam steps as its others.
+LINE_FEATURE_SCALE = 4.0
 
 
 def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...],

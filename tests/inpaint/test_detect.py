@@ -105,12 +105,12 @@ def test_refinement_head_keeps_padding_invisible(kernel):
 def test_line_features_against_skimage_and_invisible_padding(k):
     from skimage.morphology import black_tophat, white_tophat
 
-    from inpaint.detect import line_features
+    from inpaint.detect import LINE_FEATURE_SCALE, line_features
 
     rng = np.random.default_rng(k)
     image = torch.from_numpy(rng.random((1, 3, 40, 48), dtype=np.float32))
     valid = torch.ones(1, 1, 40, 48)
-    white, black = line_features(image, valid, (k,))[0].numpy()
+    white, black = line_features(image, valid, (k,))[0].numpy() / LINE_FEATURE_SCALE
     luma = (image[0] * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).numpy()
     square = np.ones((k, k), bool)
     inner = (slice(k, -k), slice(k, -k))  # away from the border, where the two may pad differently
@@ -128,7 +128,7 @@ def test_line_features_against_skimage_and_invisible_padding(k):
     flat = torch.full((1, 3, 20, 20), 0.5)
     flat[:, :, 10, :] = 0.9
     flat[:, :, :, 4] = 0.1
-    w, b = line_features(flat, torch.ones(1, 1, 20, 20), (k,))[0]
+    w, b = line_features(flat, torch.ones(1, 1, 20, 20), (k,))[0] / LINE_FEATURE_SCALE
     assert w[10, 12] == pytest.approx(0.4, abs=1e-6) and b[3, 4] == pytest.approx(0.4, abs=1e-6)
     assert float(w[3, 12]) == 0.0 and float(b[3, 12]) == 0.0
 
