@@ -139,6 +139,14 @@ class DamageNet(nn.Module):
         # nonlinear layer over the photo's KxK neighbourhood there, with the footprint as its mask.
         self.refine = (_RefineHead(config.in_channels, config.refine_channels, config.refine_kernel, out_channels=1)
                        if config.refine_channels else None)
+        # Line features also reach the logit at full resolution, through one 3x3 convolution (zero
+        # outside the photo, so padding still changes nothing): the first layer sees them only at
+        # its stride of 2, and half of the scratch F1 a detector loses is in where the line's edges
+        # fall. It starts at zero, so a detector that gains line features starts as itself.
+        self.line_skip = None
+        if config.line_sizes:
+            self.line_skip = nn.Conv2d(2 * len(config.line_sizes), 1, 3, padding=1, bias=False)
+            nn.init.zeros_(self.line_skip.weight)
 
     @property
     def multiple(self) -> int:
@@ -157,7 +165,8 @@ class DamageNet(nn.Module):
         # prediction for the photo does not depend on how much padding there is (tile shapes).
         foot = [m] + [F.max_pool2d(m, 2**i) for i in range(1, self.config.depth + 1)]
         skips = [(x, m)]  # the decoder's last layer sees the photo alone, as without line features
-        hcur, mcur = (torch.cat([x, line_features(x, m, self.config.line_sizes)], 1) if self.config.line_sizes else x), m
+        lines = line_features(x, m, self.config.line_sizes) if self.line_skip is not None else None
+        hcur, mcur = (x if lines is None else torch.cat([x, lines], 1)), m
         for i, block in enumerate(self.encoder):
             hcur, mcur = block(hcur, mcur)
             mcur = mcur * foot[i + 1]
@@ -167,6 +176,8 @@ class DamageNet(nn.Module):
             skip, skip_m = skips.pop()
             hcur, mcur = block(hcur, mcur, skip, skip_m)
             mcur = mcur * foot[self.config.depth - 1 - j]
+        if lines is not None:
+            hcur = hcur + self.line_skip(lines.to(hcur.dtype))  # (B, 1, H, W)
         if self.refine is not None:
             hcur = self.refine(hcur, x, m)
         return (hcur * mcur)[:, :, :h, :w].float()
@@ -208,9 +219,10 @@ LINE_FEATURE_SCALE = 4.0
 def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...],
                                source: str) -> dict[str, torch.Tensor]:
     """``state`` (from a detector with ``line_sizes``) for ``model``: weights without line features
-    may go into a model with them, the new inputs' weights of the first layer starting at zero, so
-    the model starts out as the one it continues (the first layer's mask has one channel, so its
-    renormalisation does not depend on the number of inputs). Other changes: a one-line ValueError."""
+    may go into a model with them, the new inputs' weights of the first layer and the full-resolution
+    line convolution starting at zero, so the model starts out as the one it continues (the first
+    layer's mask has one channel, so its renormalisation does not depend on the number of inputs).
+    Other changes: a one-line ValueError."""
     wanted = tuple(model.config.line_sizes)
     if tuple(line_sizes) == wanted:
         return state
@@ -220,7 +232,7 @@ def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor],
     old = state[key]
     grown = old.new_zeros(old.shape[0], model.config.encoder_inputs, *old.shape[2:])
     grown[:, : old.shape[1]] = old
-    return {**state, key: grown}
+    return {**state, key: grown, "line_skip.weight": torch.zeros_like(model.line_skip.weight)}
 
 
 def save_detector(model: DamageNet, folder: str | os.PathLike[str], *, card: str | None = None,

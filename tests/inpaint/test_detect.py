@@ -133,6 +133,32 @@ def test_line_features_against_skimage_and_invisible_padding(k):
     assert float(w[3, 12]) == 0.0 and float(b[3, 12]) == 0.0
 
 
+def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invisible():
+    from inpaint.detect import line_features
+
+    torch.manual_seed(3)
+    net = DamageNet(DamageNetConfig(width=4, depth=3, line_sizes=(3, 5))).eval()
+    assert float(net.line_skip.weight.abs().sum()) == 0.0  # a new line term starts as nothing
+    x = torch.rand(1, 3, 37, 45)
+    with torch.no_grad():
+        before = net(x)
+        torch.nn.init.normal_(net.line_skip.weight, std=0.5)
+        after = net(x)
+        # the difference is exactly one 3x3 convolution of the features, zero-padded (direct loop)
+        # (of the network's input, the photo scaled to [-1, 1])
+        feats = torch.nn.functional.pad(line_features(2 * x - 1, torch.ones(1, 1, 37, 45), (3, 5)), (1, 1, 1, 1))
+        direct = torch.zeros(37, 45)
+        for dy in range(3):
+            for dx in range(3):
+                direct += (feats[0, :, dy : dy + 37, dx : dx + 45] * net.line_skip.weight[0, :, dy, dx].view(-1, 1, 1)).sum(0)
+        torch.testing.assert_close((after - before)[0, 0], direct, atol=1e-5, rtol=1e-5)
+        padded = torch.rand(1, 3, 60, 60) * 100
+        padded[:, :, :37, :45] = x
+        valid = torch.zeros(1, 1, 60, 60)
+        valid[:, :, :37, :45] = 1
+        torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], after, atol=1e-5, rtol=1e-5)
+
+
 def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
     plain = tiny_net()
     x = torch.rand(2, 3, 24, 40)
@@ -488,6 +514,7 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
         torch.testing.assert_close(lined.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
     after_lines = load_detector(lined.fit(), device="cpu")
     assert after_lines.config.line_sizes == (3, 5) and float(after_lines.encoder[0].conv.weight[:, 3:].abs().sum()) > 0
+    assert float(after_lines.line_skip.weight.abs().sum()) > 0  # the full-resolution line term trained too
     assert _cli("card", "--model", str(tmp_path / "lined" / "model"), "--train-command", "t").returncode == 0
     card = (tmp_path / "lined" / "model" / "README.md").read_text()
     assert "with 3x3, 5x5 squares" in card and "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5; line features 3, 5 |" in card
