@@ -188,17 +188,32 @@ class DamageNet(nn.Module):
 
 def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
     """(B, 2 * len(sizes), H, W): for each size k, the white top-hat (luminance minus its opening)
-    and the black-hat (closing minus luminance) with a k x k square, times LINE_FEATURE_SCALE, computed over valid pixels
-    only (an invalid pixel never enters a minimum or a maximum) and 0 on invalid ones, so padding
-    a tile changes nothing. A scratch or crease line narrower than k stands out in one of them
-    whatever its direction, which the stride-2 first layer alone sees only smeared."""
-    y = (image[:, :3] * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) \
-        if image.shape[1] >= 3 else image[:, :1]
-    inside = valid > 0
+    and the black-hat (closing minus luminance) with a k x k square, times LINE_FEATURE_SCALE,
+    computed over valid pixels only (an invalid pixel never enters a minimum or a maximum) and 0 on
+    invalid ones, so padding a tile changes nothing. A scratch or crease line narrower than k stands
+    out in one of them whatever its direction, which the stride-2 first layer alone sees only
+    smeared. No gradient flows through them (they are a function of the photo alone).
+
+    On a CPU the minima and maxima are OpenCV's (about 100 times faster than torch's max_pool2d
+    there: 0.4 ms against 44 ms for eight 256 px 7x7 dilations, which made the features cost as
+    much as a training step); elsewhere torch's, separably. Both give the same numbers (tested)."""
+    with torch.no_grad():
+        y = (image[:, :3].float() * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) \
+            if image.shape[1] >= 3 else image[:, :1].float()
+        y = y.contiguous()
+        inside = valid.contiguous() > 0
+        morph = _cv2_morphology if y.device.type == "cpu" else _torch_morphology
+        out = morph(y, inside, tuple(sizes))
+        return out * (LINE_FEATURE_SCALE * valid.to(out.dtype))
+
+
+def _torch_morphology(y: torch.Tensor, inside: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """Top-hats and black-hats of y (B, 1, H, W) over ``inside`` with torch (any device)."""
     far = torch.finfo(y.dtype).max
 
-    def dilate(t: torch.Tensor, k: int) -> torch.Tensor:
-        return F.max_pool2d(torch.where(inside, t, -far), k, 1, k // 2)
+    def dilate(t: torch.Tensor, k: int) -> torch.Tensor:  # a k x k square as 1 x k then k x 1
+        t = torch.where(inside, t, -far)
+        return F.max_pool2d(F.max_pool2d(t, (1, k), 1, (0, k // 2)), (k, 1), 1, (k // 2, 0))
 
     def erode(t: torch.Tensor, k: int) -> torch.Tensor:
         return -dilate(-t, k)
@@ -207,7 +222,32 @@ def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ..
     for k in sizes:
         out.append((y - dilate(erode(y, k), k)).clamp(min=0))  # white top-hat
         out.append((erode(dilate(y, k), k) - y).clamp(min=0))  # black-hat
-    return torch.cat(out, 1) * (LINE_FEATURE_SCALE * valid.to(y.dtype))
+    return torch.cat(out, 1)
+
+
+def _cv2_morphology(y: torch.Tensor, inside: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """The same as _torch_morphology, with OpenCV on the CPU, one image at a time. OpenCV's erode
+    and dilate ignore what lies beyond the image (their default border), like max_pool2d's padding."""
+    import cv2
+
+    far = float(np.finfo(np.float32).max)
+    ys, ins = y[:, 0].numpy(), inside[:, 0].numpy()
+    out = np.empty((y.shape[0], 2 * len(sizes), *y.shape[2:]), np.float32)
+    for b in range(y.shape[0]):
+        img, keep = ys[b], ins[b]
+        full = bool(keep.all())  # the usual case: nothing to hide
+
+        def dilate(t: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+            return cv2.dilate(t if full else np.where(keep, t, -far).astype(np.float32), kernel)
+
+        def erode(t: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+            return cv2.erode(t if full else np.where(keep, t, far).astype(np.float32), kernel)
+
+        for i, k in enumerate(sizes):
+            kernel = np.ones((k, k), np.uint8)
+            np.maximum(img - dilate(erode(img, kernel), kernel), 0.0, out=out[b, 2 * i])  # white top-hat
+            np.maximum(erode(dilate(img, kernel), kernel) - img, 0.0, out=out[b, 2 * i + 1])  # black-hat
+    return torch.from_numpy(out)
 
 
 # On the training photos the four features of sizes 3 and 7 spread 0.03-0.07 (standard deviation)

@@ -133,6 +133,21 @@ def test_line_features_against_skimage_and_invisible_padding(k):
     assert float(w[3, 12]) == 0.0 and float(b[3, 12]) == 0.0
 
 
+def test_line_features_opencv_and_torch_paths_agree_with_holes_anywhere():
+    from inpaint.detect import _cv2_morphology, _torch_morphology
+
+    torch.manual_seed(5)
+    y = torch.rand(3, 1, 33, 41)
+    inside = torch.rand(3, 1, 33, 41) > 0.3  # scattered invalid pixels, not only a padded band
+    inside[0] = True
+    inside[1, :, 20:] = False
+    for sizes in [(3,), (3, 7), (5, 9)]:
+        cv, th = _cv2_morphology(y, inside, sizes), _torch_morphology(y, inside, sizes)
+        assert cv.shape == th.shape == (3, 2 * len(sizes), 33, 41)
+        # the same numbers wherever a pixel is valid (invalid ones are zeroed by line_features)
+        torch.testing.assert_close(cv * inside, th * inside, atol=0, rtol=0)
+
+
 def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invisible():
     from inpaint.detect import line_features
 
