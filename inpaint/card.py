@@ -221,7 +221,8 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
           if net.config.refine_channels else []),
         *([f"- line features as extra inputs of the first layer: the white top-hat and the black-hat of the luminance "
            f"with {', '.join(f'{k}x{k}' for k in net.config.line_sizes)} squares (thin bright and dark structures narrower "
-           "than the square, in any direction), computed over the photo's pixels only"]
+           "than the square, in any direction), computed over the photo's pixels only; they also reach the logit at full "
+           "resolution through one 3x3 convolution"]
           if net.config.line_sizes else []),
         f"- {net.num_parameters():,} parameters; float32 safetensors",
         "- the validity mask is 1 on the photo and 0 on padding at every scale, so tiles of any shape give the "

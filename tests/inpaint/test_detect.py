@@ -612,9 +612,15 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
         assert sum(row["truth_by_visibility"]) == row["tp"] + row["fn"]
         assert sum(row["found_by_visibility"]) == row["tp"]
         assert all(f <= t for f, t in zip(row["found_by_visibility"], row["truth_by_visibility"]))
+        # the visible-truth scores drop exactly the faint bin from the truth; false positives are unchanged
+        vis = row["visible"]
+        assert vis["tp"] == sum(row["found_by_visibility"][1:]) and vis["fp"] == row["fp"]
+        assert vis["tp"] + vis["fn"] == sum(row["truth_by_visibility"][1:])
+        assert vis["f1"] == pytest.approx(scores(vis["tp"], vis["fp"], vis["fn"])["f1"])
     assert set(results["false_positive_rate"]) == {"learned", "classical"}
     md = (tmp_path / "ev" / "results.md").read_text()
     assert "| scratch |" in md and "pixels flagged" in md and "Recall by how visible the damage is" in md
+    assert "with the faint truth ignored" in md and sum(line.startswith("| scratch |") for line in md.splitlines()) == 4
     assert json.loads((tmp_path / "ev" / "results.json").read_text())["size"] == 64
     for name in ("contact-sheet.png", "demo.png"):
         with Image.open(tmp_path / "ev" / name) as im:
