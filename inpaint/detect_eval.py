@@ -30,7 +30,7 @@ import platform
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -123,9 +123,9 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
 
     table = []
     for (m, sev, kind), (tp, fp, fn) in sorted(counts.items()):
+        vtp, vfp, vfn = counts_visible[(m, sev, kind)]
         table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
-                      "visible": {"tp": counts_visible[(m, sev, kind)][0], "fp": counts_visible[(m, sev, kind)][1],
-                                  "fn": counts_visible[(m, sev, kind)][2], **scores(*counts_visible[(m, sev, kind)])},
+                      "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
                       "truth_by_visibility": visible[(m, sev, kind)][0].tolist(),
                       "found_by_visibility": visible[(m, sev, kind)][1].tolist()})
     fpr = {m: (f / t if t else None) for m, (f, t) in clean.items()}
@@ -190,7 +190,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _f1_table(idx: dict, methods: list[str], value) -> list[str]:
+def _f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], float | None]) -> list[str]:
     """Rows of kinds, columns of severity x method, ``value(row)`` in each cell, the best in bold."""
     lines = ["", "| kind | " + " | ".join(f"{s} {m}" for s in SEVERITIES for m in methods) + " |",
              "|---|" + "---:|" * (len(SEVERITIES) * len(methods))]
