@@ -86,7 +86,12 @@ class PartialConv2d(nn.Conv2d):
             else:
                 weights = torch.tensor(groups, dtype=torch.float32, device=m.device).view(1, -1, 1, 1)
                 kernel = self.ones_kernel * weights  # (1, G, kh, kw): group g counts c_g times
-                counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
+                # Channels-last: for a few mask channels the contiguous layout takes oneDNN's slow
+                # path (measured on this 2-core CPU, 2 channels at 1088x1088: 22 ms against 2.6 ms).
+                # The counts are small integers, exact in float32 in any order: same result.
+                cl = torch.channels_last
+                counts = F.conv2d(m.contiguous(memory_format=cl), kernel.contiguous(memory_format=cl), None,
+                                  self.stride, self.padding, self.dilation)
                 total = float(self.window_size * sum(groups))
             new_mask = (counts > 0).to(torch.float32)
             # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
