@@ -174,6 +174,7 @@ def _detector_phases(meta: dict) -> list[str]:
         else:
             lr = f"{ph['lr']:g}" + (f" (head {ph['refine_lr']:g})" if ph.get("refine_lr") is not None else "")
             what = "; ".join(filter(None, [
+                "widened from {} to {} channels (Net2Net)".format(*ph["widened"]) if ph.get("widened") else "",
                 f"thin damage x{1 + ph['thin_weight']:g}" if ph.get("thin_weight") else "",
                 f"{ph['single_kind_fraction']:.0%} single-kind" if ph.get("single_kind_fraction") else "",
                 "kind weights " + ", ".join(f"{k} {v:g}" for k, v in ph["kind_weights"].items()) if ph.get("kind_weights") else "",

@@ -13,7 +13,8 @@ that goes through what an old print and its scan go through:
 
 A share of the damaged samples (``single_kind_fraction``) carry one damage kind only, drawn
 uniformly or by ``kind_weights``. A run may add a full-resolution refinement head when it resumes
-(``refine_channels``; see ``inpaint.detect.DamageNet``).
+(``refine_channels``; see ``inpaint.detect.DamageNet``), and a run started from an exported detector
+(``init``) with a larger ``width`` widens it first, starting as the same function (``widen_detector``).
 
 Loss: binary cross-entropy (damage pixels weighted ``pos_weight``, thin damage ``thin_weight``
 more) plus a soft Dice term, which keeps thin lines from being drowned by the background. Adam; checkpoints every few minutes
@@ -44,7 +45,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
-from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save_detector
+from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save_detector, widen_detector
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
 from .train import (HEAD_OPTIONS, batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head,
                     optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
@@ -301,6 +302,7 @@ class DetectorTrainer:
         self.last_val: dict[str, Any] = {}
         # One row per invocation of fit() (a phase: its steps, crops and options), for the card.
         self.phases: list[dict[str, Any]] = []
+        self.widened_from: int | None = None  # set when this invocation widened its --init detector
         if ck is not None:
             self._resume(ck)
         elif init is not None:
@@ -365,6 +367,13 @@ class DetectorTrainer:
         """``--init``: the exported model's weights (the optimiser starts afresh) and its training
         record (steps, crops, time, phases), which this run's export continues. A model exported
         before phases were recorded gets one row for all its training."""
+        if init.config.width > self.model.config.width:
+            raise ValueError(f"--init {self.cfg.init} has width {init.config.width}: a detector can only be widened "
+                             f"(--width {init.config.width} or more)")
+        if init.config.width < self.model.config.width:  # a wider run: the detector widened, starting as itself
+            log.info("widening %s from %d to %d channels", init.config.version, init.config.width, self.model.config.width)
+            self.widened_from = init.config.width
+            init = widen_detector(init, self.model.config.width, seed=self.cfg.seed)
         self._check_architecture(init.config.to_dict(), f"--init {self.cfg.init}")
         state = load_weights_adding_inputs(self.model, init.state_dict(), init.config.line_sizes, f"--init {self.cfg.init}")
         load_weights_adding_head(self.model, state, init.config.refine_channels, f"--init {self.cfg.init}")
@@ -391,7 +400,8 @@ class DetectorTrainer:
                 "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
                 "thin_weight": c.thin_weight, "single_kind_fraction": c.single_kind_fraction,
                 "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
-                "line_sizes": list(self.model.config.line_sizes)}
+                "line_sizes": list(self.model.config.line_sizes),
+                **({"widened": [self.widened_from, self.model.config.width]} if self.widened_from else {})}
 
     def _all_phases(self) -> list[dict[str, Any]]:
         row = self._phase_row()
@@ -578,7 +588,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine-kernel", type=int, help="the head's window over the photo (odd; default 3)")
     p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
     p.add_argument("--init", help="start from this exported detector folder (e.g. weights/damage-detector): its weights "
-                                  "and training record; ignored when --out has a checkpoint")
+                                  "and training record; ignored when --out has a checkpoint. With a larger --width "
+                                  "it is widened first, starting as the same function (see inpaint.detect.widen_detector)")
     p.add_argument("--line-sizes", type=int, nargs="+", metavar="K",
                    help="line features as extra inputs: top-hat and black-hat of the luminance with K x K squares, "
                         "e.g. 3 7 (default: the checkpoint's or --init model's; none for a new run); a run from "

@@ -20,6 +20,7 @@
 #      at zero, so the detector starts as itself), lr 1e-4, weights averaged (--ema-decay 0.999).
 #   7. lr 3e-5, --ema-decay 0.998.
 # The bundled detector: INIT=weights/damage-detector (s24382) M1=0 M2=0 M3=0 M4=0 M5=0 M6=85 M7=30.
+# WIDTH=16 with INIT= a 12-channel detector widens it first (Net2Net: it starts as the same function).
 # One intra-op thread: with the data worker on the other core it trains at about 20-25 crops/s here,
 # against about 14.5 with two threads fighting the worker (step times in the run's log.jsonl).
 # The validation crops (which pick the default threshold) come from the training photos with
@@ -29,7 +30,7 @@ RUN=${1:?run directory}
 PY=${PYTHON:-.venv/bin/python}
 DATA=${TRAIN_PHOTOS:-$HOME/.cache/inpaint-photos/train}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-COMMON=(--data "folder:$DATA" --val-data "$DATA" --out "$RUN" --width 12 --depth 5 --crop 256 --scale 0.15 1.0
+COMMON=(--data "folder:$DATA" --val-data "$DATA" --out "$RUN" --width "${WIDTH:-12}" --depth 5 --crop 256 --scale 0.15 1.0
         --batch-size 8 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-images 48 --steps 1000000)
 if [ -n "${INIT:-}" ] && [ ! -f "$RUN/checkpoint.pt" ]; then
   COMMON+=(--init "$INIT")  # the first phase that runs starts from it; the others resume (--init is ignored then)

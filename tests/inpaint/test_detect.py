@@ -28,6 +28,7 @@ from inpaint.detect import (
     multiscale_probability,
     predict_probability,
     save_detector,
+    widen_detector,
 )
 from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, detection_loss,
                                   f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
@@ -172,6 +173,37 @@ def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invi
         valid = torch.zeros(1, 1, 60, 60)
         valid[:, :, :37, :45] = 1
         torch.testing.assert_close(net(padded, valid)[:, :, :37, :45], after, atol=1e-5, rtol=1e-5)
+
+
+def test_widening_keeps_the_detector_s_function_and_lets_the_copies_grow_apart():
+    torch.manual_seed(5)
+    net = DamageNet(DamageNetConfig(width=4, depth=3, line_sizes=(3, 5)))
+    for m in net.modules():  # trained-looking BatchNorm statistics and affine terms
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.normal_(m.weight)
+            torch.nn.init.normal_(m.bias)
+    torch.nn.init.normal_(net.line_skip.weight, std=0.5)
+    net.eval()
+    wide = widen_detector(net, 6, noise=0.0)
+    assert wide.config.channels == [6, 12, 24] and wide.config.line_sizes == (3, 5)
+    assert wide.encoder[1].conv.weight.shape == (12, 6, 3, 3) and wide.decoder[2].conv.weight.shape == (1, 6 + 3, 3, 3)
+    x = torch.rand(2, 3, 32, 40)  # a multiple of 2**depth: no padding, the same function
+    with torch.no_grad():
+        narrow_out = net(x)
+        torch.testing.assert_close(wide(x), narrow_out, atol=1e-5, rtol=1e-5)
+        assert narrow_out.abs().max() > 0.5  # not a trivially small output
+    # the first new channel of level 0 repeats an old one, so its incoming weights equal that one's
+    rows = wide.encoder[0].conv.weight[4:]
+    assert any(torch.equal(rows[0], net.encoder[0].conv.weight[k]) for k in range(4))
+    noisy = widen_detector(net, 6, noise=0.01)
+    assert not any(torch.equal(noisy.encoder[0].conv.weight[4], net.encoder[0].conv.weight[k]) for k in range(4))
+    with torch.no_grad():
+        diff = (noisy(x) - narrow_out).abs().max()
+    assert 0 < diff < 0.1
+    with pytest.raises(ValueError, match="only be widened"):
+        widen_detector(net, 3)
 
 
 def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
@@ -517,7 +549,18 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert DetectorTrainer(dataclasses.replace(more, steps=6)).step == 5
     # another architecture does not fit; a refinement head may be added, starting as nothing
     with pytest.raises(ValueError, match="another detector config"):
-        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=8))
+        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "deep"), depth=4))
+    # a wider run widens the detector (Net2Net), starting close to it: its copies carry 1% noise
+    wide = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=6))
+    assert wide.model.encoder[0].conv.weight.shape[0] == 6 and wide.step == 2
+    with torch.no_grad():
+        torch.testing.assert_close(wide.model.eval()(x), first(x), atol=0.05, rtol=0)
+    wide_after = load_detector(wide.fit(), device="cpu")
+    assert wide_after.config.width == 6 and wide_after.metadata["phases"][-1]["widened"] == [4, 6]
+    assert _cli("card", "--model", str(tmp_path / "wide" / "model"), "--train-command", "t").returncode == 0
+    assert "widened from 4 to 6 channels (Net2Net); thin damage x5 |" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    with pytest.raises(ValueError, match="only be widened"):
+        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
     headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
     assert headed.model.config.refine_channels == 3 and headed.step == 2
     with torch.no_grad():
