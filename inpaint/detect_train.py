@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save_detector, widen_detector
+from .images import LUMA_601
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
 from .train import (HEAD_OPTIONS, batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head,
                     optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
@@ -74,7 +75,7 @@ def age_print(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = photo.astype(np.float32)
     if pick < 0.3:
         return photo
-    luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = x @ LUMA_601
     if pick < 0.6:
         x = np.repeat(luma[..., None], 3, axis=2)
     elif pick < 0.85:
