@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import LUMA_601, Photo, PhotoInput, open_photo
-from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, _RefineHead, encoder_channels, pad_inputs
+from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, _RefineHead, encoder_channels, pad_inputs, weight_format
 
 DETECT_METHODS = ("learned", "classical")
 DEFAULT_SENSITIVITY = 0.5
@@ -166,7 +166,14 @@ class DamageNet(nn.Module):
         foot = [m] + [F.max_pool2d(m, 2**i) for i in range(1, self.config.depth + 1)]
         skips = [(x, m)]  # the decoder's last layer sees the photo alone, as without line features
         lines = line_features(x, m, self.config.line_sizes) if self.line_skip is not None else None
-        hcur, mcur = (x if lines is None else torch.cat([x, lines], 1)), m
+        hcur, mcur = x, m
+        if lines is not None:  # the first layer's input, built in x's layout (a concatenation would
+            # come out contiguous and be converted again by the convolution: 41 ms against 19 ms per
+            # 1088 px tile on one core)
+            hcur = torch.empty((b, x.shape[1] + lines.shape[1], *x.shape[2:]), dtype=x.dtype, device=x.device,
+                               memory_format=weight_format(self.encoder[0].conv.weight))
+            hcur[:, : x.shape[1]] = x
+            hcur[:, x.shape[1] :] = lines
         for i, block in enumerate(self.encoder):
             hcur, mcur = block(hcur, mcur)
             mcur = mcur * foot[i + 1]
