@@ -163,7 +163,9 @@ class DamageNet(nn.Module):
         # the restorer, whose masks grow into the hole layer by layer, the detector keeps every
         # layer's mask inside the footprint: features are never computed on the padding, so the
         # prediction for the photo does not depend on how much padding there is (tile shapes).
-        foot = [m] + [F.max_pool2d(m, 2**i) for i in range(1, self.config.depth + 1)]
+        foot = [m]
+        for _ in range(self.config.depth):  # level by level (the padded size is a multiple of 2**depth)
+            foot.append(F.max_pool2d(foot[-1], 2))
         skips = [(x, m)]  # the decoder's last layer sees the photo alone, as without line features
         lines = line_features(x, m, self.config.line_sizes) if self.line_skip is not None else None
         hcur, mcur = x, m
