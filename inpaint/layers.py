@@ -24,6 +24,16 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 
+def masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x * mask`` (mask broadcast over channels, in x's dtype). On a CPU a mask that is 1
+    everywhere (the damage detector's interior tiles, a photo without holes) returns ``x`` itself:
+    ``x * 1`` is ``x`` exactly, and the multiply was a tenth of a detector tile's time. Elsewhere
+    it always multiplies (checking would make a GPU wait)."""
+    if x.device.type == "cpu" and bool((mask == 1).all()):
+        return x
+    return x * mask.to(x.dtype)
+
+
 class PartialConv2d(nn.Conv2d):
     """A ``Conv2d`` that takes ``(x, mask)`` and returns ``(y, new_mask)``.
 
@@ -66,7 +76,7 @@ class PartialConv2d(nn.Conv2d):
         groups = self._groups(x, mask, mask_channels)
         scale, new_mask = self.mask_terms(mask, groups)
         if groups is None:
-            xm = x * mask.to(x.dtype)
+            xm = masked(x, mask)
         else:
             xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)

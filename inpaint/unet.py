@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fill import smooth_fill
-from .layers import PartialConv2d
+from .layers import PartialConv2d, masked
 
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 RENORMS = ("joint", "per_group")
@@ -236,8 +236,8 @@ class _DecoderBlock(nn.Module):
         ch = h.shape[1]
         up, side = self.split_weights(ch)
         m_up = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        raw_up = F.conv_transpose2d(h * m.to(h.dtype), up, stride=2, padding=1)
-        raw_skip = F.conv2d(skip * skip_m.to(skip.dtype), side, padding=1)
+        raw_up = F.conv_transpose2d(masked(h, m), up, stride=2, padding=1)
+        raw_skip = F.conv2d(masked(skip, skip_m), side, padding=1)
         if self.renorm == "per_group":
             (s_up, s_skip), m_out = self.conv.group_terms([m_up, skip_m])
             raw = raw_up * s_up.to(raw_up.dtype) + raw_skip * s_skip.to(raw_skip.dtype)

@@ -132,3 +132,21 @@ def test_grouped_masks_equal_per_channel_masks():
     assert torch.equal(am, bm) and torch.equal(am.double(), ref_m)
     with pytest.raises(ValueError, match="mask_channels"):
         layer(x, m, mask_channels=(1, 3))
+
+
+def test_masked_skips_the_multiply_only_for_an_all_ones_mask():
+    from inpaint.layers import masked
+
+    x = torch.randn(2, 5, 7, 9)
+    ones = torch.ones(2, 1, 7, 9)
+    assert masked(x, ones) is x  # nothing to do: x * 1 is x
+    holes = ones.clone()
+    holes[1, 0, 3, 4] = 0.0
+    out = masked(x, holes)
+    assert torch.equal(out, x * holes) and out[1, :, 3, 4].abs().sum() == 0
+    # a partial convolution with a full mask gives what the explicit multiply gave
+    conv = PartialConv2d(5, 4, 3, padding=1)
+    y, m = conv(x, ones)
+    raw = torch.nn.functional.conv2d(x * ones, conv.weight, None, 1, 1)
+    scale, new_mask = conv.mask_terms(ones)
+    assert torch.equal(y, conv.finish(raw, scale, new_mask)) and torch.equal(m, ones)
