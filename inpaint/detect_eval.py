@@ -14,7 +14,8 @@ inputs. Pixel counts are pooled over photos and seeds per cell: precision, recal
 false-positive rate is the share of pixels flagged on the same photos through the same pipeline
 without damage. Seconds per photo are the mean wall time of ``detect_damage``. Recall is also split
 by how visible each true damage pixel is in the input: how far the damage moved it from the same
-print scanned without the damage (same scan draws), in grey levels. The synthesiser's mask counts
+print scanned without the damage (same scan draws), in grey levels; and the plainly visible part
+by whether the damage made a pixel brighter or darker (a dark scratch against a bright one). The synthesiser's mask counts
 every pixel a damage layer touched at 5% opacity or more, and after blur, noise and JPEG some of
 those are hard or impossible to see; the split tells a missed faint pixel from a missed plain one.
 
@@ -44,6 +45,7 @@ ROWS = (*DAMAGE_KINDS, "mixed")
 # How visible a damaged pixel is in what the detector sees: the largest channel difference between
 # the scan and the same print scanned without the damage, in grey levels, split at these edges.
 VISIBILITY_EDGES = (8, 20, 40)
+PLAIN_BIN = 2  # "plainly visible": changed by VISIBILITY_EDGES[1] grey levels or more
 _SHOWN = ("mixed", "crease", "scratch", "stain", "tear", "spot", "missing_corner")  # contact sheet: one per photo
 
 
@@ -65,6 +67,13 @@ def visibility_bins(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) 
     return np.digitize(change[truth], VISIBILITY_EDGES)
 
 
+def darker(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """For each true damage pixel, whether the damage made it darker (its channels' summed change
+    from the same print scanned undamaged is negative): a dark scratch or a stain's rim, not the
+    paper showing through."""
+    return (seen.astype(np.int16) - reference.astype(np.int16)).sum(axis=2)[truth] < 0
+
+
 def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
         repeats: int = 2, sensitivity: float = 0.5, seed: int = 0, limit: int | None = None,
         demo: str | None = None, model: DamageNet | None = None) -> dict[str, Any]:
@@ -82,6 +91,8 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     counts_visible: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     nbins = len(VISIBILITY_EDGES) + 1
     visible: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, nbins), np.int64))  # truth, found
+    # the plainly visible truth (bins >= PLAIN_BIN) split by polarity: [truth, found] x [brighter, darker]
+    polarity: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, 2), np.int64))
     clean = {m: [0, 0] for m in methods}  # flagged, total
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
@@ -92,6 +103,10 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
         for sev, kind, r in cells:
             seen, truth, reference = _inputs(photo, image.index, sev, kind, r, seed)
             bins = visibility_bins(seen, reference, truth) if sev is not None else None
+            plain = dark = None
+            if sev is not None:
+                plain = bins >= PLAIN_BIN
+                dark = darker(seen, reference, truth)[plain].astype(np.int64)
             # truth pixels the damage moved by fewer than VISIBILITY_EDGES[0] grey levels: "don't care" in the
             # visible-truth scores (neither found nor missed; a suggestion there is not a false positive)
             faint = np.zeros_like(truth)
@@ -116,6 +131,9 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
                     v = visible[(m, sev, kind)]
                     v[0] += np.bincount(bins, minlength=nbins)
                     v[1] += np.bincount(bins[det.damage[truth]], minlength=nbins)
+                    pol = polarity[(m, sev, kind)]
+                    pol[0] += np.bincount(dark, minlength=2)
+                    pol[1] += np.bincount(dark[det.damage[truth][plain]], minlength=2)
             if sev == "moderate" and r == 0 and len(examples) < 8 and kind == _SHOWN[image.index % len(_SHOWN)]:
                 examples.append((f"{Path(image.file).stem} {kind}", seen, truth, preds))
             bar.update(1)
@@ -127,7 +145,9 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
         table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
                       "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
                       "truth_by_visibility": visible[(m, sev, kind)][0].tolist(),
-                      "found_by_visibility": visible[(m, sev, kind)][1].tolist()})
+                      "found_by_visibility": visible[(m, sev, kind)][1].tolist(),
+                      "plain_truth_brighter_darker": polarity[(m, sev, kind)][0].tolist(),
+                      "plain_found_brighter_darker": polarity[(m, sev, kind)][1].tolist()})
     fpr = {m: (f / t if t else None) for m, (f, t) in clean.items()}
     results = {
         "command": "python -m inpaint evaluate-detection",
@@ -182,6 +202,7 @@ def markdown(results: dict[str, Any]) -> str:
             cells.append(f"{_f(sc['precision'], 2)} / {_f(sc['recall'], 2)} / {_f(sc['iou'], 2)}")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines += _visibility_table(results, idx, methods)
+    lines += _polarity_table(results, idx, methods)
     lines += ["", "Undamaged photos (same print-and-scan pipeline, no damage): share of pixels flagged, and seconds per photo:", "",
               "| method | pixels flagged | seconds per photo |", "|---|---:|---:|"]
     for m in methods:
@@ -202,6 +223,31 @@ def _f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], f
             cells += [f"**{_f(vals[m])}**" if vals[m] is not None and vals[m] == best and len(methods) > 1 else _f(vals[m]) for m in methods]
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _polarity_table(results: dict[str, Any], idx: dict, methods: list[str], severity: str = "moderate") -> list[str]:
+    """Recall of the plainly visible true damage, split by whether the damage made a pixel brighter
+    or darker (see ``darker``)."""
+    edges = results.get("visibility_edges") or VISIBILITY_EDGES
+    lines = ["", f"Recall of the plainly visible damage ({severity} severity, changed by {edges[PLAIN_BIN - 1]} grey levels "
+             "or more) by whether the damage made the pixel brighter or darker; the share of those pixels that are "
+             "darker, then the share of each the methods found:", "",
+             "| kind | darker share | " + " | ".join(f"{m} recall brighter / darker" for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+    found_any = False
+    for kind in ROWS:
+        rows = {m: idx.get((m, severity, kind)) for m in methods}
+        first = next((r for r in rows.values() if r and r.get("plain_truth_brighter_darker")), None)
+        if first is None or not sum(first["plain_truth_brighter_darker"]):
+            continue
+        found_any = True
+        bright, dark = first["plain_truth_brighter_darker"]
+        cells = [f"{dark / (bright + dark):.0%}"]
+        for r in rows.values():
+            t, f = r["plain_truth_brighter_darker"], r["plain_found_brighter_darker"]
+            cells.append(" / ".join("n/a" if not tt else f"{ff / tt:.0%}" for ff, tt in zip(f, t)))
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines if found_any else []
 
 
 def _visibility_table(results: dict[str, Any], idx: dict, methods: list[str], severity: str = "moderate") -> list[str]:

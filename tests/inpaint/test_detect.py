@@ -660,14 +660,31 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
         assert vis["tp"] == sum(row["found_by_visibility"][1:]) and vis["fp"] == row["fp"]
         assert vis["tp"] + vis["fn"] == sum(row["truth_by_visibility"][1:])
         assert vis["f1"] == pytest.approx(scores(vis["tp"], vis["fp"], vis["fn"])["f1"])
+        # the polarity split covers the plainly visible bins (changed by 20 levels or more) once
+        assert sum(row["plain_truth_brighter_darker"]) == sum(row["truth_by_visibility"][2:])
+        assert sum(row["plain_found_brighter_darker"]) == sum(row["found_by_visibility"][2:])
     assert set(results["false_positive_rate"]) == {"learned", "classical"}
     md = (tmp_path / "ev" / "results.md").read_text()
     assert "| scratch |" in md and "pixels flagged" in md and "Recall by how visible the damage is" in md
-    assert "with the faint truth ignored" in md and sum(line.startswith("| scratch |") for line in md.splitlines()) == 4
+    assert "with the faint truth ignored" in md and sum(line.startswith("| scratch |") for line in md.splitlines()) == 5
+    assert "brighter or darker" in md
     assert json.loads((tmp_path / "ev" / "results.json").read_text())["size"] == 64
     for name in ("contact-sheet.png", "demo.png"):
         with Image.open(tmp_path / "ev" / name) as im:
             assert im.width > 100
+
+
+def test_darker_against_the_channel_sums():
+    from inpaint.detect_eval import darker
+
+    reference = np.full((2, 3, 3), 100, np.uint8)
+    seen = reference.copy()
+    seen[0, 0] = (60, 60, 60)  # a dark scratch
+    seen[0, 1] = (250, 240, 230)  # paper showing through
+    seen[0, 2] = (130, 90, 70)  # a yellow-brown cast: -10 in sum, darker
+    truth = np.zeros((2, 3), bool)
+    truth[0] = True
+    assert darker(seen, reference, truth).tolist() == [True, False, True]
 
 
 def _cli(*args, env=None):
