@@ -60,18 +60,23 @@ def _inputs(photo: np.ndarray, image_index: int, severity: str | None, kind: str
     return damaged_sample(photo, rng, severity=severity, kinds=None if kind == "mixed" else (kind,), reference=True)
 
 
-def visibility_bins(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """For each true damage pixel, its bin of ``VISIBILITY_EDGES`` (0: changed by fewer than 8 grey
-    levels in every channel, ... 3: by 40 or more in some channel)."""
-    change = np.abs(seen.astype(np.int16) - reference.astype(np.int16)).max(axis=2)
-    return np.digitize(change[truth], VISIBILITY_EDGES)
+def truth_changes(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(N, 3) int16: how the damage moved each of the N true damage pixels in each channel, from
+    the same print scanned without the damage to what the detector sees."""
+    return seen[truth].astype(np.int16) - reference[truth].astype(np.int16)
 
 
-def darker(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """For each true damage pixel, whether the damage made it darker (its channels' summed change
-    from the same print scanned undamaged is negative): a dark scratch or a stain's rim, not the
-    paper showing through."""
-    return (seen.astype(np.int16) - reference.astype(np.int16)).sum(axis=2)[truth] < 0
+def visibility_bins(changes: np.ndarray) -> np.ndarray:
+    """For each true damage pixel (``truth_changes``), its bin of ``VISIBILITY_EDGES`` (0: changed
+    by fewer than 8 grey levels in every channel, ... 3: by 40 or more in some channel)."""
+    return np.digitize(np.abs(changes).max(axis=1), VISIBILITY_EDGES)
+
+
+def darker(changes: np.ndarray) -> np.ndarray:
+    """For each true damage pixel (``truth_changes``), whether the damage made it darker (its
+    channels' summed change is negative): a dark scratch or a stain's rim, not the paper showing
+    through."""
+    return changes.sum(axis=1) < 0
 
 
 def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
@@ -102,11 +107,12 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
         photo = load_square(str(image.path), size, image.sha256)
         for sev, kind, r in cells:
             seen, truth, reference = _inputs(photo, image.index, sev, kind, r, seed)
-            bins = visibility_bins(seen, reference, truth) if sev is not None else None
-            plain = dark = None
+            bins = plain = dark = None
             if sev is not None:
+                changes = truth_changes(seen, reference, truth)
+                bins = visibility_bins(changes)
                 plain = bins >= PLAIN_BIN
-                dark = darker(seen, reference, truth)[plain].astype(np.int64)
+                dark = darker(changes[plain]).astype(np.int64)
             # truth pixels the damage moved by fewer than VISIBILITY_EDGES[0] grey levels: "don't care" in the
             # visible-truth scores (neither found nor missed; a suggestion there is not a false positive)
             faint = np.zeros_like(truth)
@@ -128,12 +134,13 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
                     cv = counts_visible[(m, sev, kind)]
                     for i, v in enumerate(f1_counts(det.damage[~faint], truth[~faint])):
                         cv[i] += v
+                    found = det.damage[truth]
                     v = visible[(m, sev, kind)]
                     v[0] += np.bincount(bins, minlength=nbins)
-                    v[1] += np.bincount(bins[det.damage[truth]], minlength=nbins)
+                    v[1] += np.bincount(bins[found], minlength=nbins)
                     pol = polarity[(m, sev, kind)]
                     pol[0] += np.bincount(dark, minlength=2)
-                    pol[1] += np.bincount(dark[det.damage[truth][plain]], minlength=2)
+                    pol[1] += np.bincount(dark[found[plain]], minlength=2)
             if sev == "moderate" and r == 0 and len(examples) < 8 and kind == _SHOWN[image.index % len(_SHOWN)]:
                 examples.append((f"{Path(image.file).stem} {kind}", seen, truth, preds))
             bar.update(1)

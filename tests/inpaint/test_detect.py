@@ -675,7 +675,7 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
 
 
 def test_darker_against_the_channel_sums():
-    from inpaint.detect_eval import darker
+    from inpaint.detect_eval import darker, truth_changes
 
     reference = np.full((2, 3, 3), 100, np.uint8)
     seen = reference.copy()
@@ -684,7 +684,7 @@ def test_darker_against_the_channel_sums():
     seen[0, 2] = (130, 90, 70)  # a yellow-brown cast: -10 in sum, darker
     truth = np.zeros((2, 3), bool)
     truth[0] = True
-    assert darker(seen, reference, truth).tolist() == [True, False, True]
+    assert darker(truth_changes(seen, reference, truth)).tolist() == [True, False, True]
 
 
 def _cli(*args, env=None):
