@@ -91,18 +91,18 @@ class PartialConv2d(nn.Conv2d):
             if groups is None:
                 # (B, 1) masks count windows; (B, C_in) masks count over channels too
                 kernel = self.ones_kernel.expand(1, m.shape[1], -1, -1)
-                counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
                 total = float(self.window_size * m.shape[1])
             else:
                 weights = torch.tensor(groups, dtype=torch.float32, device=m.device).view(1, -1, 1, 1)
                 kernel = self.ones_kernel * weights  # (1, G, kh, kw): group g counts c_g times
+                total = float(self.window_size * sum(groups))
+            if m.shape[1] > 1:
                 # Channels-last: for a few mask channels the contiguous layout takes oneDNN's slow
                 # path (measured on this 2-core CPU, 2 channels at 1088x1088: 22 ms against 2.6 ms).
                 # The counts are small integers, exact in float32 in any order: same result.
-                cl = torch.channels_last
-                counts = F.conv2d(m.contiguous(memory_format=cl), kernel.contiguous(memory_format=cl), None,
-                                  self.stride, self.padding, self.dilation)
-                total = float(self.window_size * sum(groups))
+                m = m.contiguous(memory_format=torch.channels_last)
+                kernel = kernel.contiguous(memory_format=torch.channels_last)
+            counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
             new_mask = (counts > 0).to(torch.float32)
             # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
             scale = total / counts.clamp(min=1.0) * new_mask
