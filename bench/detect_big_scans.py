@@ -28,6 +28,7 @@ def main() -> None:
     from skimage import data
 
     from inpaint.detect import DetectSettings, detect_damage, load_detector
+    from inpaint.detect_train import f1_counts, scores
     from inpaint.masks import synthesize_damage
 
     model = load_detector(args.weights, device="cpu")
@@ -44,8 +45,7 @@ def main() -> None:
         for coarse in (None, DetectSettings().coarse_side):
             settings = DetectSettings(coarse_side=coarse)
             found = detect_damage(damaged, model=model, settings=settings).damage
-            tp = int((found & truth).sum())
-            f1.append(2 * tp / max(1, int(found.sum()) + int(truth.sum())))
+            f1.append(scores(*f1_counts(found, truth))["f1"])
             clean.append(detect_damage(photo, model=model, settings=settings).fraction)
         print(f"| {name}, {w}x{h} | {f1[0]:.2f} | {f1[1]:.2f} | {clean[0]:.2%} / {clean[1]:.2%} |", flush=True)
 
