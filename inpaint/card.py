@@ -176,6 +176,7 @@ def _detector_phases(meta: dict) -> list[str]:
             what = "; ".join(filter(None, [
                 "widened from {} to {} channels (Net2Net)".format(*ph["widened"]) if ph.get("widened") else "",
                 f"thin damage x{1 + ph['thin_weight']:g}" if ph.get("thin_weight") else "",
+                f"visibly darker damage +{ph['dark_weight']:g}" if ph.get("dark_weight") else "",
                 f"{ph['single_kind_fraction']:.0%} single-kind" if ph.get("single_kind_fraction") else "",
                 "kind weights " + ", ".join(f"{k} {v:g}" for k, v in ph["kind_weights"].items()) if ph.get("kind_weights") else "",
                 f"head {ph['refine_channels']} ch" if ph.get("refine_channels") else "",
@@ -189,6 +190,7 @@ def _detector_phases(meta: dict) -> list[str]:
 def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | None, eval_dirs: list[Path],
                         command: str, note: str = "") -> Path:
     from .detect import DetectSettings, load_detector
+    from .detect_train import DARK_MIN_CHANGE
 
     net = load_detector(model, device="cpu")
     tiles = DetectSettings()
@@ -248,6 +250,8 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         "blur 30%, noise 50%, exposure 40%, JPEG quality 40-95 50%)",
         f"- loss: binary cross-entropy (damage weighted {tc.get('pos_weight', 0):g}"
         + (f"; thin damage, the pixels a 3x3 erosion removes, {1 + tc['thin_weight']:g} times more" if tc.get("thin_weight") else "")
+        + (f"; damage that made a pixel visibly darker (by {DARK_MIN_CHANGE} grey levels or more) {tc['dark_weight']:g} more"
+           if tc.get("dark_weight") else "")
         + ") + soft Dice"
         + (f"; {tc['single_kind_fraction']:.0%} of the damaged samples have one damage kind only"
            + (" (drawn by weight: " + ", ".join(f"{k} {v:g}" for k, v in tc["kind_weights"].items()) + ", others 1)"

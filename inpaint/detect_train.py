@@ -166,16 +166,31 @@ def parse_kind_weights(text: str) -> dict[str, float]:
     return out
 
 
+DARK_MIN_CHANGE = 8  # grey levels: below this a change is hardly visible (evaluate-detection's first bin)
+
+
+def dark_damage(seen: np.ndarray, reference: np.ndarray, damage: np.ndarray, min_change: int = DARK_MIN_CHANGE) -> np.ndarray:
+    """The damage pixels (bool (H, W)) that the damage made visibly darker in what the detector
+    sees: their channels' summed change from the same print scanned undamaged (``damaged_sample``'s
+    ``reference``) is negative, and some channel moved by ``min_change`` grey levels or more. The
+    detector misses these most (a dark scratch looks like the photo's own dark lines)."""
+    change = seen.astype(np.int16) - reference.astype(np.int16)
+    return damage & (change.sum(axis=-1) < 0) & (np.abs(change).max(axis=-1) >= min_change)
+
+
 class DamageDataset(Dataset):
-    """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops."""
+    """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops. With
+    ``dark``, the target has a second channel: ``dark_damage`` (for the loss's ``dark_weight``)."""
 
     def __init__(self, images: Dataset, clean_fraction: float = 0.15, seed: int = 0,
-                 single_kind_fraction: float = 0.0, kind_weights: dict[str, float] | None = None) -> None:
+                 single_kind_fraction: float = 0.0, kind_weights: dict[str, float] | None = None,
+                 dark: bool = False) -> None:
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
         self.single_kind_fraction = single_kind_fraction
         self.kind_weights = kind_weights
+        self.dark = dark
 
     def __len__(self) -> int:
         return len(self.images)
@@ -183,10 +198,10 @@ class DamageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-        image, damage = damaged_sample(photo, rng, self.clean_fraction,
-                                       kinds=sample_kinds(rng, self.single_kind_fraction, self.kind_weights))
-        return (torch.from_numpy(image).permute(2, 0, 1).float() / 255.0,
-                torch.from_numpy(damage)[None].float())
+        image, damage, *reference = damaged_sample(photo, rng, self.clean_fraction, reference=self.dark,
+                                                   kinds=sample_kinds(rng, self.single_kind_fraction, self.kind_weights))
+        target = np.stack([damage, dark_damage(image, reference[0], damage)]) if self.dark else damage[None]
+        return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0, torch.from_numpy(target).float()
 
 
 # ----------------------------------------------------------------------------- loss and metrics
@@ -199,11 +214,19 @@ def thin_damage(target: torch.Tensor) -> torch.Tensor:
 
 
 def detection_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 3.0,
-                   thin_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Pixel BCE (damage pixels weighted ``pos_weight``; ``thin_damage`` pixels ``1 + thin_weight``
-    times more: thin lines carry few pixels, so without it the loss is ruled by stains and missing
-    corners) plus a soft Dice term over the batch."""
-    weight = 1.0 + thin_weight * thin_damage(target) if thin_weight else None
+                   thin_weight: float = 0.0, dark: torch.Tensor | None = None,
+                   dark_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Pixel BCE (damage pixels weighted ``pos_weight``; ``thin_damage`` pixels ``thin_weight``
+    more: thin lines carry few pixels, so without it the loss is ruled by stains and missing
+    corners; ``dark`` pixels (``dark_damage``, 0/1) ``dark_weight`` more, the weights adding up)
+    plus a soft Dice term over the batch."""
+    weight = None
+    if thin_weight:
+        weight = 1.0 + thin_weight * thin_damage(target)
+    if dark_weight:
+        if dark is None:
+            raise ValueError("dark_weight needs the dark damage map (DamageDataset(dark=True))")
+        weight = (1.0 if weight is None else weight) + dark_weight * dark
     bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight,
                                              pos_weight=torch.tensor(pos_weight, device=logits.device))
     p = torch.sigmoid(logits)
@@ -249,6 +272,9 @@ class DetectTrainConfig:
     clean_fraction: float = 0.15
     pos_weight: float = 3.0
     thin_weight: float = 0.0
+    # Extra loss weight on the damage pixels made visibly darker (dark_damage): dark scratches are
+    # found half as often as bright ones, being confused with the photo's own dark lines.
+    dark_weight: float = 0.0
     single_kind_fraction: float = 0.0
     kind_weights: dict[str, float] | None = None  # how single-kind samples pick their kind (None: uniformly)
     workers: int = 1
@@ -283,7 +309,8 @@ class DetectorTrainer:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
         images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
-        self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights)
+        self.dataset = DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights,
+                                     dark=cfg.dark_weight > 0)
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True) \
             if cfg.resume and self.ckpt_path.is_file() else None
         init = None
@@ -399,7 +426,7 @@ class DetectorTrainer:
                 "seconds": round(self.seconds - seconds0, 1), "crop": c.crop, "scale": list(c.scale),
                 "batch_size": c.batch_size, "lr": c.lr, "refine_lr": c.refine_lr,
                 "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
-                "thin_weight": c.thin_weight, "single_kind_fraction": c.single_kind_fraction,
+                "thin_weight": c.thin_weight, "dark_weight": c.dark_weight, "single_kind_fraction": c.single_kind_fraction,
                 "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
                 "line_sizes": list(self.model.config.line_sizes),
                 **({"widened": [self.widened_from, self.model.config.width]} if self.widened_from else {})}
@@ -507,7 +534,9 @@ class DetectorTrainer:
                                 break
                             t0 = time.monotonic()
                             logits = self.model(imgs.to(self.device), None)
-                            total, parts = detection_loss(logits, targets.to(self.device), cfg.pos_weight, cfg.thin_weight)
+                            targets = targets.to(self.device)
+                            total, parts = detection_loss(logits, targets[:, :1], cfg.pos_weight, cfg.thin_weight,
+                                                          targets[:, 1:] if cfg.dark_weight else None, cfg.dark_weight)
                             optimiser_step(self.opt, total, self.step, "lower --lr")
                             if self.ema is not None:
                                 self.ema.update_parameters(self.model)
@@ -565,6 +594,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pos-weight", type=float, default=d.pos_weight)
     p.add_argument("--thin-weight", type=float, default=d.thin_weight,
                    help="extra loss weight on thin damage (pixels a 3x3 erosion removes), e.g. 4")
+    p.add_argument("--dark-weight", type=float, default=d.dark_weight,
+                   help="extra loss weight on damage that made pixels visibly darker (dark scratches), e.g. 4")
     p.add_argument("--single-kind-fraction", type=float, default=d.single_kind_fraction,
                    help="share of damaged samples with one damage kind only, e.g. 0.3")
     def kind_weights(text: str) -> dict[str, float]:

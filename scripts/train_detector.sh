@@ -19,6 +19,8 @@
 #      layer and, through one 3x3 convolution, of the logit at full resolution; their weights start
 #      at zero, so the detector starts as itself), lr 1e-4, weights averaged (--ema-decay 0.999).
 #   7. lr 3e-5, --ema-decay 0.998.
+# DARK=W adds --dark-weight W to phases 6-7: the damage pixels made visibly darker weigh W more in the
+#   loss (dark scratches are found half as often as bright ones; see the README).
 # The bundled detector: INIT=weights/damage-detector (s24382) M1=0 M2=0 M3=0 M4=0 M5=0 M6=85 M7=30.
 # WIDTH=16 with INIT= a 12-channel detector widens it first (Net2Net: it starts as the same function).
 # One intra-op thread: with the data worker on the other core it trains at about 20-25 crops/s here,
@@ -37,6 +39,7 @@ if [ -n "${INIT:-}" ] && [ ! -f "$RUN/checkpoint.pt" ]; then
 fi
 THIN=(--thin-weight 4 --single-kind-fraction 0.3)
 LINES=(--line-sizes 3 7)
+if [ "${DARK:-0}" != 0 ]; then LINES+=(--dark-weight "$DARK"); fi
 phase() {  # phase MINUTES FLAGS...: one invocation, skipped at 0 minutes
   local minutes=$1; shift
   if [ "$minutes" != 0 ]; then "$PY" -m inpaint train-detector "${COMMON[@]}" "$@" --max-minutes "$minutes"; fi

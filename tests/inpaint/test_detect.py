@@ -30,8 +30,8 @@ from inpaint.detect import (
     save_detector,
     widen_detector,
 )
-from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, detection_loss,
-                                  f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
+from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, dark_damage,
+                                  detection_loss, f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
                                   thin_damage)
 from inpaint.masks import DAMAGE_KINDS
 from inpaint.weights import WeightsError, save_model
@@ -470,7 +470,7 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     out = tmp_path / "run"
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
                             max_width_mult=2, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
-                            thin_weight=4.0, single_kind_fraction=0.5)
+                            thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
     folder = DetectorTrainer(cfg).fit()
     first = torch.load(out / "checkpoint.pt", weights_only=True)
     assert first["step"] == 2
@@ -551,14 +551,15 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     with pytest.raises(ValueError, match="another detector config"):
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "deep"), depth=4))
     # a wider run widens the detector (Net2Net), starting close to it: its copies carry 1% noise
-    wide = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=6))
+    wide = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=6, dark_weight=1.5))
     assert wide.model.encoder[0].conv.weight.shape[0] == 6 and wide.step == 2
     with torch.no_grad():
         torch.testing.assert_close(wide.model.eval()(x), first(x), atol=0.05, rtol=0)
     wide_after = load_detector(wide.fit(), device="cpu")
     assert wide_after.config.width == 6 and wide_after.metadata["phases"][-1]["widened"] == [4, 6]
+    assert wide_after.metadata["phases"][-1]["dark_weight"] == 1.5
     assert _cli("card", "--model", str(tmp_path / "wide" / "model"), "--train-command", "t").returncode == 0
-    assert "widened from 4 to 6 channels (Net2Net); thin damage x5 |" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    assert "widened from 4 to 6 channels (Net2Net); thin damage x5; visibly darker damage +1.5 |" in (tmp_path / "wide" / "model" / "README.md").read_text()
     with pytest.raises(ValueError, match="only be widened"):
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
     headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
@@ -620,7 +621,7 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
 
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
                             width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
-                            thin_weight=4.0, single_kind_fraction=0.5)
+                            thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
     folder = DetectorTrainer(cfg).fit()
     run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1, limit=2,
         model=load_detector(folder, device="cpu"))
@@ -630,6 +631,7 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     assert "# Damage detector for old photos (`damage-w4-d3-s2`)" in card
     assert "2 Adam steps" in card and "4 crops of 48 px" in card
     assert "thin damage, the pixels a 3x3 erosion removes, 5 times more" in card and "50% of the damaged samples" in card
+    assert "visibly darker (by 8 grey levels or more) 2 more" in card
     assert "`scripts/train_detector.sh run`" in card and "of their pixels flagged" in card
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
@@ -730,6 +732,50 @@ def test_thin_damage_weighting_of_the_loss():
     dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
     torch.testing.assert_close(weighted, bce.mean() + dice, atol=1e-5, rtol=1e-5)
     assert weighted > plain
+
+
+def test_dark_damage_weighting_of_the_loss():
+    target = torch.zeros(1, 1, 12, 12)
+    target[0, 0, 5, 1:11] = 1  # a 1 px scratch
+    target[0, 0, 0:5, 0:5] = 1  # a block: only its rim is thin
+    dark = torch.zeros_like(target)
+    dark[0, 0, 5, 1:6] = 1  # half the scratch made the photo darker
+    logits = torch.randn(1, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    weighted, _ = detection_loss(logits, target, pos_weight=3.0, thin_weight=4.0, dark=dark, dark_weight=2.0)
+    p = torch.sigmoid(logits)
+    w = 1 + 4.0 * thin_damage(target) + 2.0 * dark  # the weights add up
+    bce = -(3.0 * target * torch.log(p) + (1 - target) * torch.log(1 - p)) * w
+    dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    torch.testing.assert_close(weighted, bce.mean() + dice, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="dark damage map"):
+        detection_loss(logits, target, dark_weight=2.0)
+
+
+def test_dark_damage_is_the_visibly_darkened_damage():
+    reference = np.full((4, 6, 3), 120, np.uint8)
+    seen = reference.copy()
+    seen[0, :2] = 60  # darker by 60: dark damage
+    seen[1, :2] = 200  # brighter: not dark
+    seen[2, :2] = 115  # darker by 5: hardly visible
+    seen[3, 0] = (100, 130, 128)  # one channel down 20, two up 18: summed change -2, darker
+    damage = np.zeros((4, 6), bool)
+    damage[:, :2] = True
+    damage[0, 1] = False  # changed, but not in the truth
+    expected = np.zeros((4, 6), bool)
+    expected[0, 0] = expected[3, 0] = True
+    np.testing.assert_array_equal(dark_damage(seen, reference, damage), expected)
+    np.testing.assert_array_equal(dark_damage(seen, reference, damage, min_change=4), expected | (damage & (np.arange(4)[:, None] == 2)))
+
+
+def test_dataset_with_the_dark_damage_channel(photo_folder):
+    from inpaint.data import build_dataset
+
+    torch.manual_seed(3)
+    ds = DamageDataset(build_dataset(f"folder:{photo_folder}", crop=48, length=8), clean_fraction=0.0, dark=True)
+    targets = torch.stack([ds[i][1] for i in range(8)])
+    assert targets.shape == (8, 2, 48, 48) and set(torch.unique(targets).tolist()) <= {0.0, 1.0}
+    assert (targets[:, 1] <= targets[:, 0]).all()  # dark damage is damage
+    assert targets[:, 1].sum() > 0 and targets[:, 1].sum() < targets[:, 0].sum()
 
 
 def test_single_kind_samples():
