@@ -23,10 +23,10 @@ from inpaint.detect import DEFAULT_SENSITIVITY, DamageNet
 from webapp import texts
 from webapp.admin import Dashboard
 from webapp.preference import Preferences
-from webapp.restore import BRUSH_HEX, CLASSICAL, CONVENTIONS, MAX_MODEL_CANDIDATES, PHOTO_TYPES, RestoreTab
+from webapp.restore import BRUSH_HEX, CLASSICAL, CONVENTIONS, MAX_MODEL_CANDIDATES, PHOTO_TYPES, PICK_QUEUE, RestoreTab
 from webapp.settings import AppSettings
 from webapp.startup import Services, gpu, load_damage_detector, load_model, open_database
-from webapp.study_mode import StudyMode
+from webapp.study_mode import STUDY_QUEUE, StudyMode
 
 CSS = """
 #banner-missing {border-left: 4px solid #d9822b; padding-left: 10px}
@@ -67,6 +67,7 @@ def build_demo(
                 result = gr.State(None)
                 pending = gr.State(None)
                 suggested = gr.State(None)  # the latest suggestion's pixels, replaced by the next one
+                favourite = gr.State(None)  # the restoration picked on the page (see PICK_QUEUE below)
                 with gr.Row():
                     with gr.Column(scale=1, min_width=280):
                         photo = gr.File(label="1. Upload a photo (PNG, JPEG, TIFF, WebP, BMP)", file_types=PHOTO_TYPES,
@@ -179,7 +180,8 @@ def build_demo(
 
         # --- events: Restore ------------------------------------------------------------------
         compare = [slider, download, details]
-        forget = [result, gallery, choice, ranking, *compare, status, pref_status, pending, suggested, mask_note]
+        forget = [result, gallery, choice, ranking, *compare, status, pref_status, pending, suggested, mask_note,
+                  favourite]
         photo.upload(restore_tab.load_photo, photo, [editor, photo_note, overlay], api_name="load_photo").then(
             restore_tab.clear_results, None, forget, api_name="clear_results", api_visibility="private")
         photo.clear(lambda: (None, "", None), None, [editor, photo_note, overlay], api_name="clear_photo",
@@ -207,12 +209,21 @@ def build_demo(
             api_name="restore",
             concurrency_limit=settings.concurrency,
             concurrency_id="restore",
-        ).then(lambda: ("", None), None, [pref_status, pending], api_name="reset_preference", api_visibility="private")
-        gallery.select(restore_tab.select, result, choice, api_name="select_candidate", api_visibility="private")
+        ).then(lambda: ("", None, None), None, [pref_status, pending, favourite], api_name="reset_preference",
+               api_visibility="private")
+        # A click in the gallery, a change of the radio and "I prefer this one" run one at a time in
+        # the order they were sent, and the pick is kept on the server: a click followed at once by
+        # the button records the click, even before the radio shows it.
+        pick_queue = dict(concurrency_id=PICK_QUEUE, concurrency_limit=1)
+        gallery.select(restore_tab.select, result, [choice, favourite], api_name="select_candidate",
+                       api_visibility="private", **pick_queue)
+        choice.input(restore_tab.pick, choice, favourite, api_name="pick_candidate", api_visibility="private",
+                     **pick_queue)
         choice.change(restore_tab.show, [result, choice], compare, api_name="show", api_visibility="undocumented")
 
         answer_outputs = [pref_status, consent_box, pending, result, participant]
-        prefer_btn.click(prefs.prefer, [result, choice, keep_photo, participant], answer_outputs, api_name="prefer")
+        prefer_btn.click(prefs.prefer, [result, choice, keep_photo, participant, favourite], answer_outputs,
+                         api_name="prefer", **pick_queue)
         rank_btn.click(prefs.rank, [result, ranking, keep_photo, participant], answer_outputs, api_name="rank")
         none_btn.click(prefs.none_acceptable, [result, keep_photo, participant], answer_outputs,
                        api_name="none_acceptable")
@@ -227,11 +238,20 @@ def build_demo(
                   api_visibility="private")
         study_start_btn.click(studies.start, [study_state, participant], [participant, remembered, *page],
                               api_name="study_start")
+        # The events that read or change the participant's answer run one at a time, in the order
+        # they were sent (one queue, see StudyState), so a Submit right after a click sees it.
+        study_queue = dict(concurrency_id=STUDY_QUEUE, concurrency_limit=1)
         study_submit_btn.click(studies.submit, [study_state, participant, study_choice, study_ranking], page,
-                               api_name="study_submit")
-        study_none_btn.click(studies.none_acceptable, [study_state, participant], page, api_name="study_none")
-        study_gallery.select(studies.select, [study_state, study_ranking], [study_choice, study_ranking],
-                             api_name="study_select", api_visibility="private")
+                               api_name="study_submit", **study_queue)
+        study_none_btn.click(studies.none_acceptable, [study_state, participant], page, api_name="study_none",
+                             **study_queue)
+        picked = [study_state, study_choice, study_ranking]
+        study_gallery.select(studies.select, study_state, picked, api_name="study_select", api_visibility="private",
+                             **study_queue)
+        study_choice.input(studies.choose, [study_state, study_choice], picked, api_name="study_choose",
+                           api_visibility="private", **study_queue)
+        study_ranking.input(studies.reorder, [study_state, study_ranking], picked, api_name="study_reorder",
+                            api_visibility="private", **study_queue)
 
         # --- events: Researchers -------------------------------------------------------------------
         if admin.enabled:

@@ -55,8 +55,11 @@ class Preferences:
 
     @user_errors
     def prefer(self, result: Restoration | None, label: str | None, keep_photo: bool,
-               participant: str | None) -> tuple[Any, ...]:
+               participant: str | None, picked: str | None = None) -> tuple[Any, ...]:
+        """'I prefer this one': the restoration picked on the page (``picked``, kept on the server;
+        see app.py) or, when none was, ``label`` (the radio's value, or an API client's answer)."""
         self._check(result)
+        label = picked or label
         if not label:
             raise ValueError("Click the restoration you prefer first (in the gallery or the list of letters)")
         result.by_label(label)  # type: ignore[union-attr]

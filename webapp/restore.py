@@ -39,6 +39,7 @@ CONVENTIONS = [("auto-detect", "auto"), ("white is damage", "white-is-damage"), 
 CLASSICAL = list(texts.CLASSICAL_LABELS)
 LABELS = "ABCDEFGHIJKL"
 MAX_MODEL_CANDIDATES = 8
+PICK_QUEUE = "pick"  # the concurrency group of the events that read or change the picked restoration
 BRUSH_COLOUR = (255, 32, 32)  # the editor's damage brush; suggested damage is painted the same
 BRUSH_HEX = "#{:02x}{:02x}{:02x}".format(*BRUSH_COLOUR)
 
@@ -377,16 +378,23 @@ class RestoreTab:
     def clear_results() -> tuple[Any, ...]:
         """A new photo: forget the previous restorations and suggestion (state, gallery, choice,
         ranking, before/after, download, settings text, status, preference status, pending
-        answer, suggestion state, mask note)."""
+        answer, suggestion state, mask note, pick)."""
         return (None, [], gr.Radio(choices=[], value=None), gr.Dropdown(choices=[], value=[], multiselect=True),
-                None, gr.DownloadButton(value=None, visible=False), "", "", "", None, None, "")
+                None, gr.DownloadButton(value=None, visible=False), "", "", "", None, None, "", None)
 
-    def select(self, result: Restoration | None, evt: gr.SelectData) -> str | None:
-        """A click in the gallery chooses that restoration."""
+    def select(self, result: Restoration | None, evt: gr.SelectData) -> tuple[str | None, str | None]:
+        """A click in the gallery chooses that restoration: (the radio's value, the pick kept on
+        the server for "I prefer this one")."""
         if result is None or evt.index is None:
-            return None
+            return None, None
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        return result.shown[index].label if 0 <= index < len(result.shown) else None
+        label = result.shown[index].label if 0 <= index < len(result.shown) else None
+        return label, label
+
+    @staticmethod
+    def pick(label: str | None) -> str | None:
+        """The person set the radio themselves: that is the pick now."""
+        return label or None
 
     @user_errors
     def show(self, result: Restoration | None, label: str | None) -> tuple[Any, Any, str]:

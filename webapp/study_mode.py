@@ -10,6 +10,7 @@ ranking).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from webapp.errors import user_errors
 from webapp.preference import participant_exists, stored_participant
 from webapp.restore import LABELS
 from webapp.startup import Services
+
+
+STUDY_QUEUE = "study"  # the concurrency group of the events that read or change a participant's answer
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,15 @@ class TrialView:
 
 @dataclass(frozen=True)
 class StudyState:
+    """The participant's place in the study, kept on the server (gr.State). ``picked``: the labels
+    chosen on the current trial so far, in order (pick: the last is the choice; rank: the ranking).
+    The study's events run one at a time in the order they were sent (``STUDY_QUEUE`` in app.py), so a
+    Submit sent right after a click in the gallery sees that click, whether or not its answer has
+    reached the page yet: the radio and the dropdown only show ``picked``."""
+
     info: StudyInfo
     trial: TrialView | None = None
+    picked: tuple[str, ...] = ()
 
 
 def find_study_info(engine: Any, ref: str) -> StudyInfo:
@@ -151,9 +162,13 @@ class StudyMode:
     @user_errors
     def submit(self, state: StudyState | None, participant: str | None, choice: str | None,
                ranking: list[str] | None) -> tuple[Any, ...]:
-        """Record the answer to the current trial and show the next one (or the thank-you page)."""
+        """Record the answer to the current trial and show the next one (or the thank-you page).
+        The answer is what the participant picked on the page (``state.picked``); ``choice`` and
+        ``ranking`` count only when nothing was (an API client that sends its answer directly)."""
         view, participant = self._current(state, participant)
         ids = dict(zip(view.labels, view.candidate_ids))
+        if state.picked:  # type: ignore[union-attr]
+            choice, ranking = state.picked[-1], list(state.picked)  # type: ignore[union-attr]
         if state.info.mode == "rank":  # type: ignore[union-attr]
             ranking = list(ranking or [])
             if sorted(ranking) != sorted(view.labels):
@@ -170,18 +185,38 @@ class StudyMode:
         view, participant = self._current(state, participant)
         return self._record(state, view, participant, {"none_acceptable": True})  # type: ignore[arg-type]
 
-    def select(self, state: StudyState | None, ranking: list[str] | None, evt: gr.SelectData) -> tuple[Any, Any]:
-        """A click in the gallery: the choice (pick), or the next place in the ranking (rank)."""
+    def select(self, state: StudyState | None, evt: gr.SelectData) -> tuple[Any, Any, Any]:
+        """A click in the gallery: the choice (pick), or the next place in the ranking (rank).
+        Returns (state, choice, ranking)."""
         if state is None or state.trial is None or not isinstance(evt.index, int):
-            return gr.Radio(), gr.Dropdown()
+            return state, gr.Radio(), gr.Dropdown()
         labels = state.trial.labels
         if not 0 <= evt.index < len(labels):
-            return gr.Radio(), gr.Dropdown()
+            return state, gr.Radio(), gr.Dropdown()
         label = labels[evt.index]
         if state.info.mode == "rank":
-            ranking = [x for x in (ranking or []) if x != label] + [label]
-            return gr.Radio(), gr.Dropdown(choices=labels, value=ranking, multiselect=True)
-        return gr.Radio(value=label), gr.Dropdown()
+            return self._picked(state, [x for x in state.picked if x != label] + [label])
+        return self._picked(state, [label])
+
+    def choose(self, state: StudyState | None, choice: str | None) -> tuple[Any, Any, Any]:
+        """The participant set the radio (pick) themselves."""
+        return self._picked(state, [choice] if choice else [])
+
+    def reorder(self, state: StudyState | None, ranking: list[str] | None) -> tuple[Any, Any, Any]:
+        """The participant edited the ranking (rank) themselves, e.g. removed a place."""
+        return self._picked(state, list(ranking or []))
+
+    @staticmethod
+    def _picked(state: StudyState | None, labels: list[str]) -> tuple[Any, Any, Any]:
+        """(state with ``labels`` picked, the radio and the dropdown showing them)."""
+        if state is None or state.trial is None:
+            return state, gr.Radio(), gr.Dropdown()
+        shown = state.trial.labels
+        picked = tuple(dict.fromkeys(x for x in labels if x in shown))  # known labels, each once, in order
+        state = dataclasses.replace(state, picked=picked)
+        if state.info.mode == "rank":
+            return state, gr.Radio(), gr.Dropdown(choices=shown, value=list(picked), multiselect=True)
+        return state, gr.Radio(value=picked[-1] if picked else None), gr.Dropdown()
 
     @staticmethod
     def _current(state: StudyState | None, participant: str | None) -> tuple[TrialView, str]:

@@ -12,6 +12,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,20 @@ expect = sync_api.expect
 def _rows(app: RunningApp, query: str, *args) -> list[tuple]:
     with sqlite3.connect(f"file:{app.db_url.removeprefix('sqlite:///')}?mode=ro", uri=True) as db:
         return db.execute(query, args).fetchall()
+
+
+@contextmanager
+def _slow_network(page, latency_ms: int):
+    """Every request of ``page`` takes ``latency_ms`` longer (Chromium's network emulation)."""
+    cdp = page.context.new_cdp_session(page)
+    conditions = dict(offline=False, downloadThroughput=-1, uploadThroughput=-1)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {**conditions, "latency": latency_ms})
+    try:
+        yield
+    finally:
+        cdp.send("Network.emulateNetworkConditions", {**conditions, "latency": 0})
+        cdp.detach()
 
 
 def _screenshot(page, name: str, full_page: bool = True) -> Path:
@@ -148,10 +163,14 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             thumbnails = page.locator("#candidates .thumbnail-item")
             expect(thumbnails).to_have_count(5)  # 4 by the model + Telea
             expect(page.locator("#restore-status")).to_contain_text("5 restorations of 384 x 384 pixels")
-            thumbnails.nth(1).click()
+            # a click and "I prefer this one" straight after, over a slow connection (as a Space's
+            # visitors have), so the button goes before the click's answer is back in the radio: the
+            # server takes them in the order they were sent, so B is the choice
+            with _slow_network(page, latency_ms=400):
+                thumbnails.nth(1).click()
+                page.locator("#prefer-button").click()
+                expect(page.locator("#consent-agree")).to_be_visible()
             expect(page.locator("#download-button")).to_contain_text("Download B")
-            page.locator("#prefer-button").click()
-            expect(page.locator("#consent-agree")).to_be_visible()
             expect(page.get_by_text("Before we record your choice")).to_be_visible()
             _screenshot(page, "restore-results")
             before = _rows(running_app, "SELECT count(*) FROM responses")[0][0]
@@ -184,17 +203,19 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             expect(page.locator("#study-progress")).to_contain_text("Trial 2 of 3")
             page.reload()  # the participant continues where they were
             expect(page.locator("#study-progress")).to_contain_text("Trial 2 of 3")
-            page.locator("#study-gallery .thumbnail-item").nth(2).click()
-            # the click's choice comes back from the server; Submit sends what the radio holds then
-            # (a busy machine once let the test submit before it arrived: "Click the restoration...")
-            expect(page.locator("#study-choice input:checked")).to_have_count(1)
-            page.locator("#study-submit").click()
-            expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
+            # a click and Submit straight after, over a slow connection: Submit goes before the click's
+            # answer is back in the radio; the server takes the study's events in order, so it counts
+            with _slow_network(page, latency_ms=400):
+                page.locator("#study-gallery .thumbnail-item").nth(2).click()
+                page.locator("#study-submit").click()
+                expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
             page.get_by_role("button", name="None is acceptable").last.click()
             expect(page.locator("#study-thanks")).to_be_visible()
-            answers = _rows(running_app, """SELECT r.kind FROM responses r JOIN trials t ON t.id = r.trial_id
+            answers = _rows(running_app, """SELECT r.kind, tc.position FROM responses r JOIN trials t ON t.id = r.trial_id
+                                             LEFT JOIN trial_candidates tc ON tc.trial_id = r.trial_id
+                                                                          AND tc.candidate_id = r.chosen_candidate_id
                                              WHERE t.study_id = ? ORDER BY t.sequence""", running_app.study_id)
-            assert [a for (a,) in answers] == ["pick", "pick", "none"]
+            assert [tuple(a) for a in answers] == [("pick", 1), ("pick", 3), ("none", None)]
 
             # --- Researchers ------------------------------------------------------------------------------
             page.goto(running_app.url)

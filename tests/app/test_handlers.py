@@ -340,6 +340,25 @@ def test_suggesting_without_a_readable_photo_is_a_one_line_message(services, tmp
 # --- preferences -----------------------------------------------------------------------------------
 
 
+def test_the_restoration_picked_on_the_page_is_the_one_preferred(services, engine, photo_file):
+    """A click in the gallery is kept on the server (the pick) and "I prefer this one" records it,
+    not what the radio sent: the radio may not show the click yet when the button goes."""
+    result = restore_once(services, photo_file, n=2, classical=("telea",))
+    tab = RestoreTab(services)
+    assert tab.select(result, gr.SelectData(None, {"index": 2, "value": None, "selected": True})) == ("C", "C")
+    assert tab.select(result, gr.SelectData(None, {"index": 7, "value": None, "selected": True})) == (None, None)
+    assert tab.select(None, gr.SelectData(None, {"index": 0, "value": None, "selected": True})) == (None, None)
+    assert tab.pick("A") == "A" and tab.pick("") is None
+    prefs = Preferences(services)
+    participant = study.new_participant(engine, consent=True)
+    status = prefs.prefer(result, "A", False, participant, "C")[0]  # the radio still said A
+    assert "Recorded your choice (C)" in status
+    with study.read_session(engine) as s:
+        assert s.scalar(select(Response.chosen_candidate_id)) == result.candidate_ids[2]
+    with pytest.raises(gr.Error, match="Click the restoration you prefer first"):
+        prefs.prefer(restore_once(services, photo_file, n=1), None, False, participant, None)
+
+
 def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(services, engine, photo_file):
     result = restore_once(services, photo_file, n=2, classical=("telea", "biharmonic"))
     prefs = Preferences(services)
@@ -362,6 +381,7 @@ def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(servi
     assert photo_image is None and all(image is None for *_, image in shown)  # not allowed to keep
 
     # a double click, or clicking another one afterwards, records nothing more
+    assert "already recorded" in prefs.prefer(result, None, False, participant, "B")[0]
     assert "already recorded" in prefs.prefer(result, "C", False, participant)[0]
     assert "already recorded" in prefs.prefer(result, "A", False, participant)[0]
     assert count(engine, Response) == 1 and count(engine, Trial) == 1
@@ -435,9 +455,10 @@ def test_a_participant_completes_a_study_and_resumes_after_a_reload(services, en
     assert remembered == {"participant": participant} and progress == "**Trial 1 of 3**" and len(gallery) == 3
     with pytest.raises(gr.Error, match="Click the restoration"):
         mode.submit(state, participant, None, [])
-    first_choice = mode.select(state, [], select_event(1))[0].value
+    state, radio, _ = mode.select(state, select_event(1))
+    first_choice = radio.value
     first_ids = state.trial.candidate_ids
-    page = mode.submit(state, participant, first_choice, [])
+    page = mode.submit(state, participant, None, [])  # the click is in the state, whatever the radio sent
     state = page[0]
     assert page[5] == "**Trial 2 of 3**"
 
@@ -459,6 +480,25 @@ def test_a_participant_completes_a_study_and_resumes_after_a_reload(services, en
     assert first_choice == "B" and rows[0][2] == first_ids[1]
 
 
+def test_the_last_pick_on_the_page_is_the_answer(services, engine):
+    """Clicks and radio changes are kept on the server in order, so Submit records the latest one
+    even when the page had not shown it yet (the radio still holding an earlier choice)."""
+    study_id = make_study(engine, name="Quick", mode="pick", n_items=1)
+    mode = StudyMode(services)
+    participant, _, *page = mode.start(mode.on_load(None, request(study=str(study_id)))[2], None)
+    state = page[0]
+    state, radio, _ = mode.select(state, select_event(0))
+    assert radio.value == "A"
+    state, radio, _ = mode.choose(state, "C")  # the participant sets the radio to C
+    assert radio.value == "C" and state.picked == ("C",)
+    state, radio, _ = mode.select(state, select_event(1))  # then clicks B; Submit leaves before the radio shows B
+    assert mode.submit(state, participant, "C", [])[4].visible
+    with study.read_session(engine) as s:
+        chosen = s.scalar(select(Response.chosen_candidate_id))
+    assert chosen == state.trial.candidate_ids[1]
+    assert mode.choose(state, None)[0].picked == () and mode.select(None, select_event(0))[0] is None
+
+
 def test_a_ranking_study_collects_full_rankings(services, engine):
     study_id = make_study(engine, name="Ranking", mode="rank", n_items=1)
     mode = StudyMode(services)
@@ -466,13 +506,16 @@ def test_a_ranking_study_collects_full_rankings(services, engine):
     participant, _, *page = mode.start(state, None)
     state, choice, ranking = page[0], page[8], page[9]
     assert ranking.visible and not choice.visible
-    order: list[str] = []
-    for index in (2, 0, 1):
-        order = mode.select(state, order, select_event(index))[1].value
-    assert order == ["C", "A", "B"]
+    for index in (2, 0, 1, 0):  # a second click on A moves it last
+        state, _, shown = mode.select(state, select_event(index))
+    assert shown.value == ["C", "B", "A"] and state.picked == ("C", "B", "A")
+    state, _, shown = mode.reorder(state, ["C", "A", "X"])  # B removed in the dropdown; X is not shown
+    assert shown.value == ["C", "A"] and state.picked == ("C", "A")
     with pytest.raises(gr.Error, match="Rank all 3"):
-        mode.submit(state, participant, None, order[:2])
-    assert mode.submit(state, participant, None, order)[4].visible  # one item: done
+        mode.submit(state, participant, None, ["C", "B", "A"])  # the page's ranking wins over what is sent
+    state, _, shown = mode.select(state, select_event(1))
+    assert shown.value == ["C", "A", "B"]
+    assert mode.submit(state, participant, None, [])[4].visible  # one item: done
     with study.read_session(engine) as s:
         ranked = s.scalars(select(ResponseRank.candidate_id).order_by(ResponseRank.rank)).all()
     ids = state.trial.candidate_ids
