@@ -182,6 +182,7 @@ def _detector_phases(meta: dict) -> list[str]:
                 f"head {ph['refine_channels']} ch" if ph.get("refine_channels") else "",
                 f"weights averaged (EMA {ph['ema_decay']:g} per step)" if ph.get("ema_decay") else "",
                 "line features " + ", ".join(map(str, ph["line_sizes"])) if ph.get("line_sizes") else "",
+                f"{ph['precision']} steps" if ph.get("precision", "float32") != "float32" else "",
             ])) or "-"
         rows.append(f"| {i} | {int(ph['steps']):,} | {int(ph['images_seen']):,} | {crop} | {ph.get('batch_size')} | {lr} | {what} |")
     return rows + [""]

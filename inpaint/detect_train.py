@@ -48,8 +48,8 @@ from .data import build_dataset, seed_worker
 from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save_detector, widen_detector
 from .images import LUMA_601
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
-from .train import (HEAD_OPTIONS, batch_stream, checkpoint_if_due, head_param_groups, load_weights_adding_head,
-                    optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
+from .train import (HEAD_OPTIONS, autocast_dtype, autocast_for, batch_stream, checkpoint_if_due, head_param_groups,
+                    load_weights_adding_head, optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,10 @@ class DetectTrainConfig:
     # Line features as extra inputs (see DamageNetConfig.line_sizes): None = what the checkpoint or
     # --init model has (none for a new run). A run from weights without them may add them.
     line_sizes: list[int] | None = None
+    # Lower-precision training steps: auto = bf16 on CPUs with native bf16 (1.3-1.7x faster steps
+    # there), bf16 or fp16 on CUDA, float32 elsewhere; validation always runs in float32, as the
+    # detector does on a CPU.
+    amp: str = "auto"
 
 
 class DetectorTrainer:
@@ -347,6 +351,12 @@ class DetectorTrainer:
             if ck is not None and ck.get("ema") is not None and ck.get("ema_decay") == cfg.ema_decay:
                 self.ema.load_state_dict(ck["ema"])
         self.val = self._validation_set()
+
+    @property
+    def precision(self) -> str:
+        """What the training steps compute in: "bfloat16", "float16" or "float32"."""
+        dtype = autocast_dtype(self.device, self.cfg.amp)
+        return str(dtype or torch.float32).removeprefix("torch.")
 
     @property
     def exported_model(self) -> DamageNet:
@@ -428,7 +438,7 @@ class DetectorTrainer:
                 "refine_channels": self.model.config.refine_channels, "pos_weight": c.pos_weight,
                 "thin_weight": c.thin_weight, "dark_weight": c.dark_weight, "single_kind_fraction": c.single_kind_fraction,
                 "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
-                "line_sizes": list(self.model.config.line_sizes),
+                "line_sizes": list(self.model.config.line_sizes), "precision": self.precision,
                 **({"widened": [self.widened_from, self.model.config.width]} if self.widened_from else {})}
 
     def _all_phases(self) -> list[dict[str, Any]]:
@@ -533,7 +543,9 @@ class DetectorTrainer:
                             if self.step >= cfg.steps:
                                 break
                             t0 = time.monotonic()
-                            logits = self.model(imgs.to(self.device), None)
+                            with autocast_for(self.device, cfg.amp):
+                                logits = self.model(imgs.to(self.device), None)
+                            logits = logits.float()
                             targets = targets.to(self.device)
                             total, parts = detection_loss(logits, targets[:, :1], cfg.pos_weight, cfg.thin_weight,
                                                           targets[:, 1:] if cfg.dark_weight else None, cfg.dark_weight)
@@ -629,6 +641,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-decay", type=float,
                    help="validate and export an exponential moving average of the weights with this decay per "
                         "step (e.g. 0.998); default: the last step's weights")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=d.amp,
+                   help="lower-precision training steps (auto: bf16 on CPUs with native bf16 and on CUDA)")
     p.add_argument("--version")
     p.add_argument("--no-resume", dest="resume", action="store_false")
 

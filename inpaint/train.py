@@ -118,17 +118,22 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast_for(device: torch.device, amp: str):
+def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The lower precision ``--amp`` asks for on ``device`` (None: float32 throughout)."""
     if amp == "off":
-        return nullcontext()
+        return None
     if device.type == "cuda":
-        dtype = torch.float16 if amp == "fp16" else torch.bfloat16
-        if amp == "auto" and not torch.cuda.is_bf16_supported():
-            dtype = torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        if amp == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if amp == "fp16" else torch.bfloat16
     if amp == "bf16" or (amp == "auto" and cpu_has_fast_bf16()):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return nullcontext()
+        return torch.bfloat16
+    return None
+
+
+def autocast_for(device: torch.device, amp: str):
+    dtype = autocast_dtype(device, amp)
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def build_model_config(cfg: TrainConfig, resumed: dict[str, Any] | None = None) -> PConvUNetConfig:

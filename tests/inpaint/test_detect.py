@@ -521,7 +521,7 @@ def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_pat
 
 def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_folder, tmp_path):
     base = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "first"), width=4, depth=3, crop=48,
-                             batch_size=2, steps=2, workers=0, val_every=0)
+                             batch_size=2, steps=2, workers=0, val_every=0, amp="off")
     first = load_detector(DetectorTrainer(base).fit(), device="cpu")
     assert [(p["steps"], p["crop"], p["batch_size"]) for p in first.metadata["phases"]] == [(2, 48, 2)]
 
@@ -560,6 +560,14 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert wide_after.metadata["phases"][-1]["dark_weight"] == 1.5
     assert _cli("card", "--model", str(tmp_path / "wide" / "model"), "--train-command", "t").returncode == 0
     assert "widened from 4 to 6 channels (Net2Net); thin damage x5; visibly darker damage +1.5 |" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    # bf16 steps (on any CPU: slow without native bf16, but a tiny model) are recorded as such
+    half = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "half"), amp="bf16"))
+    assert half.precision == "bfloat16" and more.amp == "off"
+    half_after = load_detector(half.fit(), device="cpu")
+    assert half_after.metadata["phases"][-1]["precision"] == "bfloat16" and half_after.metadata["steps"] == 5
+    assert all(v.dtype == torch.float32 for v in half_after.state_dict().values() if v.is_floating_point())
+    assert _cli("card", "--model", str(tmp_path / "half" / "model"), "--train-command", "t").returncode == 0
+    assert "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5; bfloat16 steps |" in (tmp_path / "half" / "model" / "README.md").read_text()
     with pytest.raises(ValueError, match="only be widened"):
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
     headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
