@@ -158,6 +158,30 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
     return path
 
 
+# Where the phases that did not record their machine ran (all of them before the record existed).
+UNRECORDED_MACHINE = "a 2-core x86-64 CPU (AVX2, no GPU)"
+
+
+def _detector_machines(meta: dict) -> str:
+    """Where the phases ran, for the card's training line: " on MACHINE", or ": phases 1-2 on
+    MACHINE; phase 3 on OTHER" when they ran on several."""
+    phases = meta.get("phases") or [{}]
+    machines = [ph.get("machine") or UNRECORDED_MACHINE for ph in phases]
+    if len(set(machines)) == 1:
+        return f" on {machines[0] if machines[0] == UNRECORDED_MACHINE else 'a ' + machines[0]}"
+    spans: list[tuple[int, int, str]] = []
+    for i, m in enumerate(machines, 1):
+        if spans and spans[-1][2] == m:
+            spans[-1] = (spans[-1][0], i, m)
+        else:
+            spans.append((i, i, m))
+    def label(m: str) -> str:
+        return "a 2-core x86-64 CPU, no GPU (its model not recorded)" if m == UNRECORDED_MACHINE else f"a {m}"
+
+    return ": " + "; ".join(f"phase{'s' if a != b else ''} {a}{'-' + str(b) if a != b else ''} on {label(m)}"
+                     for a, b, m in spans)
+
+
 def _detector_phases(meta: dict) -> list[str]:
     """A table of the runs (``train-detector`` invocations) the weights went through, when there
     were several; a model continued with ``--init`` from one that did not record its phases has
@@ -243,7 +267,7 @@ def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | Non
         f"{int(meta.get('images_seen', 0)):,} crops of {_crops(meta, 'phases')} px "
         f"(crop = {tc.get('scale', [0, 0])[0]:g}-{tc.get('scale', [0, 0])[1]:g} of the photo's shorter side"
         + (" in the last phase" if len(meta.get("phases") or []) > 1 else "")
-        + f"), {hours:.2f} h of training-step time ({ips:.1f} crops/s) on a 2-core x86-64 CPU (AVX2, no GPU)",
+        + f"), {hours:.2f} h of training-step time ({ips:.1f} crops/s){_detector_machines(meta)}",
         *_detector_phases(meta),
         "- every sample: the print (kept in colour 30%, black-and-white 30%, sepia 25%, faded 15%), then the "
         "damage synthesiser at a random severity (or no damage for "

@@ -49,7 +49,8 @@ from .detect import DamageNet, DamageNetConfig, load_weights_adding_inputs, save
 from .images import LUMA_601
 from .masks import DAMAGE_KINDS, SEVERITIES, synthesize_damage
 from .train import (HEAD_OPTIONS, autocast_dtype, autocast_for, batch_stream, checkpoint_if_due, head_param_groups,
-                    load_weights_adding_head, optimiser_step, resumed_options, save_atomic, stop_on_signals, update_ema)
+                    load_weights_adding_head, machine_summary, optimiser_step, resumed_options, save_atomic,
+                    stop_on_signals, update_ema)
 
 log = logging.getLogger(__name__)
 
@@ -439,6 +440,7 @@ class DetectorTrainer:
                 "thin_weight": c.thin_weight, "dark_weight": c.dark_weight, "single_kind_fraction": c.single_kind_fraction,
                 "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
                 "line_sizes": list(self.model.config.line_sizes), "precision": self.precision,
+                "machine": machine_summary(),
                 **({"widened": [self.widened_from, self.model.config.width]} if self.widened_from else {})}
 
     def _all_phases(self) -> list[dict[str, Any]]:

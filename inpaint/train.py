@@ -118,6 +118,25 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def machine_summary() -> str:
+    """This machine in a few words, for a run's record: cores, CPU model and its widest vector
+    arithmetic, and the GPU if there is one."""
+    import os
+    import platform
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                platform.processor() or "unknown model")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    isa = next((label for flag, label in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"),
+                                           ("avx2", "AVX2")) if flag in flags), "")
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{os.cpu_count()}-core {platform.machine()} CPU ({name}{', ' + isa if isa else ''}){gpu}"
+
+
 def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
     """The lower precision ``--amp`` asks for on ``device`` (None: float32 throughout)."""
     if amp == "off":

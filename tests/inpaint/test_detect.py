@@ -4,6 +4,7 @@ evaluation and the command line."""
 import io
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainCon
                                   detection_loss, f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
                                   thin_damage)
 from inpaint.masks import DAMAGE_KINDS
+from inpaint.train import machine_summary
 from inpaint.weights import WeightsError, save_model
 from inpaint.unet import PConvUNet, PConvUNetConfig
 
@@ -541,6 +543,7 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert "5 Adam steps (the last run at lr 0.0003), batch 3, 13 crops of 40 and 48 px" in card
     assert "| 1 | 2 | 4 | 48 (0.15-1) | 2 | 0.001 | - |" in card
     assert "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5 |" in card
+    assert f"crops/s) on a {machine_summary()}\n" in card  # both phases ran here
     phases = after.metadata["phases"]
     assert [(p["steps"], p["images_seen"], p["crop"], p["batch_size"], p["lr"]) for p in phases] == [
         (2, 4, 48, 2, base.lr), (3, 9, 40, 3, 3e-4)]
@@ -740,6 +743,17 @@ def test_thin_damage_weighting_of_the_loss():
     dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
     torch.testing.assert_close(weighted, bce.mean() + dice, atol=1e-5, rtol=1e-5)
     assert weighted > plain
+
+
+def test_the_card_says_where_each_phase_ran():
+    from inpaint.card import UNRECORDED_MACHINE, _detector_machines
+
+    here = machine_summary()
+    assert here.startswith(f"{os.cpu_count()}-core ") and ("no GPU" in here or "GPU " in here)
+    assert _detector_machines({"phases": [{"steps": 5}]}) == f" on {UNRECORDED_MACHINE}"  # recorded before machines were
+    mixed = {"phases": [{}, {}, {"machine": "M1"}, {"machine": "M1"}, {"machine": "M2"}]}
+    assert _detector_machines(mixed) == (": phases 1-2 on a 2-core x86-64 CPU, no GPU (its model not recorded); "
+                                         "phases 3-4 on a M1; phase 5 on a M2")
 
 
 def test_dark_damage_weighting_of_the_loss():
