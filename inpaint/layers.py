@@ -24,14 +24,33 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 
+def all_valid(mask: torch.Tensor) -> bool:
+    """Whether a CPU mask is 1 everywhere (the damage detector's interior tiles, a photo without
+    holes). Always False elsewhere: checking would make a GPU wait."""
+    return mask.device.type == "cpu" and bool((mask == 1).all())
+
+
 def masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``x * mask`` (mask broadcast over channels, in x's dtype). On a CPU a mask that is 1
-    everywhere (the damage detector's interior tiles, a photo without holes) returns ``x`` itself:
-    ``x * 1`` is ``x`` exactly, and the multiply was a tenth of a detector tile's time. Elsewhere
-    it always multiplies (checking would make a GPU wait)."""
-    if x.device.type == "cpu" and bool((mask == 1).all()):
+    """``x * mask`` (mask broadcast over channels, in x's dtype), or ``x`` itself for a mask that
+    is 1 everywhere on a CPU (``all_valid``): ``x * 1`` is ``x`` exactly, and the multiply was a
+    tenth of a detector tile's time."""
+    if all_valid(mask):
         return x
     return x * mask.to(x.dtype)
+
+
+def _frame(scale: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """For the scale of a convolution whose input mask was 1 everywhere: the widths (top, bottom,
+    left, right) of the frame of windows that hang over the border, outside which the scale is 1;
+    None if it is not that shape."""
+    h, w = scale.shape[-2:]
+    off_col = (scale[0, 0, :, w // 2] != 1).to(torch.int32)
+    off_row = (scale[0, 0, h // 2, :] != 1).to(torch.int32)
+    top, bottom = int(off_col.cumprod(0).sum()), int(off_col.flip(0).cumprod(0).sum())
+    left, right = int(off_row.cumprod(0).sum()), int(off_row.flip(0).cumprod(0).sum())
+    if top + bottom >= h or left + right >= w or not bool((scale[..., top : h - bottom, left : w - right] == 1).all()):
+        return None
+    return top, bottom, left, right
 
 
 class PartialConv2d(nn.Conv2d):
@@ -75,12 +94,13 @@ class PartialConv2d(nn.Conv2d):
         ``finish``.)"""
         groups = self._groups(x, mask, mask_channels)
         scale, new_mask = self.mask_terms(mask, groups)
-        if groups is None:
-            xm = masked(x, mask)
+        full = all_valid(mask)
+        if groups is None or full:
+            xm = x if full else x * mask.to(x.dtype)
         else:
             xm = torch.cat([part * mask[:, g : g + 1].to(x.dtype) for g, part in enumerate(x.split(groups, 1))], 1)
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
-        return self.finish(raw, scale, new_mask), new_mask.to(mask.dtype)
+        return self.finish(raw, scale, new_mask, full=full), new_mask.to(mask.dtype)
 
     def mask_terms(self, mask: torch.Tensor, groups: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The mask half of the layer: ``(scale, new_mask)``, both float32 (B, 1, H', W'), where
@@ -120,13 +140,32 @@ class PartialConv2d(nn.Conv2d):
             scales = [float(self.window_size) / c.clamp(min=1.0) * (c > 0).to(torch.float32) for c in counts]
         return scales, new_mask
 
-    def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor) -> torch.Tensor:
-        """The output from ``raw`` = W^T (X * M) (no bias): renormalised, bias added, 0 on all-hole windows."""
+    def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor, *,
+               full: bool = False) -> torch.Tensor:
+        """The output from ``raw`` = W^T (X * M) (no bias): renormalised, bias added, 0 on all-hole
+        windows. ``full``: the input mask was 1 everywhere (``all_valid``); then, without autograd,
+        ``raw`` is renormalised in place on the frame of windows that hang over the border only,
+        since the scale is exactly 1 inside it (a window's count is its size) and no window is
+        all hole: the same numbers for a third of the passes over the features."""
+        if full and not torch.is_grad_enabled():
+            frame = _frame(scale)
+            if frame is not None and bool((new_mask == 1).all()):
+                return self._finish_in_frame(raw, scale, frame)
         out = raw * scale.to(raw.dtype)  # scale is 0 on all-hole windows
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1).to(out.dtype)
             out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
         return out
+
+    def _finish_in_frame(self, raw: torch.Tensor, scale: torch.Tensor, frame: tuple[int, int, int, int]) -> torch.Tensor:
+        h, w = raw.shape[-2:]
+        top, bottom, left, right = frame
+        for ys, xs in ((slice(0, top), slice(None)), (slice(h - bottom, h), slice(None)),
+                       (slice(top, h - bottom), slice(0, left)), (slice(top, h - bottom), slice(w - right, w))):
+            raw[..., ys, xs] *= scale[..., ys, xs].to(raw.dtype)
+        if self.bias is not None:
+            raw += self.bias.view(1, -1, 1, 1).to(raw.dtype)
+        return raw
 
     def _groups(self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if mask.dim() != 4 or mask.shape[-2:] != x.shape[-2:] or mask.shape[0] != x.shape[0]:

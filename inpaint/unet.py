@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fill import smooth_fill
-from .layers import PartialConv2d, masked
+from .layers import PartialConv2d, all_valid, masked
 
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 RENORMS = ("joint", "per_group")
@@ -184,7 +184,7 @@ class _EncoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, m = self.conv(x, m)
-        return F.relu(self.bn(h)), m
+        return F.relu(self.bn(h), inplace=not torch.is_grad_enabled()), m  # h is this block's own
 
 
 # Nearest x2 upsampling followed by a 3x3 convolution (padding 1) is one transposed convolution
@@ -236,17 +236,18 @@ class _DecoderBlock(nn.Module):
         ch = h.shape[1]
         up, side = self.split_weights(ch)
         m_up = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        raw_up = F.conv_transpose2d(masked(h, m), up, stride=2, padding=1)
-        raw_skip = F.conv2d(masked(skip, skip_m), side, padding=1)
+        full = all_valid(m) and all_valid(skip_m)
+        raw_up = F.conv_transpose2d(h if full else masked(h, m), up, stride=2, padding=1)
+        raw_skip = F.conv2d(skip if full else masked(skip, skip_m), side, padding=1)
         if self.renorm == "per_group":
             (s_up, s_skip), m_out = self.conv.group_terms([m_up, skip_m])
             raw = raw_up * s_up.to(raw_up.dtype) + raw_skip * s_skip.to(raw_skip.dtype)
             scale = m_out
         else:
             scale, m_out = self.conv.mask_terms(torch.cat([m_up, skip_m], 1), (ch, skip.shape[1]))
-            raw = raw_up + raw_skip
-        y = self.bn(self.conv.finish(raw, scale, m_out))
-        return (y if self.last else F.leaky_relu(y, 0.2)), m_out.to(m.dtype)
+            raw = raw_up + raw_skip if torch.is_grad_enabled() else raw_up.add_(raw_skip)
+        y = self.bn(self.conv.finish(raw, scale, m_out, full=full))
+        return (y if self.last else F.leaky_relu(y, 0.2, inplace=not torch.is_grad_enabled())), m_out.to(m.dtype)
 
 
 class _RefineHead(nn.Module):

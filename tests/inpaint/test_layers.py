@@ -150,3 +150,47 @@ def test_masked_skips_the_multiply_only_for_an_all_ones_mask():
     raw = torch.nn.functional.conv2d(x * ones, conv.weight, None, 1, 1)
     scale, new_mask = conv.mask_terms(ones)
     assert torch.equal(y, conv.finish(raw, scale, new_mask)) and torch.equal(m, ones)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,bias",
+                         [(3, 1, 1, 1, True), (5, 2, 2, 1, False), (7, 2, 3, 1, True), (3, 1, 2, 2, True), (3, 2, 0, 1, False)])
+def test_a_full_mask_renormalises_only_the_border_frame_with_the_same_numbers(kernel, stride, padding, dilation, bias):
+    """Without autograd, a mask that is 1 everywhere takes the in-place path (scale applied on the
+    frame of windows over the border only): bit for bit what the general path gives, and the
+    paper's formula."""
+    torch.manual_seed(kernel + stride)
+    layer = PartialConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    x = torch.randn(2, 3, 13, 10)
+    ones = torch.ones(2, 1, 13, 10)
+    general, m_general = layer(x, ones)  # autograd on: the general path
+    with torch.no_grad():
+        fast, m_fast = layer(x, ones)
+    assert torch.equal(fast, general) and torch.equal(m_fast, m_general)
+    torch.testing.assert_close(fast.double(), reference_pconv(layer, x, ones)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_the_border_frame_of_a_scale():
+    from inpaint.layers import _frame
+
+    layer = PartialConv2d(1, 1, 5, stride=1, padding=2, bias=False)
+    scale, _ = layer.mask_terms(torch.ones(1, 1, 9, 12))
+    assert _frame(scale) == (2, 2, 2, 2)
+    assert _frame(torch.ones(1, 1, 4, 4)) == (0, 0, 0, 0)  # no padding: no frame
+    inside = scale.clone()
+    inside[0, 0, 4, 3] = 0.5  # a hole inside: not a frame
+    assert _frame(inside) is None
+    assert _frame(torch.full((1, 1, 3, 3), 2.0)) is None  # nothing is 1
+
+
+def test_a_decoder_block_with_full_masks_gives_the_same_numbers_without_autograd():
+    from inpaint.unet import _DecoderBlock
+
+    torch.manual_seed(0)
+    for renorm in ("joint", "per_group"):
+        block = _DecoderBlock(6, 4, 5, last=False, renorm=renorm).eval()
+        h, skip = torch.randn(1, 6, 5, 7), torch.randn(1, 4, 10, 14)
+        m, skip_m = torch.ones(1, 1, 5, 7), torch.ones(1, 1, 10, 14)
+        general = block(h, m, skip, skip_m)
+        with torch.no_grad():
+            fast = block(h, m, skip, skip_m)
+        assert torch.equal(fast[0], general[0]) and torch.equal(fast[1], general[1])
