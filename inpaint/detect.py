@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .images import LUMA_601, Photo, PhotoInput, open_photo
+from .layers import all_valid
 from .unet import ConfigIO, _DecoderBlock, _EncoderBlock, _RefineHead, encoder_channels, pad_inputs, weight_format
 
 DETECT_METHODS = ("learned", "classical")
@@ -207,13 +208,18 @@ def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ..
     there: 0.4 ms against 44 ms for eight 256 px 7x7 dilations, which made the features cost as
     much as a training step); elsewhere torch's, separably. Both give the same numbers (tested)."""
     with torch.no_grad():
-        y = (image[:, :3].float() * torch.from_numpy(LUMA_601).to(image.device).view(1, 3, 1, 1)).sum(1, keepdim=True) \
-            if image.shape[1] >= 3 else image[:, :1].float()
-        y = y.contiguous()
-        inside = valid.contiguous() > 0
+        if image.shape[1] >= 3:  # the weighted sum channel by channel, in order: what .sum(1) gives, 3.5x faster
+            luma = torch.from_numpy(LUMA_601).to(image.device).view(1, 3, 1, 1)
+            y = image[:, 0:1].float() * luma[:, 0:1]
+            y += image[:, 1:2].float() * luma[:, 1:2]
+            y += image[:, 2:3].float() * luma[:, 2:3]
+        else:
+            y = image[:, :1].float().contiguous()
+        full = all_valid(valid)  # a photo's interior tile: nothing to hide, nothing to zero
+        inside = None if full else valid.contiguous() > 0
         morph = _cv2_morphology if y.device.type == "cpu" else _torch_morphology
         out = morph(y, inside, tuple(sizes))
-        return out * (LINE_FEATURE_SCALE * valid.to(out.dtype))
+        return out.mul_(LINE_FEATURE_SCALE) if full else out * (LINE_FEATURE_SCALE * valid.to(out.dtype))
 
 
 def _torch_morphology(y: torch.Tensor, inside: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
@@ -234,16 +240,18 @@ def _torch_morphology(y: torch.Tensor, inside: torch.Tensor, sizes: tuple[int, .
     return torch.cat(out, 1)
 
 
-def _cv2_morphology(y: torch.Tensor, inside: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
-    """The same as _torch_morphology, with OpenCV on the CPU, one image at a time. OpenCV's erode
-    and dilate ignore what lies beyond the image (their default border), like max_pool2d's padding."""
+def _cv2_morphology(y: torch.Tensor, inside: torch.Tensor | None, sizes: tuple[int, ...]) -> torch.Tensor:
+    """The same as _torch_morphology, with OpenCV on the CPU, one image at a time (``inside`` None:
+    every pixel is inside). OpenCV's erode and dilate ignore what lies beyond the image (their
+    default border), like max_pool2d's padding."""
     import cv2
 
     far = np.finfo(np.float32).max
     kernels = [np.ones((k, k), np.uint8) for k in sizes]
     out = np.empty((y.shape[0], 2 * len(sizes), *y.shape[2:]), np.float32)
-    for b, (img, keep) in enumerate(zip(y[:, 0].numpy(), inside[:, 0].numpy())):
-        hide = not keep.all()  # usually nothing to hide
+    keeps = [None] * y.shape[0] if inside is None else inside[:, 0].numpy()
+    for b, (img, keep) in enumerate(zip(y[:, 0].numpy(), keeps)):
+        hide = keep is not None and not keep.all()  # usually nothing to hide
 
         def dilate(t: np.ndarray, kernel: np.ndarray) -> np.ndarray:
             return cv2.dilate(np.where(keep, t, -far) if hide else t, kernel)

@@ -149,6 +149,9 @@ def test_line_features_opencv_and_torch_paths_agree_with_holes_anywhere():
         assert cv.shape == th.shape == (3, 2 * len(sizes), 33, 41)
         # the same numbers wherever a pixel is valid (invalid ones are zeroed by line_features)
         torch.testing.assert_close(cv * inside, th * inside, atol=0, rtol=0)
+    # no mask (a photo's interior tile): what an all-true mask gives
+    everywhere = torch.ones_like(inside)
+    assert torch.equal(_cv2_morphology(y, None, (3, 7)), _cv2_morphology(y, everywhere, (3, 7)))
 
 
 def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invisible():
