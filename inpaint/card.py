@@ -158,8 +158,9 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
     return path
 
 
-# Where the phases that did not record their machine ran (all of them before the record existed).
-UNRECORDED_MACHINE = "a 2-core x86-64 CPU (AVX2, no GPU)"
+# Where the phases that did not record their machine ran (all of them before the record existed):
+# the sessions' machines had 2 cores and no GPU; which CPU each had was not written down.
+UNRECORDED_MACHINE = "a 2-core x86-64 CPU, no GPU (its model not recorded)"
 
 
 def _detector_machines(meta: dict) -> str:
@@ -176,7 +177,7 @@ def _detector_machines(meta: dict) -> str:
         else:
             spans.append((i, i, m))
     def label(m: str) -> str:
-        return "a 2-core x86-64 CPU, no GPU (its model not recorded)" if m == UNRECORDED_MACHINE else f"a {m}"
+        return m if m == UNRECORDED_MACHINE else f"a {m}"
 
     return ": " + "; ".join(f"phase{'s' if a != b else ''} {a}{'-' + str(b) if a != b else ''} on {label(m)}"
                      for a, b, m in spans)
