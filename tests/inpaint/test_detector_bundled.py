@@ -22,8 +22,8 @@ def test_bundled_detector_is_small_trained_and_finds_moderate_scratches():
         classical.append(scores(*f1_counts(detect_damage(seen, method="classical").damage, damage))["f1"])
         clean, _ = damaged_sample(photo, np.random.default_rng(seed + 10), clean_fraction=1.0)
         assert detect_damage(clean, model=net).fraction < 0.02
-    # measured with damage-w12-d5-s42271: F1 0.64 and 0.62 (classical 0.15, 0.21), clean photos 0.3-0.4 % flagged
-    # (damage-w12-d5-s24382: 0.67 and 0.63)
+    # measured with damage-w16-d5-s55435: F1 0.64 and 0.65 (classical 0.15, 0.21), clean photos 0.2-0.3 % flagged
+    # (damage-w12-d5-s42271: 0.64 and 0.62, 0.3-0.4 %; damage-w12-d5-s24382: 0.67 and 0.63)
     assert np.mean(f1s) > 0.5
     assert np.mean(f1s) > np.mean(classical) + 0.2
 
@@ -45,7 +45,7 @@ def test_big_scans_get_the_coarse_pass():
     full_only = detect_damage(seen, model=net, settings=DetectSettings(coarse_side=None))
     f1 = scores(*f1_counts(both.damage, ~known))["f1"]
     f1_full = scores(*f1_counts(full_only.damage, ~known))["f1"]
-    # measured with damage-w12-d5-s42271: F1 0.44 with the coarse pass, 0.07 without; clean 0.51 %
-    # (damage-w12-d5-s24382: 0.47, 0.09, 0.70 %)
+    # measured with damage-w16-d5-s55435: F1 0.46 with the coarse pass, 0.08 without; clean 0.39 %
+    # (damage-w12-d5-s42271: 0.44, 0.07, 0.51 %; damage-w12-d5-s24382: 0.47, 0.09, 0.70 %)
     assert f1 > f1_full + 0.2
     assert detect_damage(photo, model=net).fraction < 0.01
