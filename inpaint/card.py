@@ -168,19 +168,20 @@ def _detector_machines(meta: dict) -> str:
     MACHINE; phase 3 on OTHER" when they ran on several."""
     phases = meta.get("phases") or [{}]
     machines = [ph.get("machine") or UNRECORDED_MACHINE for ph in phases]
+
+    def label(m: str) -> str:
+        return m if m == UNRECORDED_MACHINE else f"a {m}"
+
     if len(set(machines)) == 1:
-        return f" on {machines[0] if machines[0] == UNRECORDED_MACHINE else 'a ' + machines[0]}"
-    spans: list[tuple[int, int, str]] = []
+        return f" on {label(machines[0])}"
+    spans: list[tuple[int, int, str]] = []  # (first phase, last phase, machine) of each run of phases
     for i, m in enumerate(machines, 1):
         if spans and spans[-1][2] == m:
             spans[-1] = (spans[-1][0], i, m)
         else:
             spans.append((i, i, m))
-    def label(m: str) -> str:
-        return m if m == UNRECORDED_MACHINE else f"a {m}"
-
     return ": " + "; ".join(f"phase{'s' if a != b else ''} {a}{'-' + str(b) if a != b else ''} on {label(m)}"
-                     for a, b, m in spans)
+                            for a, b, m in spans)
 
 
 def _detector_phases(meta: dict) -> list[str]:

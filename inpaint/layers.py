@@ -150,10 +150,11 @@ class PartialConv2d(nn.Conv2d):
         windows. ``full``: the input mask was 1 everywhere (``all_valid``); then, without autograd,
         ``raw`` is renormalised in place on the frame of windows that hang over the border only,
         since the scale is exactly 1 inside it (a window's count is its size) and no window is
-        all hole: the same numbers for a third of the passes over the features."""
+        all hole: the same numbers without the passes over the features that multiply by the scale
+        and by the new mask."""
         if full and not torch.is_grad_enabled():
             frame = _frame(scale)
-            if frame is not None and bool((new_mask == 1).all()):
+            if frame is not None and all_valid(new_mask):
                 return self._finish_in_frame(raw, scale, frame)
         out = raw * scale.to(raw.dtype)  # scale is 0 on all-hole windows
         if self.bias is not None:
