@@ -37,14 +37,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .detect import DETECT_METHODS, DamageNet, detect_damage, load_detector
-from .detect_train import damaged_sample, f1_counts, scores
+from .detect_train import DARK_MIN_CHANGE, damaged_sample, darker, f1_counts, scores, truth_changes
 from .evaluate import _font, find_images, load_square
 from .masks import DAMAGE_KINDS, SEVERITIES
 
 ROWS = (*DAMAGE_KINDS, "mixed")
 # How visible a damaged pixel is in what the detector sees: the largest channel difference between
 # the scan and the same print scanned without the damage, in grey levels, split at these edges.
-VISIBILITY_EDGES = (8, 20, 40)
+VISIBILITY_EDGES = (DARK_MIN_CHANGE, 20, 40)  # below the first, hardly visible (as --dark-weight counts)
 PLAIN_BIN = 2  # "plainly visible": changed by VISIBILITY_EDGES[1] grey levels or more
 _SHOWN = ("mixed", "crease", "scratch", "stain", "tear", "spot", "missing_corner")  # contact sheet: one per photo
 
@@ -60,23 +60,10 @@ def _inputs(photo: np.ndarray, image_index: int, severity: str | None, kind: str
     return damaged_sample(photo, rng, severity=severity, kinds=None if kind == "mixed" else (kind,), reference=True)
 
 
-def truth_changes(seen: np.ndarray, reference: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(N, 3) int16: how the damage moved each of the N true damage pixels in each channel, from
-    the same print scanned without the damage to what the detector sees."""
-    return seen[truth].astype(np.int16) - reference[truth].astype(np.int16)
-
-
 def visibility_bins(changes: np.ndarray) -> np.ndarray:
     """For each true damage pixel (``truth_changes``), its bin of ``VISIBILITY_EDGES`` (0: changed
     by fewer than 8 grey levels in every channel, ... 3: by 40 or more in some channel)."""
     return np.digitize(np.abs(changes).max(axis=1), VISIBILITY_EDGES)
-
-
-def darker(changes: np.ndarray) -> np.ndarray:
-    """For each true damage pixel (``truth_changes``), whether the damage made it darker (its
-    channels' summed change is negative): a dark scratch or a stain's rim, not the paper showing
-    through."""
-    return changes.sum(axis=1) < 0
 
 
 def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,

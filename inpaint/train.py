@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -108,29 +109,36 @@ def _training_masks(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 # ----------------------------------------------------------------------------- devices, precision
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_info() -> tuple[str, frozenset[str]]:
+    """(model name, feature flags) of this machine's CPU from /proc/cpuinfo, read once (the
+    training loops ask for every step)."""
+    import platform
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+
+    def field_of(key: str) -> str | None:
+        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), None)
+
+    return field_of("model name") or platform.processor() or "unknown model", frozenset((field_of("flags") or "").split())
+
+
 def cpu_has_fast_bf16() -> bool:
     """bf16 autocast pays off on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX); on others
     (plain AVX2) it was measured 10-20x slower than float32, so it is not used there."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpu_info()[1]
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine_summary() -> str:
     """This machine in a few words, for a run's record: cores, CPU model and its widest vector
     arithmetic, and the GPU if there is one."""
-    import os
     import platform
 
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                platform.processor() or "unknown model")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    name, flags = _cpu_info()
     isa = next((label for flag, label in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"),
                                            ("avx2", "AVX2")) if flag in flags), "")
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
