@@ -39,6 +39,11 @@ def _rows(app: RunningApp, query: str, *args) -> list[tuple]:
         return db.execute(query, args).fetchall()
 
 
+def _queue_join(request) -> bool:
+    """An event sent to the app's queue."""
+    return request.method == "POST" and "/queue/join" in request.url
+
+
 @contextmanager
 def _slow_network(page, latency_ms: int):
     """Every request of ``page`` takes ``latency_ms`` longer (Chromium's network emulation)."""
@@ -167,7 +172,8 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             # visitors have), so the button goes before the click's answer is back in the radio: the
             # server takes them in the order they were sent, so B is the choice
             with _slow_network(page, latency_ms=400):
-                thumbnails.nth(1).click()
+                with page.expect_request(_queue_join):  # the click's event has left the page (the answer has not)
+                    thumbnails.nth(1).click()
                 page.locator("#prefer-button").click()
                 expect(page.locator("#consent-agree")).to_be_visible()
             expect(page.locator("#download-button")).to_contain_text("Download B")
@@ -206,7 +212,8 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             # a click and Submit straight after, over a slow connection: Submit goes before the click's
             # answer is back in the radio; the server takes the study's events in order, so it counts
             with _slow_network(page, latency_ms=400):
-                page.locator("#study-gallery .thumbnail-item").nth(2).click()
+                with page.expect_request(_queue_join):
+                    page.locator("#study-gallery .thumbnail-item").nth(2).click()
                 page.locator("#study-submit").click()
                 expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
             page.get_by_role("button", name="None is acceptable").last.click()
