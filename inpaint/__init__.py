@@ -10,29 +10,54 @@ line use; see ``inpaint.restore``. ``detect_damage(photo, sensitivity=...)`` sug
 mask; see ``inpaint.detect``. Heavy submodules (training, evaluation) are not imported here.
 """
 
-from .detect import Detection, detect_damage, load_detector
+from .detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_SENSITIVITY,
+    DamageNet,
+    DamageNetConfig,
+    Detection,
+    check_sensitivity,
+    default_detector_source,
+    detect_damage,
+    load_detector,
+    save_detector,
+)
 from .images import Photo, open_photo, save_image
 from .layers import PartialConv2d
+from .masks import dilate_damage, detect_convention, hole_ratio, known_to_image, load_mask, to_known_mask
 from .restore import METHODS, Candidate, CandidateSpec, plan_candidates, restore
 from .unet import PConvUNet, PConvUNetConfig
 from .weights import WeightsError, load_model, save_model
 
 __all__ = [
+    "DEFAULT_DETECTOR",
+    "DEFAULT_SENSITIVITY",
     "METHODS",
     "Candidate",
     "CandidateSpec",
+    "DamageNet",
+    "DamageNetConfig",
     "Detection",
     "PConvUNet",
     "PConvUNetConfig",
     "PartialConv2d",
     "Photo",
     "WeightsError",
+    "check_sensitivity",
+    "default_detector_source",
+    "detect_convention",
     "detect_damage",
+    "dilate_damage",
+    "hole_ratio",
+    "known_to_image",
     "load_detector",
+    "load_mask",
     "load_model",
     "open_photo",
     "plan_candidates",
     "restore",
     "save_image",
+    "save_detector",
     "save_model",
+    "to_known_mask",
 ]
