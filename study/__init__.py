@@ -28,12 +28,13 @@ Storage (study.db)
         Create the schema on first use or migrate an older one; returns the schema version.
         Idempotent, safe to call from every process at start-up.
     session_factory(engine) -> sessionmaker[Session];  write_session(engine) / read_session(engine)
-        context managers for one transaction.
+        context managers for one transaction.  Engine: the type get_engine returns (SQLAlchemy's).
     load_settings(environ=None) -> Settings   (study.settings: the only place env vars are read:
         STUDY_DB_URL, STUDY_HF_DATASET, STUDY_SYNC_MINUTES, STUDY_ADMIN_TOKEN)
 
 Recording (study.record), each call one transaction
     new_participant(engine, consent: bool = True) -> str            random 32-hex id
+    participant_exists(engine, participant_id) -> bool              (read only)
     register_photo(engine, image: bytes | None, *, width, height, sha256=None,
                    keep_image=False) -> photo_id
     register_mask(engine, photo_id, mask: bytes | None, *, width, height, hole_ratio,
@@ -62,6 +63,9 @@ Controlled studies (study.protocol)
     study_progress(engine, study_id, participant_id) -> Progress(done, total, finished)
     trial_images(engine, trial_id) -> TrialImages(photo, mask, candidates=((id, bytes), ...))
     find_study(engine, name) -> study_id
+    resolve_study(engine, id_or_name) -> StudyInfo(study_id, name, description, mode,
+        candidates_per_trial, trials_per_participant): by id (digits) or by name, as a link gives it
+    list_studies(engine) -> list[StudyInfo]                          lowest id first
 
 Export (study.export), analysis (study.analysis), sync (study.sync)
     long_table(engine, study_id=None) -> DataFrame      one row per trial x shown candidate
@@ -92,6 +96,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from sqlalchemy import Engine
+
 from study.db import get_engine, init_db, read_session, session_factory, write_session
 from study.errors import StorageError, StudyError
 from study.folder import load_study_folder
@@ -100,15 +106,19 @@ from study.models import condition_key
 from study.protocol import (
     NextTrial,
     Progress,
+    StudyInfo,
     TrialImages,
     create_study,
     find_study,
+    list_studies,
     next_trial,
+    resolve_study,
     study_progress,
     trial_images,
 )
 from study.record import (
     new_participant,
+    participant_exists,
     record_response,
     register_candidates,
     register_mask,
@@ -141,6 +151,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AnalysisReport",
     "CandidateInfo",
+    "Engine",
     "MaskInfo",
     "NextTrial",
     "PhotoInfo",
@@ -148,6 +159,7 @@ __all__ = [
     "Settings",
     "StorageError",
     "StudyError",
+    "StudyInfo",
     "StudyItemInfo",
     "TrialImages",
     "analyze",
@@ -156,6 +168,7 @@ __all__ = [
     "find_study",
     "get_engine",
     "init_db",
+    "list_studies",
     "load_settings",
     "load_study_folder",
     "long_table",
@@ -163,11 +176,13 @@ __all__ = [
     "new_participant",
     "next_trial",
     "pairwise_table",
+    "participant_exists",
     "read_session",
     "record_response",
     "register_candidates",
     "register_mask",
     "register_photo",
+    "resolve_study",
     "session_factory",
     "sha256_hex",
     "snapshot",

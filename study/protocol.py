@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from study.db import read_session, retry_on_conflict, write_session
@@ -87,6 +87,19 @@ class TrialImages:
     mask: bytes | None
     candidates: tuple[tuple[int, bytes | None], ...]
     """(candidate id, image) in on-screen order."""
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What a participant is told about a study and how its trials are answered."""
+
+    study_id: int
+    name: str
+    description: str
+    mode: str
+    """"pick" or "rank" (see study.models.MODES)."""
+    candidates_per_trial: int
+    trials_per_participant: int
 
 
 def _as_item(item: ItemLike, index: int) -> StudyItemInfo:
@@ -220,6 +233,49 @@ def find_study(engine: Engine, name: str) -> int:
     if study_id is None:
         raise StudyError(f"no study named {name!r}")
     return study_id
+
+
+_STUDY_INFO = select(
+    Study.id,
+    Study.name,
+    Study.description,
+    Study.mode,
+    Study.candidates_per_trial,
+    Study.trials_per_participant,
+)
+
+
+def _study_info(row: Row) -> StudyInfo:
+    return StudyInfo(
+        study_id=row.id,
+        name=row.name,
+        description=row.description or "",
+        mode=row.mode,
+        candidates_per_trial=row.candidates_per_trial,
+        trials_per_participant=row.trials_per_participant,
+    )
+
+
+def resolve_study(engine: Engine, ref: str | int) -> StudyInfo:
+    """A study by its id (an int, or a string of digits) or else by its name (surrounding spaces
+    ignored), as a study link gives it. Raises StudyError when there is no such study."""
+    text = str(ref).strip()
+    if isinstance(ref, int) or text.isdigit():
+        clause = Study.id == int(text)
+    else:
+        clause = Study.name == text
+    with read_session(engine) as session:
+        row = session.execute(_STUDY_INFO.where(clause)).one_or_none()
+    if row is None:
+        raise StudyError(f"there is no study {text!r}")
+    return _study_info(row)
+
+
+def list_studies(engine: Engine) -> list[StudyInfo]:
+    """Every study, oldest (lowest id) first."""
+    with read_session(engine) as session:
+        rows = session.execute(_STUDY_INFO.order_by(Study.id)).all()
+    return [_study_info(row) for row in rows]
 
 
 _ENROLMENT = (

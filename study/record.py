@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from study.db import retry_on_conflict, write_session
+from study.db import read_session, retry_on_conflict, write_session
 from study.errors import StudyError
 from study.inputs import CandidateInfo, MaskInfo, PhotoInfo, as_int
 from study.models import (
@@ -82,6 +82,15 @@ def new_participant(engine: Engine, consent: bool = True) -> str:
     with write_session(engine) as session:
         session.add(Participant(id=participant_id, consented_at=utcnow() if consent else None))
     return participant_id
+
+
+def participant_exists(engine: Engine, participant_id: str | None) -> bool:
+    """Whether the database knows this participant id (False for None or a non-string, such as
+    an id a browser kept from another database)."""
+    if not isinstance(participant_id, str):
+        return False
+    with read_session(engine) as session:
+        return session.scalar(_PARTICIPANT_EXISTS, {"participant_id": participant_id}) is not None
 
 
 def _get_participant(session: Session, participant_id: str) -> Participant:
