@@ -27,7 +27,7 @@ def make_photo(size: str):
     import numpy as np
     from skimage import data
 
-    from inpaint.masks import synthesize_damage
+    from inpaint.synth.damage import synthesize_damage
 
     if size == "512":
         photo = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)
@@ -40,7 +40,8 @@ def make_photo(size: str):
 def run_case(method: str, size: str, weights: str | None, repeats: int) -> dict:
     import torch
 
-    from inpaint.detect import detect_damage, load_detector
+    from inpaint.detect.pipeline import detect_damage
+    from inpaint.io.weights import load_detector
 
     torch.set_num_threads(os.cpu_count() or 1)
     photo = make_photo(size)

@@ -26,7 +26,8 @@ def make_inputs(kind: str):
     import numpy as np
     from skimage import data, transform
 
-    from inpaint.masks import random_irregular_mask, synthesize_damage_mask
+    from inpaint.synth.holes import random_irregular_mask
+    from inpaint.synth.damage import synthesize_damage_mask
 
     if kind == "512":
         img = (transform.resize(data.astronaut(), (512, 512), anti_aliasing=True) * 255).round().astype(np.uint8)

@@ -27,9 +27,10 @@ def main() -> None:
     import numpy as np
     from skimage import data
 
-    from inpaint.detect import DetectSettings, detect_damage, load_detector
-    from inpaint.detect_train import f1_counts, scores
-    from inpaint.masks import synthesize_damage
+    from inpaint.detect.pipeline import DetectSettings, detect_damage
+    from inpaint.io.weights import load_detector
+    from inpaint.eval.metrics import f1_counts, scores
+    from inpaint.synth.damage import synthesize_damage
 
     model = load_detector(args.weights, device="cpu")
     cases = [("astronaut", data.astronaut(), (2048, 2048)), ("coffee", data.coffee(), (3000, 2000)),

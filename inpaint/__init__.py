@@ -10,24 +10,15 @@ line use; see ``inpaint.restore``. ``detect_damage(photo, sensitivity=...)`` sug
 mask; see ``inpaint.detect``. Heavy submodules (training, evaluation) are not imported here.
 """
 
-from .detect import (
-    DEFAULT_DETECTOR,
-    DEFAULT_SENSITIVITY,
-    DamageNet,
-    DamageNetConfig,
-    Detection,
-    check_sensitivity,
-    default_detector_source,
-    detect_damage,
-    load_detector,
-    save_detector,
-)
-from .images import Photo, open_photo, save_image
-from .layers import PartialConv2d
-from .masks import dilate_damage, detect_convention, hole_ratio, known_to_image, load_mask, to_known_mask
-from .restore import METHODS, Candidate, CandidateSpec, plan_candidates, restore
-from .unet import PConvUNet, PConvUNetConfig
-from .weights import WeightsError, load_model, save_model
+from .io.weights import DEFAULT_DETECTOR, default_detector_source, load_detector, save_detector
+from .detect.pipeline import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
+from .nn.damagenet import DamageNet, DamageNetConfig
+from .io.photos import Photo, open_photo, save_image
+from .nn.pconv import PartialConv2d
+from .io.masks import dilate_damage, detect_convention, hole_ratio, known_to_image, load_mask, to_known_mask
+from .restoration import METHODS, Candidate, CandidateSpec, plan_candidates, restore
+from .nn.unet import PConvUNet, PConvUNetConfig
+from .io.weights import WeightsError, load_model, save_model
 
 __all__ = [
     "DEFAULT_DETECTOR",

@@ -6,6 +6,7 @@ Bad input ends with exit code 2 and a one-line message on stderr, never a traceb
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -19,10 +20,21 @@ class UsageError(ValueError):
     """Bad input from the command line; printed as one line, exit code 2."""
 
 
+# Commands whose arguments and code live in a room of their own: (module, help). Each is imported
+# only when it runs (or is asked for its --help), so `restore` and `detect` load neither the
+# training nor the evaluation code.
+ROOM_COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("inpaint.train.restorer", "train the restorer (the paper's two stages)"),
+    "train-detector": ("inpaint.train.detector", "train the damage detector on synthetic damage"),
+    "evaluate": ("inpaint.eval.restorer", "the paper-style evaluation against classical methods"),
+    "evaluate-detection": ("inpaint.eval.detector", "damage detection: learned vs classical per damage kind and severity"),
+    "card": ("inpaint.eval.card", "write a model folder's model card from its metadata and evaluation"),
+}
+MASK_CONVENTIONS = ("auto", "white-is-damage", "black-is-damage", "alpha")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    from . import train
-    from .masks import SEVERITIES
-    from .restore import METHODS
+    from .restoration import METHODS
 
     p = argparse.ArgumentParser(prog="python -m inpaint", description="Restore damaged photos with partial convolutions.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -32,7 +44,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--mask", help="the damage mask image for one photo")
     g.add_argument("--masks", help="a folder of masks matched to the photos by file stem")
-    r.add_argument("--mask-convention", default="auto", choices=("auto", "white-is-damage", "black-is-damage", "alpha"),
+    r.add_argument("--mask-convention", default="auto", choices=MASK_CONVENTIONS,
                    help="which colour marks damage (auto: the colour covering less of the mask; alpha: painted RGBA layer)")
     r.add_argument("--resize-mask", action="store_true", help="resize a mask of another size to the photo (nearest neighbour)")
     r.add_argument("-n", type=int, default=4, help="number of restorations (1-8)")
@@ -44,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     d = sub.add_parser("damage", help="synthesise old-photo damage on a clean photo (writes damaged.png, mask.png)")
     d.add_argument("photo")
-    d.add_argument("--severity", default="moderate", choices=SEVERITIES)
+    d.add_argument("--severity", default="moderate", choices=("minor", "moderate", "severe"))
     d.add_argument("--kinds", help="comma-separated subset of damage kinds (default: a mix)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True)
@@ -53,7 +65,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sf.add_argument("--photos", required=True, help="a folder of (damaged) photos")
     sf.add_argument("--masks", required=True, help="their damage masks, matched by file stem")
     sf.add_argument("--conditions", required=True, help="method[:dilation[:dropout]],... e.g. pconv:2:0,pconv:4:0.25,telea:2")
-    sf.add_argument("--mask-convention", default="auto", choices=("auto", "white-is-damage", "black-is-damage", "alpha"))
+    sf.add_argument("--mask-convention", default="auto", choices=MASK_CONVENTIONS)
     sf.add_argument("--resize-mask", action="store_true")
     sf.add_argument("--seed", type=int, default=0)
     sf.add_argument("--weights")
@@ -67,26 +79,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dt.add_argument("--probability", action="store_true", help="also write the probability map (STEM-probability.png)")
     dt.add_argument("--out", required=True, help="the mask file for one photo (MASK.png), a folder for a folder")
 
-    train.add_arguments(sub.add_parser("train", help="train a model (the paper's two stages)"))
-    from . import detect_train
-
-    detect_train.add_arguments(sub.add_parser("train-detector", help="train the damage detector on synthetic damage"))
-    from . import card
-
-    card.add_arguments(sub.add_parser("card", help="write a model folder's model card from its metadata and evaluation"))
-    ed = sub.add_parser("evaluate-detection", help="damage detection: learned vs classical per damage kind and severity", add_help=False)
-    if command == "evaluate-detection":
-        from . import detect_eval
-
-        ed.add_argument("-h", "--help", action="help")
-        detect_eval.add_arguments(ed)
-    e = sub.add_parser("evaluate", help="the paper-style evaluation against classical methods", add_help=False)
-    if command == "evaluate":  # imported only when used: a problem there never blocks training
-        from . import evaluate
-
-        e.add_argument("-h", "--help", action="help")
-        evaluate.add_arguments(e)
+    for name, (module, text) in ROOM_COMMANDS.items():
+        room = sub.add_parser(name, help=text, add_help=False)
+        if command == name:
+            room.add_argument("-h", "--help", action="help")
+            importlib.import_module(module).add_arguments(room)
     return p
+
+
+LOCAL_COMMANDS = {"restore": "cmd_restore", "damage": "cmd_damage", "detect": "cmd_detect", "study-folder": "cmd_study_folder"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,41 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
-        if args.command == "restore":
-            return cmd_restore(args)
-        if args.command == "damage":
-            return cmd_damage(args)
-        if args.command == "train":
-            from . import train
-
-            return train.main(args)
-        if args.command == "detect":
-            return cmd_detect(args)
-        if args.command == "train-detector":
-            from . import detect_train
-
-            return detect_train.main(args)
-        if args.command == "study-folder":
-            return cmd_study_folder(args)
-        if args.command == "card":
-            from . import card
-
-            return card.main(args)
-        if args.command == "evaluate-detection":
-            from . import detect_eval
-
-            return detect_eval.main(args)
-        if args.command == "evaluate":
-            from . import evaluate
-
-            return evaluate.main(args)
+        if args.command in ROOM_COMMANDS:
+            return importlib.import_module(ROOM_COMMANDS[args.command][0]).main(args)
+        return globals()[LOCAL_COMMANDS[args.command]](args)
     except (ValueError, FileNotFoundError) as e:  # WeightsError, bad images and masks are ValueErrors
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 2
 
 
 def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path, Path]]:
@@ -158,10 +133,10 @@ def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path,
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .images import open_photo, save_image
-    from .masks import load_mask
-    from .restore import plan_candidates, restore
-    from .weights import load_model
+    from .io.photos import open_photo, save_image
+    from .io.masks import load_mask
+    from .restoration import plan_candidates, restore
+    from .io.weights import load_model
 
     plan_candidates(args.n, args.seed, args.variation, args.method)  # validates -n and --variation early
     pairs = _pairs(Path(args.photo), args.mask, args.masks)
@@ -208,7 +183,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .detect import check_sensitivity, detect_damage, load_detector
+    from .detect.pipeline import check_sensitivity, detect_damage
+    from .io.weights import load_detector
 
     check_sensitivity(args.sensitivity)
     src, out = Path(args.photo), Path(args.out)
@@ -253,8 +229,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_damage(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .images import open_photo
-    from .masks import known_to_image, synthesize_damage
+    from .io.photos import open_photo
+    from .io.masks import known_to_image
+    from .synth.damage import synthesize_damage
 
     photo = open_photo(args.photo)
     kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
@@ -269,7 +246,7 @@ def cmd_damage(args: argparse.Namespace) -> int:
 
 def parse_conditions(text: str) -> list[tuple[str, int, float]]:
     """``pconv:2:0,pconv:4:0.25,telea:2`` -> [(method, dilation, dropout), ...]."""
-    from .restore import METHODS
+    from .restoration import METHODS
 
     out = []
     for item in filter(None, (t.strip() for t in text.split(","))):
@@ -296,10 +273,10 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .images import open_photo, save_image
-    from .masks import hole_ratio, known_to_image, load_mask
-    from .restore import CandidateSpec, restore
-    from .weights import load_model
+    from .io.photos import open_photo, save_image
+    from .io.masks import hole_ratio, known_to_image, load_mask
+    from .restoration import CandidateSpec, restore
+    from .io.weights import load_model
 
     conditions = parse_conditions(args.conditions)
     pairs = _pairs(Path(args.photos), None, args.masks)

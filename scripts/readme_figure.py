@@ -22,7 +22,7 @@ def main() -> None:
     from skimage import data
 
     import inpaint
-    from inpaint.masks import synthesize_damage
+    from inpaint.synth.damage import synthesize_damage
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=str(ROOT / "weights"))

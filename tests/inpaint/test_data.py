@@ -11,17 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from inpaint.data import (
-    CelebADataset,
-    ImageFolderDataset,
-    MixedDataset,
-    Places2Dataset,
-    build_dataset,
-    load_photo,
-    loader_generator,
-    parse_data_spec,
-    seed_worker,
-)
+from inpaint.train.data import CelebADataset, ImageFolderDataset, MixedDataset, Places2Dataset, build_dataset, load_photo, loader_generator, parse_data_spec, seed_worker
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -170,7 +160,7 @@ def test_corrupt_files_are_skipped_deterministically(tmp_path: Path, caplog) -> 
     good = (tmp_path / "2.jpg").read_bytes()
     (tmp_path / "3.jpg").write_bytes(good[: len(good) // 2])  # truncated
     ds = ImageFolderDataset(tmp_path, crop=16)
-    with caplog.at_level(logging.WARNING, logger="inpaint.data"):
+    with caplog.at_level(logging.WARNING, logger="inpaint.train.data"):
         first, again = ds[1], ds[1]
     assert color_of(first) == color_of(again) == pytest.approx(COLORS[2], abs=3)  # the next file
     assert color_of(ds[3]) == pytest.approx(COLORS[0], abs=3)  # wraps around to the start

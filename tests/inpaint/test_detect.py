@@ -15,29 +15,19 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaint.detect import (
-    DEFAULT_DETECTOR,
-    DamageNet,
-    DamageNetConfig,
-    DetectSettings,
-    _tile_boxes,
-    classical_damage,
-    coarse_level,
-    detect_damage,
-    learned_threshold,
-    load_detector,
-    multiscale_probability,
-    predict_probability,
-    save_detector,
-    widen_detector,
-)
-from inpaint.detect_train import (DamageDataset, DetectorTrainer, DetectTrainConfig, damaged_sample, dark_damage,
-                                  detection_loss, f1_counts, parse_kind_weights, pick_threshold, sample_kinds, scores,
-                                  thin_damage)
-from inpaint.masks import DAMAGE_KINDS
-from inpaint.train import machine_summary
-from inpaint.weights import WeightsError, save_model
-from inpaint.unet import PConvUNet, PConvUNetConfig
+from inpaint.io.weights import load_detector, save_detector
+from inpaint.nn.damagenet import DamageNet, DamageNetConfig
+from inpaint.detect.pipeline import DetectSettings, _tile_boxes, coarse_level, detect_damage, learned_threshold, multiscale_probability, predict_probability
+from inpaint.detect.classical import classical_damage
+from inpaint.train.surgery import widen_detector
+from inpaint.train.detector import DamageDataset, DetectorTrainer, DetectTrainConfig, detection_loss, pick_threshold, thin_damage
+from inpaint.synth.prints import damaged_sample, parse_kind_weights, sample_kinds
+from inpaint.synth.truth import dark_damage
+from inpaint.eval.metrics import f1_counts, scores
+from inpaint.synth.damage import DAMAGE_KINDS
+from inpaint.train.machine import machine_summary
+from inpaint.io.weights import WeightsError, save_model
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,7 +98,7 @@ def test_refinement_head_keeps_padding_invisible(kernel):
 def test_line_features_against_skimage_and_invisible_padding(k):
     from skimage.morphology import black_tophat, white_tophat
 
-    from inpaint.detect import LINE_FEATURE_SCALE, line_features
+    from inpaint.nn.lines import LINE_FEATURE_SCALE, line_features
 
     rng = np.random.default_rng(k)
     image = torch.from_numpy(rng.random((1, 3, 40, 48), dtype=np.float32))
@@ -137,7 +127,7 @@ def test_line_features_against_skimage_and_invisible_padding(k):
 
 
 def test_line_features_opencv_and_torch_paths_agree_with_holes_anywhere():
-    from inpaint.detect import _cv2_morphology, _torch_morphology
+    from inpaint.nn.lines import _cv2_morphology, _torch_morphology
 
     torch.manual_seed(5)
     y = torch.rand(3, 1, 33, 41)
@@ -155,7 +145,7 @@ def test_line_features_opencv_and_torch_paths_agree_with_holes_anywhere():
 
 
 def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invisible():
-    from inpaint.detect import line_features
+    from inpaint.nn.lines import line_features
 
     torch.manual_seed(3)
     net = DamageNet(DamageNetConfig(width=4, depth=3, line_sizes=(3, 5))).eval()
@@ -318,7 +308,7 @@ def test_odd_modes_come_back_at_the_displayed_size(method):
         "palette": Image.fromarray(rgb).convert("P"),
         "exif": _encode(rotated, "JPEG", exif=exif.tobytes()),
     }
-    from inpaint.images import open_photo
+    from inpaint.io.photos import open_photo
 
     inputs["opened"] = open_photo(rgb)
     for name, photo in inputs.items():
@@ -462,7 +452,7 @@ def photo_folder(tmp_path):
 
 
 def test_dataset_gives_images_and_binary_targets(photo_folder):
-    from inpaint.data import build_dataset
+    from inpaint.train.data import build_dataset
 
     torch.manual_seed(0)
     ds = DamageDataset(build_dataset(f"folder:{photo_folder}", crop=48, length=6), clean_fraction=0.0)
@@ -618,7 +608,7 @@ def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_pa
 
 
 def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder, tmp_path):
-    from inpaint.detect import save_detector
+    from inpaint.io.weights import save_detector
 
     old = tiny_net()
     save_detector(old, tmp_path / "old", metadata={"steps": 7, "images_seen": 56, "train_seconds": 12.5, "crop": 64,
@@ -631,7 +621,7 @@ def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder,
 
 
 def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
-    from inpaint.detect_eval import run
+    from inpaint.eval.detector import run
 
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
                             width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
@@ -657,8 +647,8 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
 
 
 def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
-    from inpaint.detect_eval import ROWS, run
-    from inpaint.masks import SEVERITIES
+    from inpaint.eval.detector import ROWS, run
+    from inpaint.synth.damage import SEVERITIES
 
     demo = photo_folder / "p0.png"
     results = run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1,
@@ -691,7 +681,7 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
 
 
 def test_darker_against_the_channel_sums():
-    from inpaint.detect_eval import darker, truth_changes
+    from inpaint.synth.truth import darker, truth_changes
 
     reference = np.full((2, 3, 3), 100, np.uint8)
     seen = reference.copy()
@@ -749,7 +739,7 @@ def test_thin_damage_weighting_of_the_loss():
 
 
 def test_the_card_says_where_each_phase_ran():
-    from inpaint.card import UNRECORDED_MACHINE, _detector_machines
+    from inpaint.eval.card import UNRECORDED_MACHINE, _detector_machines
 
     here = machine_summary()
     assert here.startswith(f"{os.cpu_count()}-core ") and ("no GPU" in here or "GPU " in here)
@@ -793,7 +783,7 @@ def test_dark_damage_is_the_visibly_darkened_damage():
 
 
 def test_dataset_with_the_dark_damage_channel(photo_folder):
-    from inpaint.data import build_dataset
+    from inpaint.train.data import build_dataset
 
     torch.manual_seed(3)
     ds = DamageDataset(build_dataset(f"folder:{photo_folder}", crop=48, length=8), clean_fraction=0.0, dark=True)

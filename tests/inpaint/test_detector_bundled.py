@@ -3,8 +3,10 @@ a photo it never saw."""
 
 import numpy as np
 
-from inpaint.detect import DEFAULT_DETECTOR, detect_damage, load_detector
-from inpaint.detect_train import damaged_sample, f1_counts, scores
+from inpaint.io.weights import DEFAULT_DETECTOR, load_detector
+from inpaint.detect.pipeline import detect_damage
+from inpaint.synth.prints import damaged_sample
+from inpaint.eval.metrics import f1_counts, scores
 
 
 def test_bundled_detector_is_small_trained_and_finds_moderate_scratches():
@@ -34,8 +36,8 @@ def test_big_scans_get_the_coarse_pass():
     import cv2
     from skimage import data
 
-    from inpaint.detect import DetectSettings, coarse_level
-    from inpaint.masks import synthesize_damage
+    from inpaint.detect.pipeline import DetectSettings, coarse_level
+    from inpaint.synth.damage import synthesize_damage
 
     net = load_detector(DEFAULT_DETECTOR, device="cpu")
     photo = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)

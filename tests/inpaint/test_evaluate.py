@@ -14,10 +14,13 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaint import evaluate
-from inpaint.masks import HOLE_BINS, SEVERITIES
-from inpaint.unet import PConvUNet, PConvUNetConfig
-from inpaint.weights import save_model
+from inpaint.eval.metrics import METRICS
+from inpaint.eval.cases import CONTACT_SHEET_MAX_BYTES, Setting, find_images, masked_input
+from inpaint.eval.restorer import DEFAULT_PATCH, _patchmatch_patch, add_arguments, main
+from inpaint.synth.holes import HOLE_BINS
+from inpaint.synth.damage import SEVERITIES
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig
+from inpaint.io.weights import save_model
 
 METHODS = ("pconv", "telea", "biharmonic")
 SIZE = 64
@@ -63,12 +66,12 @@ def tiny_model(folder: Path, steps: int | None = 1) -> Path:
 
 def cli(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser)
+    add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
 def run_cli(images: Path, weights: Path, out: Path, *extra: str) -> int:
-    return evaluate.main(cli("--images", str(images), "--out", str(out), "--weights", str(weights),
+    return main(cli("--images", str(images), "--out", str(out), "--weights", str(weights),
                              "--methods", ",".join(METHODS), "--sizes", str(SIZE), "--masks-per-bin", "1",
                              "--seed", "3", "--threads", "1", *extra))
 
@@ -88,7 +91,7 @@ def results(data) -> dict:
 
 
 def ground_truth(images: Path, file: str, size: int) -> np.ndarray:
-    """Centre square, Lanczos-resized: computed here independently of evaluate.load_square."""
+    """Centre square, Lanczos-resized: computed here independently of load_square."""
     im = Image.open(images / file).convert("RGB")
     side = min(im.size)
     left, top = (im.width - side) // 2, (im.height - side) // 2
@@ -114,7 +117,7 @@ def test_structure_and_sample_counts(results):
     per_method = len(PHOTOS) * (2 * len(HOLE_BINS) + len(SEVERITIES))
     assert len(results["samples"]) == per_method * len(METHODS)
     for row in results["samples"]:
-        for m in evaluate.METRICS:
+        for m in METRICS:
             assert np.isfinite(row[m]), row
         assert row["seconds"] > 0 and 0 < row["l1"] < 1 and -1 <= row["ssim"] <= 1
 
@@ -141,7 +144,7 @@ def test_structure_and_sample_counts(results):
 
 
 def test_metrics_equal_a_direct_computation(data, results):
-    from inpaint.features import FeatureExtractor, perceptual_distance
+    from inpaint.train.perceptual import FeatureExtractor, perceptual_distance
 
     row = next(r for r in results["samples"] if r["method"] == "pconv" and r["bin"] == 3 and r["border"])
     gt = ground_truth(data["images"], row["image"], SIZE)
@@ -190,7 +193,7 @@ def test_markdown_and_images(data, results):
     with Image.open(out / "contact_sheet.png") as im:
         im.load()
         assert im.format == "PNG" and im.width > 5 * SIZE
-    assert (out / "contact_sheet.png").stat().st_size < evaluate.CONTACT_SHEET_MAX_BYTES
+    assert (out / "contact_sheet.png").stat().st_size < CONTACT_SHEET_MAX_BYTES
     assert not (out / "samples.partial.jsonl").exists()
 
 
@@ -198,12 +201,12 @@ def test_same_seed_same_metrics(data, results):
     out2 = data["root"] / "run2"
     assert run_cli(data["images"], data["weights"], out2, "--allow-untrained") == 0
     again = json.loads((out2 / "results.json").read_text())["samples"]
-    keys = ("image", "size", "bin", "border", "severity", "k", "method", "mask_sha256", "hole_ratio", *evaluate.METRICS)
+    keys = ("image", "size", "bin", "border", "severity", "k", "method", "mask_sha256", "hole_ratio", *METRICS)
     assert [tuple(r[k] for k in keys) for r in again] == [tuple(r[k] for k in keys) for r in results["samples"]]
     # another seed draws other masks
-    image = evaluate.find_images(data["images"])[0]
-    setting = evaluate.Setting("bins", SIZE, 0, 2, False)
-    a, b = (evaluate.masked_input(image, setting, s)[2] for s in (3, 4))
+    image = find_images(data["images"])[0]
+    setting = Setting("bins", SIZE, 0, 2, False)
+    a, b = (masked_input(image, setting, s)[2] for s in (3, 4))
     assert not np.array_equal(a, b)
 
 
@@ -223,14 +226,14 @@ def test_photo_folder_rules(tmp_path):
     synthetic_photo(64, 64, 0).save(train / "x.png")
     (train / "manifest.csv").write_text("file,role\nx.png,train\n")
     with pytest.raises(ValueError, match="no photo with role 'eval'"):
-        evaluate.find_images(train)
+        find_images(train)
     (train / "manifest.csv").write_text("file,role,sha256\nx.png,eval," + "0" * 64 + "\n")
     with pytest.raises(ValueError, match="sha256"):
-        evaluate.find_images(train)
+        find_images(train)
     (train / "manifest.csv").unlink()  # no manifest: every image file, sorted
     synthetic_photo(64, 64, 1).save(train / "a.png")
-    assert [i.file for i in evaluate.find_images(train)] == ["a.png", "x.png"]
-    assert [i.file for i in evaluate.find_images(train, limit=1)] == ["a.png"]
+    assert [i.file for i in find_images(train)] == ["a.png", "x.png"]
+    assert [i.file for i in find_images(train, limit=1)] == ["a.png"]
 
 
 def test_command_line_checks():
@@ -241,11 +244,11 @@ def test_command_line_checks():
 
 
 def test_patchmatch_patch_size_is_restored_after_the_run():
-    from inpaint import classical
+    from inpaint.restoration import classical
 
     original = classical.CLASSICAL_METHODS["patchmatch"]
-    with evaluate._patchmatch_patch(5):
+    with _patchmatch_patch(5):
         assert classical.CLASSICAL_METHODS["patchmatch"].keywords == {"patch_size": 5}
     assert classical.CLASSICAL_METHODS["patchmatch"] is original
-    with evaluate._patchmatch_patch(evaluate.DEFAULT_PATCH):
+    with _patchmatch_patch(DEFAULT_PATCH):
         assert classical.CLASSICAL_METHODS["patchmatch"] is original

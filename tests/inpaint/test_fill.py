@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from inpaint.fill import smooth_fill
+from inpaint.nn.smooth import smooth_fill
 
 
 def _grid(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +143,7 @@ def test_no_hole_and_no_known_pixel():
 def test_smooth_is_a_classical_method_with_the_library_conventions():
     """As a classical filler (uint8 image, True = known): the same numbers as the tensor function,
     known pixels untouched."""
-    from inpaint.classical import classical_fill
+    from inpaint.restoration.classical import classical_fill
 
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)

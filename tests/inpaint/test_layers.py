@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from inpaint.layers import PartialConv2d
+from inpaint.nn.pconv import PartialConv2d
 
 
 def reference_pconv(layer: PartialConv2d, x: torch.Tensor, mask: torch.Tensor):
@@ -135,7 +135,7 @@ def test_grouped_masks_equal_per_channel_masks():
 
 
 def test_masked_skips_the_multiply_only_for_an_all_ones_mask():
-    from inpaint.layers import masked
+    from inpaint.nn.pconv import masked
 
     x = torch.randn(2, 5, 7, 9)
     ones = torch.ones(2, 1, 7, 9)
@@ -170,7 +170,7 @@ def test_a_full_mask_renormalises_only_the_border_frame_with_the_same_numbers(ke
 
 
 def test_the_border_frame_of_a_scale():
-    from inpaint.layers import _frame
+    from inpaint.nn.pconv import _frame
 
     layer = PartialConv2d(1, 1, 5, stride=1, padding=2, bias=False)
     scale, _ = layer.mask_terms(torch.ones(1, 1, 9, 12))
@@ -183,11 +183,11 @@ def test_the_border_frame_of_a_scale():
 
 
 def test_a_decoder_block_with_full_masks_gives_the_same_numbers_without_autograd():
-    from inpaint.unet import _DecoderBlock
+    from inpaint.nn.blocks import DecoderBlock
 
     torch.manual_seed(0)
     for renorm in ("joint", "per_group"):
-        block = _DecoderBlock(6, 4, 5, last=False, renorm=renorm).eval()
+        block = DecoderBlock(6, 4, 5, last=False, renorm=renorm).eval()
         h, skip = torch.randn(1, 6, 5, 7), torch.randn(1, 4, 10, 14)
         m, skip_m = torch.ones(1, 1, 5, 7), torch.ones(1, 1, 10, 14)
         general = block(h, m, skip, skip_m)

@@ -10,7 +10,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from inpaint import masks as M
+from inpaint.io.masks import MaskConvention, damage_from_known, detect_convention, dilate_damage, hole_ratio, known_to_image, load_mask, to_known_mask
+from inpaint.synth.damage import DAMAGE_KINDS, SEVERITIES, synthesize_damage, synthesize_damage_mask
+from inpaint.synth.holes import HOLE_BINS, hole_bin, random_irregular_mask
+from inpaint.synth.mix import random_training_mask
 
 # --- fixtures --------------------------------------------------------------------------------
 
@@ -112,17 +115,17 @@ BUILDERS = _builders()
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_every_input_mode_reads_with_its_convention_and_auto(name: str, damage: np.ndarray) -> None:
     mask, convention = BUILDERS[name](damage)
-    explicit = M.to_known_mask(mask, convention)
+    explicit = to_known_mask(mask, convention)
     assert explicit.dtype == bool and explicit.shape == damage.shape
     np.testing.assert_array_equal(explicit, ~damage)
-    np.testing.assert_array_equal(M.to_known_mask(mask), ~damage)  # auto agrees
-    assert M.detect_convention(mask) == convention
+    np.testing.assert_array_equal(to_known_mask(mask), ~damage)  # auto agrees
+    assert detect_convention(mask) == convention
 
 
 def test_explicit_convention_is_obeyed_even_against_the_minority_rule(damage: np.ndarray) -> None:
     mask = white_on_black(damage)
-    np.testing.assert_array_equal(M.to_known_mask(mask, "black-is-damage"), damage)
-    np.testing.assert_array_equal(M.to_known_mask(mask, M.MaskConvention.WHITE_IS_DAMAGE), ~damage)
+    np.testing.assert_array_equal(to_known_mask(mask, "black-is-damage"), damage)
+    np.testing.assert_array_equal(to_known_mask(mask, MaskConvention.WHITE_IS_DAMAGE), ~damage)
 
 
 def test_auto_takes_the_minority_colour_as_damage_for_large_holes_too() -> None:
@@ -130,51 +133,51 @@ def test_auto_takes_the_minority_colour_as_damage_for_large_holes_too() -> None:
     for fraction in (0.05, 0.3, 0.49):
         damage = rng.random((40, 50)) < fraction
         white = white_on_black(damage)
-        assert M.detect_convention(white) == "white-is-damage"
-        assert M.detect_convention(255 - white) == "black-is-damage"
-        np.testing.assert_array_equal(M.to_known_mask(white), M.to_known_mask(255 - white))
-        np.testing.assert_array_equal(M.to_known_mask(white), ~damage)
+        assert detect_convention(white) == "white-is-damage"
+        assert detect_convention(255 - white) == "black-is-damage"
+        np.testing.assert_array_equal(to_known_mask(white), to_known_mask(255 - white))
+        np.testing.assert_array_equal(to_known_mask(white), ~damage)
 
 
 def test_auto_tie_makes_white_the_damage() -> None:
     mask = np.zeros((10, 10), np.uint8)
     mask[:, :5] = 255
-    assert M.detect_convention(mask) == "white-is-damage"
-    assert M.hole_ratio(M.to_known_mask(mask)) == 0.5
+    assert detect_convention(mask) == "white-is-damage"
+    assert hole_ratio(to_known_mask(mask)) == 0.5
 
 
 @pytest.mark.parametrize("value", [0, 255, 1.0])
 def test_flat_masks_mean_no_damage(value: float) -> None:
-    assert M.to_known_mask(np.full((20, 30), value)).all()
+    assert to_known_mask(np.full((20, 30), value)).all()
 
 
 def test_near_flat_noise_is_not_split_into_damage() -> None:
     noisy = np.random.default_rng(0).integers(248, 256, (30, 30)).astype(np.uint8)  # a JPEG'd white mask
-    assert M.to_known_mask(noisy).all()
+    assert to_known_mask(noisy).all()
 
 
 def test_transparent_empty_layer_means_no_damage() -> None:
-    assert M.to_known_mask(Image.new("RGBA", (16, 12), (0, 0, 0, 0))).all()
+    assert to_known_mask(Image.new("RGBA", (16, 12), (0, 0, 0, 0))).all()
 
 
 def test_fully_opaque_alpha_is_ignored(damage: np.ndarray) -> None:
     rgba = np.dstack([np.repeat(white_on_black(damage)[..., None], 3, 2), np.full(damage.shape, 255, np.uint8)])
-    assert M.detect_convention(rgba) == "white-is-damage"
-    np.testing.assert_array_equal(M.to_known_mask(rgba, "alpha"), ~damage)  # falls back to luminance
+    assert detect_convention(rgba) == "white-is-damage"
+    np.testing.assert_array_equal(to_known_mask(rgba, "alpha"), ~damage)  # falls back to luminance
 
 
 def test_coloured_and_grey_strokes_are_read_from_their_own_contrast(damage: np.ndarray) -> None:
     red_on_black = np.zeros(damage.shape + (3,), np.uint8)
     red_on_black[damage] = (255, 0, 0)  # luminance 76 only
-    np.testing.assert_array_equal(M.to_known_mask(red_on_black), ~damage)
+    np.testing.assert_array_equal(to_known_mask(red_on_black), ~damage)
     grey_on_white = np.where(damage, 100, 255).astype(np.uint8)
-    np.testing.assert_array_equal(M.to_known_mask(grey_on_white), ~damage)
+    np.testing.assert_array_equal(to_known_mask(grey_on_white), ~damage)
 
 
 def test_anti_aliased_mask_comes_out_binary_and_within_one_pixel(damage: np.ndarray) -> None:
     blurred = Image.fromarray(white_on_black(damage)).filter(ImageFilter.GaussianBlur(1.5))
     assert len(np.unique(np.asarray(blurred))) > 10  # really anti-aliased
-    known = M.to_known_mask(blurred)
+    known = to_known_mask(blurred)
     assert known.dtype == bool
     wrong = (~known != damage) & ~near_edge(damage, 1)
     assert not wrong.any()
@@ -184,7 +187,7 @@ def test_bilinear_resized_mask_comes_out_binary_and_in_place(damage: np.ndarray)
     big = Image.fromarray(white_on_black(damage)).resize((128, 96), Image.BILINEAR)
     reference = np.asarray(Image.fromarray(white_on_black(damage)).resize((128, 96), Image.NEAREST)) > 127
     assert len(np.unique(np.asarray(big))) > 2
-    known = M.to_known_mask(big)
+    known = to_known_mask(big)
     assert known.dtype == bool and known.shape == (96, 128)
     assert not ((~known != reference) & ~near_edge(reference, 1)).any()
 
@@ -194,24 +197,24 @@ def test_bilinear_resized_mask_comes_out_binary_and_in_place(damage: np.ndarray)
 
 def test_size_mismatch_message_names_both_sizes_and_the_fix(damage: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"64x48.*128x96.*resize=True"):
-        M.to_known_mask(white_on_black(damage), size=(128, 96))
+        to_known_mask(white_on_black(damage), size=(128, 96))
 
 
 def test_aspect_ratio_mismatch_is_refused_even_with_resize(damage: np.ndarray) -> None:
     for resize in (False, True):
         with pytest.raises(ValueError, match="aspect ratios differ"):
-            M.to_known_mask(white_on_black(damage), size=(100, 100), resize=resize)
+            to_known_mask(white_on_black(damage), size=(100, 100), resize=resize)
 
 
 def test_matching_size_passes_and_bad_sizes_are_refused(damage: np.ndarray) -> None:
-    np.testing.assert_array_equal(M.to_known_mask(white_on_black(damage), size=(64, 48)), ~damage)
+    np.testing.assert_array_equal(to_known_mask(white_on_black(damage), size=(64, 48)), ~damage)
     for bad in [(0, 48), (64,), "64x48"]:
         with pytest.raises(ValueError, match="size"):
-            M.to_known_mask(white_on_black(damage), size=bad)
+            to_known_mask(white_on_black(damage), size=bad)
 
 
 def test_resize_up_is_binary_and_matches_nearest_away_from_edges(damage: np.ndarray) -> None:
-    known = M.to_known_mask(white_on_black(damage), size=(256, 192), resize=True)
+    known = to_known_mask(white_on_black(damage), size=(256, 192), resize=True)
     assert known.dtype == bool and known.shape == (192, 256)
     reference = np.kron(damage, np.ones((4, 4), bool))
     assert not ((~known != reference) & ~near_edge(reference, 2)).any()
@@ -221,10 +224,10 @@ def test_resize_down_keeps_a_one_pixel_scratch() -> None:
     mask = np.zeros((96, 128), np.uint8)
     mask[50, 10:118] = 255  # a 1 px scratch
     mask[10:14, 60] = 255
-    known = M.to_known_mask(mask, size=(32, 24), resize=True)
+    known = to_known_mask(mask, size=(32, 24), resize=True)
     assert known.shape == (24, 32)
     assert (~known[12]).sum() >= 26  # the scratch survives, about 1 px wide
-    assert M.hole_ratio(known) < 0.06
+    assert hole_ratio(known) < 0.06
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -246,41 +249,41 @@ def test_resize_down_keeps_a_one_pixel_scratch() -> None:
 )
 def test_bad_masks_raise_a_clear_value_error(mask: object, message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
-        M.to_known_mask(mask)
+        to_known_mask(mask)
     assert "\n" not in str(error.value)
 
 
 def test_unknown_convention_and_alpha_without_alpha_are_refused(damage: np.ndarray) -> None:
     with pytest.raises(ValueError, match="white-is-damage"):
-        M.to_known_mask(white_on_black(damage), "inverted")
+        to_known_mask(white_on_black(damage), "inverted")
     with pytest.raises(ValueError, match="alpha channel"):
-        M.to_known_mask(white_on_black(damage), "alpha")
+        to_known_mask(white_on_black(damage), "alpha")
 
 
 # --- files and the user-facing convention -----------------------------------------------------
 
 
 def test_known_to_image_is_white_damage_and_round_trips_through_a_file(damage: np.ndarray, tmp_path: Path) -> None:
-    image = M.known_to_image(~damage)
+    image = known_to_image(~damage)
     assert image.mode == "L" and image.size == (64, 48)
     np.testing.assert_array_equal(np.asarray(image) == 255, damage)
-    np.testing.assert_array_equal(M.damage_from_known(~damage), damage)
-    np.testing.assert_array_equal(M.damage_from_known((~damage).astype(np.float32)), damage)
+    np.testing.assert_array_equal(damage_from_known(~damage), damage)
+    np.testing.assert_array_equal(damage_from_known((~damage).astype(np.float32)), damage)
     path = tmp_path / "mask.png"
     image.save(path)
-    np.testing.assert_array_equal(M.load_mask(path, "white-is-damage"), ~damage)
-    np.testing.assert_array_equal(M.load_mask(str(path), size=(64, 48)), ~damage)
+    np.testing.assert_array_equal(load_mask(path, "white-is-damage"), ~damage)
+    np.testing.assert_array_equal(load_mask(str(path), size=(64, 48)), ~damage)
     with pytest.raises(ValueError, match="resize=True"):
-        M.load_mask(path, size=(128, 96))
+        load_mask(path, size=(128, 96))
 
 
 def test_load_mask_reports_unreadable_files(tmp_path: Path) -> None:
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     with pytest.raises(ValueError, match="cannot read mask file"):
-        M.load_mask(text)
+        load_mask(text)
     with pytest.raises(ValueError, match="cannot read mask file"):
-        M.load_mask(tmp_path / "missing.png")
+        load_mask(tmp_path / "missing.png")
 
 
 # --- dilation and hole statistics --------------------------------------------------------------
@@ -296,7 +299,7 @@ def test_dilation_matches_scipy_with_a_disk(pixels: int) -> None:
     rng = np.random.default_rng(pixels)
     damage = rng.random((70, 90)) < 0.004
     damage[0, 5] = damage[69, 89] = damage[35, 0] = True  # damage on the border too
-    known = M.dilate_damage(~damage, pixels)
+    known = dilate_damage(~damage, pixels)
     reference = ndimage.binary_dilation(damage, structure=disk(pixels))
     np.testing.assert_array_equal(known, ~reference)
 
@@ -304,7 +307,7 @@ def test_dilation_matches_scipy_with_a_disk(pixels: int) -> None:
 def test_dilation_brute_force_on_a_tiny_array() -> None:
     damage = np.zeros((9, 11), bool)
     damage[2, 3] = damage[6, 9] = True
-    grown = ~M.dilate_damage(~damage, 2)
+    grown = ~dilate_damage(~damage, 2)
     points = np.argwhere(damage)
     for y in range(9):
         for x in range(11):
@@ -313,24 +316,24 @@ def test_dilation_brute_force_on_a_tiny_array() -> None:
 
 def test_dilation_zero_copies_and_rejects_bad_radii(damage: np.ndarray) -> None:
     known = ~damage
-    same = M.dilate_damage(known, 0)
+    same = dilate_damage(known, 0)
     assert same is not known
     np.testing.assert_array_equal(same, known)
-    assert M.dilate_damage(np.ones((5, 5), bool), 3).all()
-    np.testing.assert_array_equal(M.dilate_damage(known.astype(np.float32), 1), M.dilate_damage(known, 1))
+    assert dilate_damage(np.ones((5, 5), bool), 3).all()
+    np.testing.assert_array_equal(dilate_damage(known.astype(np.float32), 1), dilate_damage(known, 1))
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="non-negative integer"):
-            M.dilate_damage(known, bad)
+            dilate_damage(known, bad)
 
 
 def test_hole_ratio_and_bins() -> None:
     known = np.ones((10, 10), bool)
     known[:2] = False
-    assert M.hole_ratio(known) == 0.2
-    assert M.hole_ratio(known.astype(np.float32)) == 0.2
-    assert M.HOLE_BINS[0] == (0.01, 0.1) and M.HOLE_BINS[-1] == (0.5, 0.6) and len(M.HOLE_BINS) == 6
-    assert M.hole_bin(0.2) == 1 and M.hole_bin(0.2000001) == 2 and M.hole_bin(0.01) is None
-    assert M.hole_bin(0.6) == 5 and M.hole_bin(0.61) is None
+    assert hole_ratio(known) == 0.2
+    assert hole_ratio(known.astype(np.float32)) == 0.2
+    assert HOLE_BINS[0] == (0.01, 0.1) and HOLE_BINS[-1] == (0.5, 0.6) and len(HOLE_BINS) == 6
+    assert hole_bin(0.2) == 1 and hole_bin(0.2000001) == 2 and hole_bin(0.01) is None
+    assert hole_bin(0.6) == 5 and hole_bin(0.61) is None
 
 
 # --- random irregular masks -------------------------------------------------------------------
@@ -344,11 +347,11 @@ def touches_border(known: np.ndarray) -> bool:
 @pytest.mark.parametrize("size", [(64, 64), (97, 80), (128, 128), (256, 256), (512, 384)])
 def test_irregular_masks_hit_every_bin_with_and_without_border(size: tuple[int, int]) -> None:
     rng = np.random.default_rng(size[0])
-    for low, high in M.HOLE_BINS:
+    for low, high in HOLE_BINS:
         for border in (True, False, None):
-            known = M.random_irregular_mask(*size, rng, hole_range=(low, high), border=border)
+            known = random_irregular_mask(*size, rng, hole_range=(low, high), border=border)
             assert known.dtype == bool and known.shape == size
-            assert low < M.hole_ratio(known) <= high
+            assert low < hole_ratio(known) <= high
             if border is not None:
                 assert touches_border(known) == border
 
@@ -357,15 +360,15 @@ def test_irregular_masks_hit_every_bin_with_and_without_border(size: tuple[int, 
 def test_thin_and_mixed_styles_hit_bins_too(style: str) -> None:
     rng = np.random.default_rng(7)
     for size in (64, 200):
-        for low, high in M.HOLE_BINS:
-            known = M.random_irregular_mask(size, size, rng, hole_range=(low, high), style=style, border=False)
-            assert low < M.hole_ratio(known) <= high and not touches_border(known)
+        for low, high in HOLE_BINS:
+            known = random_irregular_mask(size, size, rng, hole_range=(low, high), style=style, border=False)
+            assert low < hole_ratio(known) <= high and not touches_border(known)
 
 
 def test_thin_style_is_made_of_thin_lines() -> None:
     rng = np.random.default_rng(0)
     for _ in range(4):
-        damage = ~M.random_irregular_mask(256, 256, rng, style="thin", hole_range=(0.02, 0.05))
+        damage = ~random_irregular_mask(256, 256, rng, style="thin", hole_range=(0.02, 0.05))
         # Mean distance from a damaged pixel to the nearest known one: about w/4 + 1 for w px lines.
         depth = ndimage.distance_transform_edt(damage)[damage].mean()
         assert depth < 2.0
@@ -373,7 +376,7 @@ def test_thin_style_is_made_of_thin_lines() -> None:
 
 def test_irregular_masks_are_deterministic_and_vary_with_the_rng() -> None:
     def make(seed: int) -> np.ndarray:
-        return M.random_irregular_mask(96, 96, np.random.default_rng(seed), hole_range=(0.2, 0.3), border=True)
+        return random_irregular_mask(96, 96, np.random.default_rng(seed), hole_range=(0.2, 0.3), border=True)
 
     np.testing.assert_array_equal(make(1), make(1))
     assert not np.array_equal(make(1), make(2))
@@ -382,27 +385,27 @@ def test_irregular_masks_are_deterministic_and_vary_with_the_rng() -> None:
 def test_irregular_mask_refuses_impossible_requests() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="hole_range"):
-        M.random_irregular_mask(32, 32, rng, hole_range=(0.5, 0.4))
+        random_irregular_mask(32, 32, rng, hole_range=(0.5, 0.4))
     with pytest.raises(ValueError, match="style"):
-        M.random_irregular_mask(32, 32, rng, style="zigzag")
+        random_irregular_mask(32, 32, rng, style="zigzag")
     with pytest.raises(ValueError, match="border ring"):
-        M.random_irregular_mask(3, 3, rng, hole_range=(0.5, 0.6), border=False)
+        random_irregular_mask(3, 3, rng, hole_range=(0.5, 0.6), border=False)
     with pytest.raises(ValueError, match="whole number of pixels"):
-        M.random_irregular_mask(4, 4, rng, hole_range=(0.5, 0.51))
+        random_irregular_mask(4, 4, rng, hole_range=(0.5, 0.51))
 
 
 def test_training_masks_mix_and_are_deterministic() -> None:
     rng = np.random.default_rng(0)
     ratios = []
     for _ in range(60):
-        known = M.random_training_mask(128, 128, rng)
+        known = random_training_mask(128, 128, rng)
         assert known.dtype == bool and known.shape == (128, 128)
-        ratios.append(M.hole_ratio(known))
+        ratios.append(hole_ratio(known))
     ratios = np.array(ratios)
     assert (ratios > 0).all() and (ratios <= 0.6).all()
     assert (ratios < 0.05).sum() >= 10 and (ratios > 0.3).sum() >= 10  # thin damage and big holes
-    a = M.random_training_mask(64, 80, np.random.default_rng(5))
-    b = M.random_training_mask(64, 80, np.random.default_rng(5))
+    a = random_training_mask(64, 80, np.random.default_rng(5))
+    b = random_training_mask(64, 80, np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
 
 
@@ -411,21 +414,21 @@ def test_training_masks_mix_and_are_deterministic() -> None:
 
 def test_synthesis_is_deterministic_by_seed() -> None:
     image = photo()
-    first = M.synthesize_damage(image, "severe", seed=11, return_kinds=True)
-    second = M.synthesize_damage(image, "severe", seed=11, return_kinds=True)
+    first = synthesize_damage(image, "severe", seed=11, return_kinds=True)
+    second = synthesize_damage(image, "severe", seed=11, return_kinds=True)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    other = M.synthesize_damage(image, "severe", seed=12)
+    other = synthesize_damage(image, "severe", seed=12)
     assert not np.array_equal(first[1], other[1])
-    via_generator = M.synthesize_damage(image, "severe", seed=np.random.default_rng(11))
+    via_generator = synthesize_damage(image, "severe", seed=np.random.default_rng(11))
     np.testing.assert_array_equal(via_generator[1], first[1])
 
 
-@pytest.mark.parametrize("severity", M.SEVERITIES)
+@pytest.mark.parametrize("severity", SEVERITIES)
 def test_known_pixels_are_bit_exact_and_damage_changes_pixels(severity: str) -> None:
     image = photo()
     for seed in range(4):
-        damaged, known, kinds = M.synthesize_damage(image, severity, seed=seed, return_kinds=True)
+        damaged, known, kinds = synthesize_damage(image, severity, seed=seed, return_kinds=True)
         assert damaged.shape == image.shape and damaged.dtype == np.uint8
         assert known.shape == image.shape[:2] and known.dtype == bool
         assert kinds.dtype == np.uint8 and kinds.shape == known.shape
@@ -436,23 +439,23 @@ def test_known_pixels_are_bit_exact_and_damage_changes_pixels(severity: str) -> 
         assert changed[~known].mean() > 0.6  # the mask is where the damage is, not a loose hull
 
 
-@pytest.mark.parametrize("kind", M.DAMAGE_KINDS)
+@pytest.mark.parametrize("kind", DAMAGE_KINDS)
 def test_each_kind_alone_damages_and_is_labelled(kind: str) -> None:
     image = photo()
-    label = M.DAMAGE_KINDS.index(kind) + 1
-    for severity in M.SEVERITIES:
-        damaged, known, kinds = M.synthesize_damage(image, severity, seed=3, kinds=(kind,), return_kinds=True)
-        assert M.hole_ratio(known) > 0.001
+    label = DAMAGE_KINDS.index(kind) + 1
+    for severity in SEVERITIES:
+        damaged, known, kinds = synthesize_damage(image, severity, seed=3, kinds=(kind,), return_kinds=True)
+        assert hole_ratio(known) > 0.001
         assert set(np.unique(kinds)) == {0, label}
         np.testing.assert_array_equal(damaged[known], image[known])
-    _, _, only = M.synthesize_damage(image, "moderate", seed=3, kinds=kind, return_kinds=True)  # a bare string
+    _, _, only = synthesize_damage(image, "moderate", seed=3, kinds=kind, return_kinds=True)  # a bare string
     assert set(np.unique(only)) == {0, label}
 
 
 def test_severities_are_ordered_and_in_their_ranges() -> None:
     means = {}
-    for severity in M.SEVERITIES:
-        ratios = [M.hole_ratio(M.synthesize_damage_mask(128, 128, severity, seed=s)) for s in range(8)]
+    for severity in SEVERITIES:
+        ratios = [hole_ratio(synthesize_damage_mask(128, 128, severity, seed=s)) for s in range(8)]
         means[severity] = float(np.mean(ratios))
     assert means["minor"] < means["moderate"] < means["severe"]
     assert 0.003 <= means["minor"] <= 0.02
@@ -462,8 +465,8 @@ def test_severities_are_ordered_and_in_their_ranges() -> None:
 
 def test_a_single_kind_follows_the_severity_too() -> None:
     ratios = [
-        np.mean([M.hole_ratio(M.synthesize_damage_mask(128, 128, s, seed=i, kinds=("scratch",))) for i in range(5)])
-        for s in M.SEVERITIES
+        np.mean([hole_ratio(synthesize_damage_mask(128, 128, s, seed=i, kinds=("scratch",))) for i in range(5)])
+        for s in SEVERITIES
     ]
     assert ratios[0] < ratios[1] < ratios[2]
 
@@ -471,47 +474,47 @@ def test_a_single_kind_follows_the_severity_too() -> None:
 @pytest.mark.parametrize("shape", [(97, 131), (16, 16), (300, 40), (1, 1)])
 def test_any_resolution_and_odd_sizes(shape: tuple[int, int]) -> None:
     image = photo(*shape)
-    for severity in M.SEVERITIES:
-        damaged, known = M.synthesize_damage(image, severity, seed=1)
+    for severity in SEVERITIES:
+        damaged, known = synthesize_damage(image, severity, seed=1)
         assert damaged.shape == shape + (3,) and known.shape == shape
         np.testing.assert_array_equal(damaged[known], image[known])
 
 
 def test_grey_and_pil_photos() -> None:
     grey = photo()[..., 1]
-    damaged, known = M.synthesize_damage(grey, "moderate", seed=2)
+    damaged, known = synthesize_damage(grey, "moderate", seed=2)
     assert damaged.shape == grey.shape + (3,)
     np.testing.assert_array_equal(damaged[known], np.repeat(grey[..., None], 3, 2)[known])
     grey_rgb = np.repeat(grey[..., None], 3, 2)  # a black-and-white print scanned in colour
-    np.testing.assert_array_equal(M.synthesize_damage(grey_rgb, "moderate", seed=2)[0], damaged)
-    from_pil = M.synthesize_damage(Image.fromarray(photo()), "moderate", seed=2)
-    np.testing.assert_array_equal(from_pil[0], M.synthesize_damage(photo(), "moderate", seed=2)[0])
+    np.testing.assert_array_equal(synthesize_damage(grey_rgb, "moderate", seed=2)[0], damaged)
+    from_pil = synthesize_damage(Image.fromarray(photo()), "moderate", seed=2)
+    np.testing.assert_array_equal(from_pil[0], synthesize_damage(photo(), "moderate", seed=2)[0])
 
 
 def test_mask_only_path_matches_the_full_synthesis() -> None:
     image = photo(80, 120)
     for seed in range(3):
-        _, known, kinds = M.synthesize_damage(image, "severe", seed=seed, return_kinds=True)
-        known_only, kinds_only = M.synthesize_damage_mask(80, 120, "severe", seed=seed, return_kinds=True)
+        _, known, kinds = synthesize_damage(image, "severe", seed=seed, return_kinds=True)
+        known_only, kinds_only = synthesize_damage_mask(80, 120, "severe", seed=seed, return_kinds=True)
         np.testing.assert_array_equal(known_only, known)
         np.testing.assert_array_equal(kinds_only, kinds)
 
 
 def test_damage_scales_with_the_image() -> None:
-    small = np.mean([M.hole_ratio(M.synthesize_damage_mask(96, 128, "moderate", seed=s)) for s in range(6)])
-    large = np.mean([M.hole_ratio(M.synthesize_damage_mask(384, 512, "moderate", seed=s)) for s in range(6)])
+    small = np.mean([hole_ratio(synthesize_damage_mask(96, 128, "moderate", seed=s)) for s in range(6)])
+    large = np.mean([hole_ratio(synthesize_damage_mask(384, 512, "moderate", seed=s)) for s in range(6)])
     assert 0.5 < large / small < 2
 
 
 def test_synthesis_refuses_bad_arguments() -> None:
     image = photo(32, 32)
     with pytest.raises(ValueError, match="severity"):
-        M.synthesize_damage(image, "extreme")
+        synthesize_damage(image, "extreme")
     with pytest.raises(ValueError, match="kinds"):
-        M.synthesize_damage(image, kinds=("fire",))
+        synthesize_damage(image, kinds=("fire",))
     with pytest.raises(ValueError, match="kinds"):
-        M.synthesize_damage(image, kinds=())
+        synthesize_damage(image, kinds=())
     with pytest.raises(ValueError, match="uint8"):
-        M.synthesize_damage(image.astype(np.float32))
+        synthesize_damage(image.astype(np.float32))
     with pytest.raises(ValueError, match="HxWx3"):
-        M.synthesize_damage(np.zeros((8, 8, 4), np.uint8))
+        synthesize_damage(np.zeros((8, 8, 4), np.uint8))

@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 from inpaint import PConvUNet, PConvUNetConfig, open_photo, restore
-from inpaint.masks import dilate_damage
-from inpaint.restore import TileSettings, assign_levels, plan_candidates
+from inpaint.io.masks import dilate_damage
+from inpaint.restoration.tiles import TileSettings, assign_levels
+from inpaint.restoration import plan_candidates
 
 MAGENTA = np.array([255, 0, 255], np.uint8)
 
@@ -255,9 +256,7 @@ def test_plan_candidates():
 def test_max_side_restores_big_photos_at_a_coarser_level(model, monkeypatch):
     """With max_side=200 a 420x600 photo is worked on at 1/4 scale (150 px long side): the model
     only ever sees crops of that view, and the full-resolution result is still exact outside."""
-    import importlib
-
-    R = importlib.import_module("inpaint.restore")  # the module (inpaint.restore is the function)
+    import inpaint.restoration.tiles as R
 
     seen = []
     original = R._run_tiles
@@ -282,7 +281,7 @@ def test_study_folder_command_precomputes_conditions(tmp_path, model):
     import csv
 
     from inpaint.cli import main
-    from inpaint.weights import save_model
+    from inpaint.io.weights import save_model
 
     save_model(model, tmp_path / "w", metadata={"steps": 1})
     (tmp_path / "p").mkdir()
@@ -331,7 +330,7 @@ def test_monochrome_photos_in_rgb_get_fills_without_invented_colour(model):
     """Old prints are usually scanned to RGB. The network's fill can carry chroma that no pixel of
     the photo has; the fill is moved onto the photo's own tone curve (grey stays grey, sepia stays
     sepia), while known pixels stay bit-identical and colour photos are left alone."""
-    from inpaint.restore import tone_curve
+    from inpaint.restoration.tone import tone_curve
 
     grey = photo()[..., 0]
     known = stroke_mask()
@@ -360,7 +359,8 @@ def test_a_crop_comes_out_the_same_whatever_else_shares_its_batch(prior):
     """On a CPU every crop of a batch runs alone at its own size, so a small edge crop is not
     changed by a large crop beside it (padding past the next multiple of 2**depth would reach the
     U-Net's coarse layers, and the prior would fill it)."""
-    from inpaint.restore import CandidateSpec, _run_tiles
+    from inpaint.restoration import CandidateSpec
+    from inpaint.restoration.tiles import _run_tiles
 
     torch.manual_seed(0)
     net = PConvUNet(PConvUNetConfig(width=4, depth=3, dropout=0.1, refine_channels=4, prior=prior)).eval()

@@ -8,9 +8,9 @@ import pytest
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio
 
-from inpaint.masks import random_irregular_mask
-from inpaint.restore import restore
-from inpaint.weights import DEFAULT_WEIGHTS, load_model
+from inpaint.synth.holes import random_irregular_mask
+from inpaint.restoration import restore
+from inpaint.io.weights import DEFAULT_WEIGHTS, load_model
 
 
 @pytest.fixture(scope="module")

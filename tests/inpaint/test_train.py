@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaint.losses import InpaintingLoss, LossWeights, total_variation
-from inpaint.train import TrainConfig, Trainer
-from inpaint.weights import load_model
+from inpaint.train.losses import InpaintingLoss, LossWeights
+from inpaint.train.restorer import TrainConfig, Trainer
+from inpaint.io.weights import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_ssim_term_is_the_evaluation_ssim_of_the_composite_and_reaches_only_the_
     from skimage import data
     from skimage.metrics import structural_similarity
 
-    from inpaint.losses import ssim_per_image
+    from inpaint.train.losses import ssim_per_image
 
     gt = data.astronaut()[100:196, 150:246]  # a face and a uniform: real structure
     rng = np.random.default_rng(0)
@@ -94,7 +94,7 @@ def test_mobilenet_weights_are_real_imagenet_weights():
     import torchvision
     from skimage import data
 
-    from inpaint.features import FeatureExtractor, find_mobilenet_weights, gram
+    from inpaint.train.perceptual import FeatureExtractor, find_mobilenet_weights, gram
 
     net = torchvision.models.mobilenet_v2(weights=None)
     net.load_state_dict(torch.load(find_mobilenet_weights(), map_location="cpu", weights_only=True))
@@ -112,7 +112,7 @@ def test_mobilenet_weights_are_real_imagenet_weights():
 
 
 def test_full_loss_has_all_terms_and_gradients():
-    from inpaint.features import FeatureExtractor
+    from inpaint.train.perceptual import FeatureExtractor
 
     torch.manual_seed(1)
     out = torch.rand(1, 3, 32, 32, requires_grad=True)
@@ -216,7 +216,7 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     assert model.config.prior == "smooth" and float(model.refine.prior.weight.abs().sum()) > 0  # it trained
     assert [(s["stage"], s["steps"], s.get("prior", "none")) for s in model.metadata["stages"]] == [
         (1, 2, "none"), (1, 2, "smooth")]
-    from inpaint.card import write_card
+    from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     rows = [r for r in card.splitlines() if r.startswith("| 1 |")]
@@ -248,7 +248,7 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     assert model.metadata["images_seen"] == smooth.metadata["images_seen"] + 3 * tr.cfg.batch_size
     assert [(s["stage"], s["steps"], s.get("prior")) for s in model.metadata["stages"]] == [
         (1, 2, "smooth"), (1, 3, "smooth_gated")]
-    from inpaint.card import write_card
+    from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     assert "smooth gated prior |" in card and "a per-pixel gate" in card
@@ -257,7 +257,7 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     assert (plain.refine_channels, plain.prior) == (4, "smooth")
     # resumed from its own checkpoint the record is the checkpoint's, not counted twice, and the
     # --init model is not loaded at all
-    with caplog.at_level("INFO", logger="inpaint.train"):
+    with caplog.at_level("INFO", logger="inpaint.train.restorer"):
         assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
     assert "resuming from it, not from --init" in caplog.text and "added" not in caplog.text
     # a gated head's weights do not go back into a plain smooth prior
@@ -281,7 +281,7 @@ def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_
     stages = load_model(out / "model", device="cpu").metadata["stages"]
     assert [(s["stage"], s["steps"], s["crop"], s["lr"]) for s in stages] == [
         (1, 3, 32, 2e-4), (1, 3, 48, 2e-4), (2, 1, 48, 1e-5)]
-    from inpaint.card import write_card
+    from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     assert "training crops of 32 and 48 px" in card
@@ -335,7 +335,7 @@ def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
 
 _RUN_WITH_WORKER = """
 import sys
-import inpaint.train as T
+import inpaint.train.restorer as T
 fail_after = int(sys.argv[3])
 calls = {"n": 0}
 real = T._training_masks
@@ -393,7 +393,7 @@ def test_sigterm_to_the_process_group_stops_with_a_checkpoint(photos, tmp_path):
 def test_checkpoint_if_due_checkpoints_and_exports_only_when_due():
     import time
 
-    from inpaint.train import checkpoint_if_due
+    from inpaint.train.loop import checkpoint_if_due
 
     calls = []
 

@@ -2,8 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaint.fill import smooth_fill
-from inpaint.unet import PConvUNet, PConvUNetConfig, _DecoderBlock
+from inpaint.nn.smooth import smooth_fill
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig
+from inpaint.nn.blocks import DecoderBlock
 
 
 def tiny(**kw) -> PConvUNet:
@@ -288,7 +289,7 @@ def test_decoder_block_equals_the_papers_concatenate_upsample_partial_conv():
     """The decoder computes PartialConv2d(cat(upsample(h), skip), per-group masks) as a transposed
     convolution plus a convolution; compare with that direct form on random features and holes."""
     torch.manual_seed(3)
-    block = _DecoderBlock(6, 4, 5, last=False).eval()
+    block = DecoderBlock(6, 4, 5, last=False).eval()
     with torch.no_grad():
         block.bn.running_mean.normal_()
         block.bn.running_var.uniform_(0.5, 2.0)
@@ -309,7 +310,7 @@ def test_decoder_block_follows_in_place_weight_updates():
     """Without autograd the derived kernels are kept; an in-place update (EMA, load_state_dict)
     must not leave them stale."""
     torch.manual_seed(4)
-    block = _DecoderBlock(3, 2, 2, last=True).eval()
+    block = DecoderBlock(3, 2, 2, last=True).eval()
     h, skip = torch.randn(1, 3, 4, 4), torch.randn(1, 2, 8, 8)
     m, skip_m = torch.ones(1, 1, 4, 4), torch.ones(1, 1, 8, 8)
     with torch.inference_mode():
@@ -329,7 +330,7 @@ def test_per_group_decoder_block_against_a_direct_computation():
     """per_group: each input group (upsampled coarse features, skip) is a partial convolution with
     its own sum(1)/sum(M); the output is their sum plus the bias, 0 where no group saw anything."""
     torch.manual_seed(5)
-    block = _DecoderBlock(6, 4, 5, last=True, renorm="per_group").eval()
+    block = DecoderBlock(6, 4, 5, last=True, renorm="per_group").eval()
     h, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 10, 14)
     m = (torch.rand(2, 1, 5, 7) > 0.4).float()
     skip_m = (torch.rand(2, 1, 10, 14) > 0.5).float()
@@ -359,7 +360,7 @@ def test_per_group_renormalisation_makes_up_a_small_hole_from_its_own_group():
     loses a ninth of its input); per group, the image's own eight neighbours make it up exactly."""
     out = {}
     for renorm in ("joint", "per_group"):
-        block = _DecoderBlock(32, 3, 3, last=True, renorm=renorm).eval()
+        block = DecoderBlock(32, 3, 3, last=True, renorm=renorm).eval()
         with torch.no_grad():
             block.conv.weight.zero_()
             block.conv.bias.zero_()

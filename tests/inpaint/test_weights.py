@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from inpaint.unet import PConvUNet, PConvUNetConfig
-from inpaint.weights import WeightsError, load_model, save_model
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig
+from inpaint.io.weights import WeightsError, load_model, save_model
 
 
 def test_round_trip(tmp_path):

@@ -1,0 +1,161 @@
+"""What the restorer is evaluated on: the photos (centre squares), the settings (hole bins with and without border contact, damage severities) and the masked inputs each seed makes."""
+
+from __future__ import annotations
+
+from PIL import Image
+from dataclasses import dataclass, field
+from pathlib import Path
+import csv
+import functools
+import hashlib
+import numpy as np
+import os
+from ..synth.damage import SEVERITIES, synthesize_damage
+from ..synth.holes import HOLE_BINS, random_irregular_mask
+from ..train.data import IMAGE_EXTS, load_photo
+
+
+CONTACT_SHEET_MAX_BYTES = 3_000_000
+
+
+_BINS_TABLE, _SEVERITY_TABLE = "bins", "severity"
+
+
+def bin_label(index: int) -> str:
+    lo, hi = HOLE_BINS[index]
+    return f"({lo:g}, {hi:g}]"
+
+
+@dataclass(frozen=True)
+class EvalImage:
+    index: int  # position in the sorted list: part of every mask's seed
+    file: str  # relative to the image folder, POSIX separators
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    source: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # manifest provenance
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> list[EvalImage]:
+    """The evaluation photos of ``folder``, sorted by file: its manifest's ``role=eval`` rows (the
+    stored hash is checked), or every image file below it when there is no manifest."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist (or is not a folder)")
+    manifest = root / "manifest.csv"
+    rows: dict[str, dict[str, str]] = {}
+    if manifest.is_file():
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            table = list(csv.DictReader(fh))
+        roles = sorted({r.get("role") or "train" for r in table})  # data.py: no role means training
+        rows = {r["file"]: r for r in table if (r.get("role") or "train") == "eval"}
+        if not rows:
+            raise ValueError(f"{manifest} lists no photo with role 'eval' (roles: {', '.join(roles) or 'none'}): "
+                             "evaluate on a folder of evaluation photos, never on training photos")
+        files = sorted(rows)
+    else:
+        wanted = set(IMAGE_EXTS)
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                       if p.is_file() and p.suffix.lower() in wanted
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTS)}) in {root}")
+    images = []
+    for i, name in enumerate(files[:limit] if limit else files):
+        path = root / name
+        if not path.is_file():
+            raise ValueError(f"{manifest} lists {name}, which is missing from {root}")
+        digest = _sha256(path)
+        row = rows.get(name, {})
+        if row.get("sha256") and row["sha256"] != digest:
+            raise ValueError(f"{path} does not match the sha256 in {manifest}: the file changed; re-fetch it")
+        with Image.open(path) as im:
+            width, height = im.size
+        keep = ("source_package", "package_version", "license", "copyright")
+        images.append(EvalImage(i, name, path, digest, width, height, {k: row[k] for k in keep if row.get(k)}))
+    return images
+
+
+@functools.lru_cache(maxsize=8)
+def load_square(path: str, size: int, sha256: str = "") -> np.ndarray:
+    """The photo centre-cropped to a square and resized (Lanczos) to ``size``: read-only uint8
+    (size, size, 3). ``sha256`` only keys the cache, so a changed file is never served stale."""
+    im = load_photo(path)
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    square = im.crop((left, top, left + side, top + side))
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS)
+    out = np.asarray(square, dtype=np.uint8).copy()
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One damaged input of one photo at one size: a hole bin with or without border contact, or
+    a damage-synthesiser severity; ``k`` numbers the masks of the same cell."""
+
+    table: str  # "bins" | "severity"
+    size: int
+    k: int = 0
+    bin: int | None = None
+    border: bool | None = None
+    severity: str | None = None
+
+    @property
+    def tag(self) -> str:
+        if self.table == _BINS_TABLE:
+            return f"bin{self.bin}-{'border' if self.border else 'inner'}-{self.k}"
+        return f"{self.severity}-{self.k}"
+
+    def seed_words(self, seed: int, image_index: int) -> list[int]:
+        """Entropy for the mask's generator: only the seed and where the mask sits in the plan."""
+        if self.table == _BINS_TABLE:
+            return [seed, image_index, self.size, 0, int(self.bin), int(bool(self.border)), self.k]
+        return [seed, image_index, self.size, 1, SEVERITIES.index(self.severity), 0, self.k]
+
+
+def plan_settings(size: int, masks_per_bin: int, severity_table: bool) -> list[Setting]:
+    out = [Setting(_BINS_TABLE, size, k, b, border)
+           for b in range(len(HOLE_BINS)) for border in (False, True) for k in range(masks_per_bin)]
+    if severity_table:
+        out += [Setting(_SEVERITY_TABLE, size, k, severity=s) for s in SEVERITIES for k in range(masks_per_bin)]
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def masked_input(image: EvalImage, setting: Setting, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground truth, what the methods see, known mask) for one setting, built once and shared by
+    every method (and by the time estimate and the contact sheet). Arrays are read-only."""
+    gt = load_square(str(image.path), setting.size, image.sha256)
+    rng = np.random.default_rng(setting.seed_words(seed, image.index))
+    if setting.table == _BINS_TABLE:
+        known = random_irregular_mask(setting.size, setting.size, rng,
+                                      hole_range=HOLE_BINS[setting.bin], border=setting.border)
+        seen = gt.copy()
+        seen[~known] = HOLE_FILL
+    else:
+        seen, known = synthesize_damage(gt, setting.severity, seed=rng)
+    for a in (seen, known):
+        a.setflags(write=False)
+    return gt, seen, known
+
+
+@dataclass
+class Example:
+    """A sample kept for the contact sheet."""
+
+    caption: str
+    seen: np.ndarray
+    known: np.ndarray
+    gt: np.ndarray
+    results: dict[str, tuple[np.ndarray, dict[str, float]]] = field(default_factory=dict)
+
+
+HOLE_FILL = 255  # hole pixels of the bins' inputs: white, as in the paper's figures

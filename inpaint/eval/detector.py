@@ -1,0 +1,327 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+import argparse
+import json
+import numpy as np
+import platform
+import time
+from ..detect.pipeline import DETECT_METHODS, detect_damage
+from .metrics import f1_counts, scores
+from .report import _font
+from .cases import find_images, load_square
+from ..io.weights import load_detector
+from ..nn.damagenet import DamageNet
+from ..synth.damage import DAMAGE_KINDS, SEVERITIES
+from ..synth.prints import damaged_sample
+from ..synth.truth import DARK_MIN_CHANGE, darker, truth_changes
+
+
+ROWS = (*DAMAGE_KINDS, "mixed")
+
+
+# How visible a damaged pixel is in what the detector sees: the largest channel difference between
+# the scan and the same print scanned without the damage, in grey levels, split at these edges.
+VISIBILITY_EDGES = (DARK_MIN_CHANGE, 20, 40)  # below the first, hardly visible (as --dark-weight counts)
+
+
+PLAIN_BIN = 2  # "plainly visible": changed by VISIBILITY_EDGES[1] grey levels or more
+
+
+_SHOWN = ("mixed", "crease", "scratch", "stain", "tear", "spot", "missing_corner")  # contact sheet: one per photo
+
+
+def _inputs(photo: np.ndarray, image_index: int, severity: str | None, kind: str | None, repeat: int,
+            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(what the detector sees, the true damage, the same print scanned without the damage)."""
+    sev_i = -1 if severity is None else SEVERITIES.index(severity)
+    kind_i = -1 if kind is None else ROWS.index(kind)
+    rng = np.random.default_rng([seed, image_index, sev_i + 1, kind_i + 1, repeat])
+    if severity is None:  # clean: the same print and scan, no damage
+        return damaged_sample(photo, rng, clean_fraction=1.0, reference=True)
+    return damaged_sample(photo, rng, severity=severity, kinds=None if kind == "mixed" else (kind,), reference=True)
+
+
+def visibility_bins(changes: np.ndarray) -> np.ndarray:
+    """For each true damage pixel (``truth_changes``), its bin of ``VISIBILITY_EDGES`` (0: changed
+    by fewer than 8 grey levels in every channel, ... 3: by 40 or more in some channel)."""
+    return np.digitize(np.abs(changes).max(axis=1), VISIBILITY_EDGES)
+
+
+def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
+        repeats: int = 2, sensitivity: float = 0.5, seed: int = 0, limit: int | None = None,
+        demo: str | None = None, model: DamageNet | None = None) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for m in methods:
+        if m not in DETECT_METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(DETECT_METHODS)}")
+    images = find_images(images_dir, limit)
+    if "learned" in methods and model is None:
+        model = load_detector(weights, device="cpu")
+    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    counts_visible: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    nbins = len(VISIBILITY_EDGES) + 1
+    visible: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, nbins), np.int64))  # truth, found
+    # the plainly visible truth (bins >= PLAIN_BIN) split by polarity: [truth, found] x [brighter, darker]
+    polarity: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, 2), np.int64))
+    clean = {m: [0, 0] for m in methods}  # flagged, total
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    cells = [(sev, kind, r) for sev in SEVERITIES for kind in ROWS for r in range(repeats)] + [(None, None, r) for r in range(repeats)]
+    bar = tqdm(total=len(images) * len(cells), unit="input", desc="evaluate-detection")
+    for image in images:
+        photo = load_square(str(image.path), size, image.sha256)
+        for sev, kind, r in cells:
+            seen, truth, reference = _inputs(photo, image.index, sev, kind, r, seed)
+            bins = plain = dark = None
+            if sev is not None:
+                changes = truth_changes(seen, reference, truth)
+                bins = visibility_bins(changes)
+                plain = bins >= PLAIN_BIN
+                dark = darker(changes[plain]).astype(np.int64)
+            # truth pixels the damage moved by fewer than VISIBILITY_EDGES[0] grey levels: "don't care" in the
+            # visible-truth scores (neither found nor missed; a suggestion there is not a false positive)
+            faint = np.zeros_like(truth)
+            if sev is not None:
+                faint[truth] = bins == 0
+            preds = {}
+            for m in methods:
+                t0 = time.perf_counter()
+                det = detect_damage(seen, sensitivity, method=m, model=model)
+                seconds[m].append(time.perf_counter() - t0)
+                preds[m] = det.damage
+                if sev is None:
+                    clean[m][0] += int(det.damage.sum())
+                    clean[m][1] += det.damage.size
+                else:
+                    c = counts[(m, sev, kind)]
+                    for i, v in enumerate(f1_counts(det.damage, truth)):
+                        c[i] += v
+                    cv = counts_visible[(m, sev, kind)]
+                    for i, v in enumerate(f1_counts(det.damage[~faint], truth[~faint])):
+                        cv[i] += v
+                    found = det.damage[truth]
+                    v = visible[(m, sev, kind)]
+                    v[0] += np.bincount(bins, minlength=nbins)
+                    v[1] += np.bincount(bins[found], minlength=nbins)
+                    pol = polarity[(m, sev, kind)]
+                    pol[0] += np.bincount(dark, minlength=2)
+                    pol[1] += np.bincount(dark[found[plain]], minlength=2)
+            if sev == "moderate" and r == 0 and len(examples) < 8 and kind == _SHOWN[image.index % len(_SHOWN)]:
+                examples.append((f"{Path(image.file).stem} {kind}", seen, truth, preds))
+            bar.update(1)
+    bar.close()
+
+    table = []
+    for (m, sev, kind), (tp, fp, fn) in sorted(counts.items()):
+        vtp, vfp, vfn = counts_visible[(m, sev, kind)]
+        table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
+                      "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
+                      "truth_by_visibility": visible[(m, sev, kind)][0].tolist(),
+                      "found_by_visibility": visible[(m, sev, kind)][1].tolist(),
+                      "plain_truth_brighter_darker": polarity[(m, sev, kind)][0].tolist(),
+                      "plain_found_brighter_darker": polarity[(m, sev, kind)][1].tolist()})
+    fpr = {m: (f / t if t else None) for m, (f, t) in clean.items()}
+    results = {
+        "command": "python -m inpaint evaluate-detection",
+        "images": [{"file": i.file, "sha256": i.sha256, **i.source} for i in images],
+        "size": size, "repeats": repeats, "visibility_edges": list(VISIBILITY_EDGES), "sensitivity": sensitivity, "seed": seed, "methods": list(methods),
+        "model_version": model.config.version if model is not None else None,
+        "model_threshold": model.config.threshold if model is not None else None,
+        "table": table,
+        "false_positive_rate": fpr,
+        "seconds_per_photo": {m: float(np.mean(v)) if v else None for m, v in seconds.items()},
+        "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "results.md").write_text(markdown(results))
+    if examples:
+        contact_sheet(examples, list(methods)).save(out_dir / "contact-sheet.png")
+    if demo:
+        demo_sheet(demo, list(methods), sensitivity, model).save(out_dir / "demo.png")
+    return results
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    methods = results["methods"]
+    idx = {(r["method"], r["severity"], r["kind"]): r for r in results["table"]}
+    lines = [
+        f"Damage detection on {len(results['images'])} evaluation photos at {results['size']} px, "
+        f"{results['repeats']} seeds per cell, sensitivity {results['sensitivity']:g}"
+        + (f", detector `{results['model_version']}`" if results.get("model_version") else "") + ".",
+        "",
+        "F1 per damage kind and severity (pixels pooled over photos and seeds; best in bold):",
+        *_f1_table(idx, methods, lambda r: r.get("f1")),
+    ]
+    if any("visible" in r for r in results["table"]):
+        edge = (results.get("visibility_edges") or VISIBILITY_EDGES)[0]
+        lines += ["", f"The same with the faint truth ignored: true damage pixels the damage changed by fewer than {edge} "
+                  "grey levels in every channel count neither as found nor as missed, and a suggestion there is not a "
+                  "false positive (the synthesiser's mask counts every pixel a damage layer touched at 5% opacity):",
+                  *_f1_table(idx, methods, lambda r: r.get("visible", {}).get("f1"))]
+    lines += ["", "Precision / recall / IoU, all severities pooled:", "",
+              "| kind | " + " | ".join(f"{m} P / R / IoU" for m in methods) + " |", "|---|" + "---:|" * len(methods)]
+    for kind in ROWS:
+        cells = []
+        for m in methods:
+            tp = sum(idx.get((m, s, kind), {}).get("tp", 0) for s in SEVERITIES)
+            fp = sum(idx.get((m, s, kind), {}).get("fp", 0) for s in SEVERITIES)
+            fn = sum(idx.get((m, s, kind), {}).get("fn", 0) for s in SEVERITIES)
+            sc = scores(tp, fp, fn)
+            cells.append(f"{_f(sc['precision'], 2)} / {_f(sc['recall'], 2)} / {_f(sc['iou'], 2)}")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += _visibility_table(results, idx, methods)
+    lines += _polarity_table(results, idx, methods)
+    lines += ["", "Undamaged photos (same print-and-scan pipeline, no damage): share of pixels flagged, and seconds per photo:", "",
+              "| method | pixels flagged | seconds per photo |", "|---|---:|---:|"]
+    for m in methods:
+        fpr = results["false_positive_rate"][m]
+        lines.append(f"| {m} | {'n/a' if fpr is None else f'{fpr:.2%}'} | {_f(results['seconds_per_photo'][m], 3)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], float | None]) -> list[str]:
+    """Rows of kinds, columns of severity x method, ``value(row)`` in each cell, the best in bold."""
+    lines = ["", "| kind | " + " | ".join(f"{s} {m}" for s in SEVERITIES for m in methods) + " |",
+             "|---|" + "---:|" * (len(SEVERITIES) * len(methods))]
+    for kind in ROWS:
+        cells = []
+        for s in SEVERITIES:
+            vals = {m: value(idx[(m, s, kind)]) if (m, s, kind) in idx else None for m in methods}
+            best = max((v for v in vals.values() if v is not None), default=None)
+            cells += [f"**{_f(vals[m])}**" if vals[m] is not None and vals[m] == best and len(methods) > 1 else _f(vals[m]) for m in methods]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _polarity_table(results: dict[str, Any], idx: dict, methods: list[str], severity: str = "moderate") -> list[str]:
+    """Recall of the plainly visible true damage, split by whether the damage made a pixel brighter
+    or darker (see ``darker``)."""
+    edges = results.get("visibility_edges") or VISIBILITY_EDGES
+    lines = ["", f"Recall of the plainly visible damage ({severity} severity, changed by {edges[PLAIN_BIN - 1]} grey levels "
+             "or more) by whether the damage made the pixel brighter or darker; the share of those pixels that are "
+             "darker, then the share of each the methods found:", "",
+             "| kind | darker share | " + " | ".join(f"{m} recall brighter / darker" for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+    found_any = False
+    for kind in ROWS:
+        rows = {m: idx.get((m, severity, kind)) for m in methods}
+        first = next((r for r in rows.values() if r and r.get("plain_truth_brighter_darker")), None)
+        if first is None or not sum(first["plain_truth_brighter_darker"]):
+            continue
+        found_any = True
+        bright, dark = first["plain_truth_brighter_darker"]
+        cells = [f"{dark / (bright + dark):.0%}"]
+        for r in rows.values():
+            t, f = r["plain_truth_brighter_darker"], r["plain_found_brighter_darker"]
+            cells.append(" / ".join("n/a" if not tt else f"{ff / tt:.0%}" for ff, tt in zip(f, t)))
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines if found_any else []
+
+
+def _visibility_table(results: dict[str, Any], idx: dict, methods: list[str], severity: str = "moderate") -> list[str]:
+    """Recall split by how visible the true damage is after the scan (see ``visibility_bins``)."""
+    edges = results.get("visibility_edges")
+    if not edges:
+        return []
+    names = [f"<{edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]}"]
+    lines = ["", f"Recall by how visible the damage is after the scan ({severity} severity): the largest channel "
+             "change from the same print scanned undamaged, in grey levels; the share of the true damage pixels in "
+             "each bin, then the share of them each method found:", "",
+             "| kind | truth " + " / ".join(names) + " | " + " | ".join(f"{m} recall" for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+
+    def shares(found: list[int], truth: list[int]) -> str:
+        return " / ".join("n/a" if not t else f"{f / t:.0%}" for f, t in zip(found, truth))
+
+    for kind in ROWS:
+        rows = {m: idx.get((m, severity, kind)) for m in methods}
+        first = next((r for r in rows.values() if r and r.get("truth_by_visibility")), None)
+        if first is None:
+            continue
+        truth = first["truth_by_visibility"]
+        cells = [shares(truth, [sum(truth)] * len(truth))]
+        cells += [shares(r["found_by_visibility"], r["truth_by_visibility"]) if r else "n/a" for r in rows.values()]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _tile(a: np.ndarray, cell: int) -> Image.Image:
+    im = Image.fromarray(a if a.ndim == 3 else np.repeat(a[..., None], 3, 2))
+    return im.resize((cell, cell), Image.Resampling.NEAREST if a.dtype == bool or a.ndim == 2 else Image.Resampling.LANCZOS)
+
+
+def _overlay(photo: np.ndarray, damage: np.ndarray, colour=(255, 40, 40)) -> np.ndarray:
+    out = photo.astype(np.float32).copy()
+    out[damage] = 0.35 * out[damage] + 0.65 * np.array(colour, np.float32)
+    return out.astype(np.uint8)
+
+
+def contact_sheet(examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]], methods: list[str],
+                  cell: int = 200) -> Image.Image:
+    cols = ["input", "truth", *methods]
+    head, label_w = 24, 150
+    sheet = Image.new("RGB", (label_w + cell * len(cols), head + cell * len(examples)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = _font(14)
+    for j, c in enumerate(cols):
+        draw.text((label_w + j * cell + 6, 4), c, fill="black", font=font)
+    for i, (name, seen, truth, preds) in enumerate(examples):
+        y = head + i * cell
+        draw.text((4, y + cell // 2 - 8), name[:20], fill="black", font=font)
+        tiles = [seen, _overlay(seen, truth, (40, 200, 40))] + [_overlay(seen, preds[m]) for m in methods]
+        for j, t in enumerate(tiles):
+            sheet.paste(_tile(t, cell), (label_w + j * cell, y))
+    return sheet
+
+
+def demo_sheet(path: str, methods: list[str], sensitivity: float, model: DamageNet | None, width: int = 1600) -> Image.Image:
+    """The photo and each method's suggestion overlaid in red, side by side (scaled to ``width``)."""
+    from ..io.photos import open_photo
+
+    rgb = open_photo(path).rgb8
+    panels = [("photo", rgb)]
+    for m in methods:
+        det = detect_damage(rgb, sensitivity, method=m, model=model)
+        panels.append((f"{m}: {det.fraction:.1%} suggested", _overlay(rgb, det.damage)))
+    w_each = width // len(panels)
+    h_each = round(rgb.shape[0] * w_each / rgb.shape[1])
+    sheet = Image.new("RGB", (w_each * len(panels), h_each + 24), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, (label, a) in enumerate(panels):
+        sheet.paste(Image.fromarray(a).resize((w_each, h_each), Image.Resampling.LANCZOS), (j * w_each, 24))
+        draw.text((j * w_each + 6, 4), label, fill="black", font=_font(14))
+    return sheet
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", required=True, help="folder of evaluation photos (its manifest's role=eval rows)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--methods", default="learned,classical", help="comma-separated: learned,classical")
+    p.add_argument("--weights", help="detector folder or Hub repo id (default: the bundled detector)")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=2, help="damage seeds per photo, kind and severity")
+    p.add_argument("--sensitivity", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="only the first N photos (quick checks)")
+    p.add_argument("--demo", help="a real old photo to show with its suggested masks (demo.png)")
+
+
+def main(args: argparse.Namespace) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    results = run(args.images, args.out, methods, weights=args.weights, size=args.size, repeats=args.repeats,
+                  sensitivity=args.sensitivity, seed=args.seed, limit=args.limit, demo=args.demo)
+    print((Path(args.out) / "results.md").read_text())
+    return 0 if results["table"] else 1

@@ -1,0 +1,461 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+from PIL import Image
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import inspect
+import json
+import math
+import numpy as np
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from .metrics import HIGHER_IS_BETTER, METRICS, PSNR_CAP, _perceptual, pixel_metrics
+from .cases import HOLE_FILL, _BINS_TABLE, _SEVERITY_TABLE, EvalImage, Example, Setting, bin_label, find_images, masked_input, plan_settings
+from .report import _contact_plan, _duration, write_chart, write_contact_sheet, write_markdown
+from ..io.masks import hole_ratio, known_to_image
+from ..io.weights import WeightsError, default_source, load_model
+from ..restoration import METHODS, restore
+from ..synth.damage import SEVERITIES
+from ..synth.holes import HOLE_BINS
+from ..restoration import classical
+
+
+DEFAULT_SIZES = (256, 512)
+
+
+DEFAULT_PATCH = inspect.signature(classical.patchmatch).parameters["patch_size"].default
+
+
+@dataclass
+class EvalConfig:
+    """The options of one evaluation run (the command line's flags)."""
+
+    images: str
+    out: str
+    methods: tuple[str, ...] = METHODS
+    weights: str | None = None  # a model folder or Hub repo id; None = INPAINT_WEIGHTS or weights/
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    masks_per_bin: int = 1  # masks per (bin, border) and per severity, per photo and size
+    seed: int = 0
+    limit: int | None = None  # only the first N photos (sorted by file name)
+    severity_table: bool = True
+    patchmatch_patch: int = DEFAULT_PATCH
+    perceptual: bool = True
+    allow_untrained: bool = False
+    save_samples: bool = False  # write every mask and composite as PNG under out/samples/
+    device: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.methods, self.sizes = tuple(self.methods), tuple(int(s) for s in self.sizes)
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(METHODS)}")
+        if not self.sizes or min(self.sizes) < 32:
+            raise ValueError(f"sizes must be at least 32 px, got {self.sizes}")
+        if self.masks_per_bin < 1 or self.seed < 0 or (self.limit is not None and self.limit < 1):
+            raise ValueError("--masks-per-bin and --limit must be >= 1 and --seed >= 0")
+        if self.patchmatch_patch < 3 or self.patchmatch_patch % 2 == 0:
+            raise ValueError(f"--patchmatch-patch must be an odd number >= 3, got {self.patchmatch_patch}")
+
+
+def _touches_border(known: np.ndarray) -> bool:
+    return not (known[0].all() and known[-1].all() and known[:, 0].all() and known[:, -1].all())
+
+
+def _mask_hash(known: np.ndarray) -> str:
+    return hashlib.sha256(np.packbits(known).tobytes() + str(known.shape).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _patchmatch_patch(size: int) -> Iterator[None]:
+    """Stopgap while ``restore`` takes no per-method options: point the library's PatchMatch
+    filler at ``size`` for the duration of the run, and always put the original back."""
+    if size == DEFAULT_PATCH:
+        yield
+        return
+    original = classical.CLASSICAL_METHODS["patchmatch"]
+    classical.CLASSICAL_METHODS["patchmatch"] = functools.partial(classical.patchmatch, patch_size=size)
+    try:
+        yield
+    finally:
+        classical.CLASSICAL_METHODS["patchmatch"] = original
+
+
+class Evaluator:
+    """Runs every method on one masked input and scores the composites."""
+
+    def __init__(self, cfg: EvalConfig, model: Any = None, extractor: Any = None) -> None:
+        self.cfg, self.model, self.extractor = cfg, model, extractor
+
+    def restore_one(self, method: str, seen: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float]:
+        """(composite uint8 (H, W, 3), wall seconds of the restore call)."""
+        t0 = time.perf_counter()
+        cand = restore(seen, known, n=1, seed=self.cfg.seed, method=method,
+                       model=self.model if method == "pconv" else None, dilations=[0])[0]
+        return np.asarray(cand.image), time.perf_counter() - t0
+
+    def evaluate(self, image: EvalImage, setting: Setting, samples_dir: Path | None = None,
+                 on_method: Any = None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+        """One row per method for ``setting`` of ``image``, and the composites by method."""
+        gt, seen, known = masked_input(image, setting, self.cfg.seed)
+        if known.all():  # a synthesiser draw without damage: nothing to score
+            return [], {}
+        base: dict[str, Any] = {
+            "table": setting.table, "image": image.file, "image_index": image.index, "size": setting.size,
+            "bin": setting.bin, "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
+            "border": setting.border, "severity": setting.severity, "k": setting.k,
+            "hole_ratio": hole_ratio(known), "touches_border": _touches_border(known),
+            "mask_seed": setting.seed_words(self.cfg.seed, image.index), "mask_sha256": _mask_hash(known),
+        }
+        stem = f"{image.index:03d}_{Path(image.file).stem}_{setting.size}_{setting.tag}"
+        if samples_dir is not None:
+            known_to_image(known).save(samples_dir / f"{stem}_mask.png")
+            base["mask_file"] = f"samples/{stem}_mask.png"
+        rows, composites = [], {}
+        for method in self.cfg.methods:
+            comp, seconds = self.restore_one(method, seen, known)
+            # restore() pastes every known pixel back, so the composite keeps the ground truth there
+            assert np.array_equal(comp[known], gt[known]), f"{method} changed known pixels"
+            composites[method] = comp
+            row = {**base, "method": method, **pixel_metrics(gt, comp), "seconds": seconds}
+            if samples_dir is not None:
+                Image.fromarray(comp).save(samples_dir / f"{stem}_{method}.png")
+                row["composite_file"] = f"samples/{stem}_{method}.png"
+            rows.append(row)
+            if on_method is not None:
+                on_method(method)
+        if self.extractor is not None:
+            dists = _perceptual(self.extractor, gt, [composites[m] for m in self.cfg.methods])
+            for row, d in zip(rows, dists):
+                row["perceptual"] = d
+        return rows, composites
+
+    def time_one_input(self, image: EvalImage, size: int) -> dict[str, float]:
+        """Seconds per method (and for the metrics) on one mid-range mask of ``image``; results
+        are discarded. Used for the time estimate printed before a run."""
+        gt, seen, known = masked_input(image, Setting(_BINS_TABLE, size, 0, 2, False), self.cfg.seed)
+        times = {m: self.restore_one(m, seen, known)[1] for m in self.cfg.methods}
+        spent = []
+        for _ in range(2):  # the first pass pays one-off costs (imports, feature-network warm-up)
+            t0 = time.perf_counter()
+            for _ in self.cfg.methods:
+                pixel_metrics(gt, seen)
+            if self.extractor is not None:
+                _perceptual(self.extractor, gt, [seen] * len(self.cfg.methods))
+            spent.append(time.perf_counter() - t0)
+        times["metrics"] = spent[-1]
+        return times
+
+
+def _order(cfg: EvalConfig) -> Any:
+    """A sort key for cells: size and method in the run's order, bins and severities in theirs."""
+    def key(cell: dict[str, Any]) -> tuple:
+        return (cfg.sizes.index(cell["size"]) if "size" in cell else 0,
+                -1 if cell.get("bin") is None else cell["bin"],
+                -1 if cell.get("border") is None else int(cell["border"]),
+                -1 if cell.get("severity") is None else SEVERITIES.index(cell["severity"]),
+                cfg.methods.index(cell["method"]) if "method" in cell else 0)
+    return key
+
+
+def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean, standard deviation (ddof=1) and sample count ``n`` of every metric per cell."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r)
+    cells = []
+    for key, rs in groups.items():
+        cell: dict[str, Any] = dict(zip(keys, key))
+        if cell.get("bin") is not None:
+            cell["bin_label"] = bin_label(cell["bin"])
+        cell["n"] = len(rs)
+        for m in (*METRICS, "seconds", "hole_ratio"):
+            vals = np.array([r[m] for r in rs if r.get(m) is not None], dtype=np.float64)
+            if len(vals):
+                cell[m] = float(vals.mean())
+                cell[f"{m}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        cell["seconds_median"] = float(np.median([r["seconds"] for r in rs]))
+        cells.append(cell)
+    return cells
+
+
+def compare_pconv(rows: Sequence[dict[str, Any]], methods: Sequence[str], metric: str,
+                  cell_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Per cell, pconv against the classical method with the best mean on ``metric``, paired by
+    sample: ``delta`` = pconv - best (metric units), ``better`` = samples where pconv is better,
+    ``within_noise`` = |mean delta| < 2 standard errors of the paired differences."""
+    rivals = [m for m in methods if m != "pconv"]
+    if "pconv" not in methods or not rivals:
+        return []
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    cells: dict[tuple, dict[str, dict[tuple, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        if r.get(metric) is None:
+            continue
+        sample = (r["image_index"], r["size"], r["bin"], r["border"], r["severity"], r["k"])
+        cells[tuple(r[k] for k in cell_keys)][r["method"]][sample] = r[metric]
+    out = []
+    for key, by_method in cells.items():
+        means = {m: float(np.mean(list(by_method[m].values()))) for m in rivals if by_method.get(m)}
+        if not means or not by_method.get("pconv"):
+            continue
+        best = max(means, key=lambda m: sign * means[m])
+        common = sorted(set(by_method["pconv"]) & set(by_method[best]))
+        diffs = np.array([by_method["pconv"][s] - by_method[best][s] for s in common])
+        mean = float(diffs.mean())
+        se = float(diffs.std(ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else float("inf")
+        verdict = "ties" if mean == 0 else ("wins" if sign * mean > 0 else "loses")
+        out.append({**dict(zip(cell_keys, key)), "metric": metric, "best_classical": best,
+                    "pconv": float(np.mean(list(by_method["pconv"].values()))), "best": means[best],
+                    "delta": mean, "delta_se": se if math.isfinite(se) else None, "n": len(diffs),
+                    "better": int(np.sum(sign * diffs > 0)), "verdict": verdict,
+                    "within_noise": bool(not math.isfinite(se) or abs(mean) < 2 * se)})
+    return out
+
+
+@dataclass
+class Setup:
+    """What a run loads once: the photos, the model (for pconv) and the feature extractor."""
+
+    images: list[EvalImage]
+    model: Any = None
+    model_info: dict[str, Any] | None = None
+    extractor: Any = None
+
+    @classmethod
+    def load(cls, cfg: EvalConfig) -> "Setup":
+        """Raises ``ValueError`` (bad folder), ``WeightsError`` (missing or untrained weights) or
+        ``FileNotFoundError`` (no MobileNetV2 weights) with a one-line message."""
+        images = find_images(cfg.images, cfg.limit)
+        model = info = extractor = None
+        if "pconv" in cfg.methods:
+            source = cfg.weights or default_source()
+            model = load_model(source, device=cfg.device, allow_untrained=cfg.allow_untrained)
+            meta = getattr(model, "metadata", {})
+            info = {"source": str(source), "version": model.config.version, "config": model.config.to_dict(),
+                    "steps": meta.get("steps"), "metadata": meta, "parameters": model.num_parameters()}
+        if cfg.perceptual:
+            from ..train.perceptual import FeatureExtractor
+
+            device = next(model.parameters()).device if model is not None else (cfg.device or "cpu")
+            extractor = FeatureExtractor().to(device)
+        return cls(images, model, info, extractor)
+
+
+def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = None,
+        progress: bool = True) -> dict[str, Any]:
+    """Evaluate, write the four outputs into ``cfg.out`` and return the results dict."""
+    from tqdm import tqdm
+
+    setup = setup or Setup.load(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples_dir = out / "samples" if cfg.save_samples else None
+    if samples_dir is not None:
+        samples_dir.mkdir(exist_ok=True)
+    images = setup.images
+    ev = Evaluator(cfg, setup.model, setup.extractor)
+    plan = [(img, s) for img in images for size in cfg.sizes
+            for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table)]
+    load_at_start = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    started = time.perf_counter()
+
+    with _patchmatch_patch(cfg.patchmatch_patch):
+        timing = {size: ev.time_one_input(images[0], size) for size in cfg.sizes}
+        per_size = {size: sum(1 for _, s in plan if s.size == size) for size in cfg.sizes}
+        estimate = sum(per_size[size] * sum(timing[size].values()) for size in cfg.sizes)
+        print(f"evaluating {len(images)} photos x {len(cfg.sizes)} size(s) x "
+              f"{len(plan) // max(len(images) * len(cfg.sizes), 1)} masked inputs = {len(plan)} inputs, "
+              f"{len(cfg.methods)} method(s) each; expected about {_duration(estimate)}", flush=True)
+        for size in cfg.sizes:
+            print(f"  per input at {size} px: " + ", ".join(f"{k} {v:.2f} s" for k, v in timing[size].items())
+                  + f" (timed on one {bin_label(2)} mask: bigger holes take longer)", flush=True)
+
+        examples_wanted = _contact_plan(images, cfg.sizes[0], cfg.severity_table)
+        examples: list[Example] = []
+        rows: list[dict[str, Any]] = []
+        skipped = []
+        partial = out / "samples.partial.jsonl"  # survives a crash; removed when the run completes
+        with partial.open("w") as log_file, tqdm(total=len(plan) * len(cfg.methods), unit="restore",
+                                                  desc="evaluate", disable=not progress, dynamic_ncols=True) as bar:
+            for img, s in plan:
+                bar.set_postfix_str(f"{img.file} {s.size}px {s.tag}", refresh=False)
+                new, composites = ev.evaluate(img, s, samples_dir, on_method=lambda _m: bar.update(1))
+                if not new:
+                    skipped.append({"image": img.file, "size": s.size, "setting": s.tag, "reason": "no damage"})
+                    bar.update(len(cfg.methods))
+                    continue
+                rows += new
+                for r in new:
+                    log_file.write(json.dumps(r) + "\n")
+                log_file.flush()
+                caption = examples_wanted.get((img.index, s))
+                if caption is not None:
+                    gt, seen, known = masked_input(img, s, cfg.seed)
+                    caption += f", hole {100 * new[0]['hole_ratio']:.1f}%"
+                    examples.append(Example(caption, seen, known, gt,
+                                            {r["method"]: (composites[r["method"]], r) for r in new}))
+
+    bins_rows = [r for r in rows if r["table"] == _BINS_TABLE]
+    sev_rows = [r for r in rows if r["table"] == _SEVERITY_TABLE]
+    key = _order(cfg)
+    aggregates = {
+        "bins": sorted(aggregate(bins_rows, ("size", "bin", "border", "method")), key=key),
+        "bins_pooled": sorted(aggregate(bins_rows, ("size", "bin", "method")), key=key),
+        "bins_overall": sorted(aggregate(bins_rows, ("size", "method")), key=key),
+        "severity": sorted(aggregate(sev_rows, ("size", "severity", "method")), key=key),
+        "seconds": sorted(aggregate(rows, ("size", "method")), key=key),
+    }
+    comparison = []
+    for metric in ("psnr", "ssim"):
+        comparison += [{"table": _BINS_TABLE, **c} for c in compare_pconv(bins_rows, cfg.methods, metric, ("size", "bin"))]
+        comparison += [{"table": _SEVERITY_TABLE, **c}
+                       for c in compare_pconv(sev_rows, cfg.methods, metric, ("size", "severity"))]
+    comparison.sort(key=lambda c: (c["table"], c["metric"], key(c)))
+
+    results = {
+        "metadata": _metadata(cfg, setup, command, load_at_start, estimate, time.perf_counter() - started, skipped),
+        "aggregates": aggregates,
+        "comparison": comparison,
+        "samples": rows,
+    }
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, out / "results.json")
+    write_markdown(out / "results.md", results)
+    write_chart(out / "chart.png", aggregates["bins_pooled"], cfg.sizes, cfg.methods)
+    if examples:
+        write_contact_sheet(out / "contact_sheet.png", examples, cfg.methods, cfg.sizes[0])
+    partial.unlink(missing_ok=True)
+    return results
+
+
+def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[float] | None,
+              estimate: float, elapsed: float, skipped: list[dict[str, Any]]) -> dict[str, Any]:
+    import cv2
+    import skimage
+    import torch
+
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or _command_line(),
+        "arguments": dataclasses.asdict(cfg),
+        "images": [{"file": i.file, "sha256": i.sha256, "width": i.width, "height": i.height, **i.source,
+                    "upscaled_at": [s for s in cfg.sizes if min(i.width, i.height) < s]} for i in setup.images],
+        "methods": list(cfg.methods),
+        "sizes": list(cfg.sizes),
+        "seed": cfg.seed,
+        "masks_per_bin": cfg.masks_per_bin,
+        "mask_seed_words": "bins: [seed, image_index, size, 0, bin, border, k]; "
+                           "severity: [seed, image_index, size, 1, severity_index, 0, k] (numpy SeedSequence)",
+        "protocol": {
+            "hole_bins": [list(b) for b in HOLE_BINS],
+            "severities": list(SEVERITIES),
+            "preprocess": "centre crop to a square, Lanczos resize to each size",
+            "hole_fill": HOLE_FILL,
+            "restore": {"n": 1, "dilations": [0], "seed": cfg.seed},
+            "metrics": "composite vs ground truth over the whole image; l1 in [0,1] units; psnr, ssim from "
+                       f"skimage.metrics (data_range=255, channel_axis=-1), psnr capped at {PSNR_CAP:g} dB; "
+                       "perceptual = features.perceptual_distance (MobileNetV2); seconds = wall time of restore()",
+        },
+        "model": setup.model_info,
+        "perceptual": {"backbone": setup.extractor.backbone} if setup.extractor is not None else None,
+        "patchmatch_patch": cfg.patchmatch_patch,
+        "estimated_seconds": round(estimate, 1),
+        "elapsed_seconds": round(elapsed, 1),
+        "skipped": skipped,
+        "environment": {
+            "python": platform.python_version(), "platform": platform.platform(),
+            "torch": torch.__version__, "numpy": np.__version__, "scikit-image": skimage.__version__,
+            "opencv": cv2.__version__, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": load, "git_commit": _git_commit(),
+        },
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name == "inpaint":
+        return shlex.join(["python", "-m", "inpaint", *argv[1:]])
+    return shlex.join(argv)
+
+
+def _csv_list(kind: type, allowed: Sequence[Any] | None = None) -> Any:
+    def parse(text: str) -> tuple:
+        try:
+            items = tuple(dict.fromkeys(kind(t.strip()) for t in text.split(",") if t.strip()))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+        bad = [i for i in items if allowed is not None and i not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(map(str, allowed or ()))}; got {text!r}")
+        return items
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = EvalConfig(images="", out="")
+    p.add_argument("--images", required=True, help="folder of evaluation photos (its manifest.csv's role=eval rows)")
+    p.add_argument("--out", required=True, help="output folder: results.json, results.md, chart.png, contact_sheet.png")
+    p.add_argument("--methods", type=_csv_list(str, METHODS), default=d.methods,
+                   help=f"comma-separated, default {','.join(METHODS)} (patchmatch costs seconds per image)")
+    p.add_argument("--weights", help="model folder or Hub repo id for pconv (default: INPAINT_WEIGHTS or weights/)")
+    p.add_argument("--sizes", type=_csv_list(int), default=d.sizes, help="square sizes, default 256,512")
+    p.add_argument("--masks-per-bin", type=int, default=d.masks_per_bin,
+                   help="masks per (hole bin, border) and per severity, per photo and size")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--limit", type=int, help="only the first N photos")
+    p.add_argument("--severity-table", action=argparse.BooleanOptionalAction, default=d.severity_table,
+                   help="also evaluate synthetic damage at each severity")
+    p.add_argument("--perceptual", action=argparse.BooleanOptionalAction, default=d.perceptual,
+                   help="compute the MobileNetV2 perceptual distance")
+    p.add_argument("--patchmatch-patch", type=int, default=d.patchmatch_patch, help="PatchMatch patch size (odd)")
+    p.add_argument("--allow-untrained", action="store_true", help="accept untrained weights (tests only)")
+    p.add_argument("--save-samples", action="store_true", help="also write every mask and composite as PNG")
+    p.add_argument("--device", help="torch device for pconv and the features (default: CUDA if present)")
+    p.add_argument("--threads", type=int, help="torch and OpenCV threads (default: theirs)")
+
+
+def main(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(EvalConfig)}
+    try:
+        cfg = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields})
+        if cfg.threads:
+            import cv2
+            import torch
+
+            torch.set_num_threads(cfg.threads)
+            cv2.setNumThreads(cfg.threads)
+        setup = Setup.load(cfg)
+    except (WeightsError, ValueError, FileNotFoundError) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    results = run(cfg, setup)
+    out = Path(cfg.out)
+    print(f"wrote {out / 'results.json'} ({len(results['samples'])} rows), {out / 'results.md'}, "
+          f"{out / 'chart.png'}, {out / 'contact_sheet.png'} in {_duration(results['metadata']['elapsed_seconds'])}")
+    return 0

@@ -1,0 +1,200 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from torch import nn
+from typing import Sequence
+import torch
+from .blocks import DecoderBlock, EncoderBlock, RefineHead, encoder_channels, pad_inputs, sample_dropout
+from .config import ConfigIO
+from .smooth import smooth_fill
+
+
+_PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
+
+
+RENORMS = ("joint", "per_group")
+
+
+PRIORS = ("none", "smooth", "smooth_gated")
+
+
+@dataclass
+class PConvUNetConfig(ConfigIO):
+    """Everything needed to rebuild a PConvUNet; saved as config.json beside the weights."""
+
+    in_channels: int = 3
+    width: int = 64  # channels of the first encoder layer
+    depth: int = 8  # number of stride-2 encoder layers; inputs are padded to a multiple of 2**depth
+    max_width_mult: int = 8  # channels stop growing at width * this (512 for width 64)
+    kernel_sizes: tuple[int, ...] = _PAPER_KERNELS
+    dropout: float = 0.0  # channel dropout rate used while training
+    dropout_layers: int = 3  # coarsest decoder layers that carry (Monte-Carlo) dropout
+    working_size: int = 512  # the image size the model was trained at (restore crops to this)
+    version: str = "untrained"  # a label stored with every candidate (model version)
+    # How a decoder layer renormalises its two inputs (coarse features, skip): "joint" is the
+    # paper's form (one sum(1)/sum(M) over all channels of the window); "per_group" renormalises
+    # each input by its own valid count (see DecoderBlock). Weights saved before this option
+    # existed are "joint".
+    decoder_renorm: str = "joint"
+    # Channels of the full-resolution refinement head after the last decoder layer (0: none, the
+    # paper's network). See RefineHead.
+    refine_channels: int = 0
+    refine_kernel: int = 3  # the head's window over the known image and the hole indicator (odd)
+    # What else the refinement head sees: "smooth" = inpaint.fill.smooth_fill of the known pixels
+    # (between the harmonic and the biharmonic fill); "smooth_gated" = the same plus a gate that
+    # blends the output towards it (see RefineHead); "none" = nothing else (weights saved before
+    # this option).
+    prior: str = "none"
+
+    def __post_init__(self) -> None:
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if self.depth < 1:
+            raise ValueError(f"depth must be at least 1, got {self.depth}")
+        if len(self.kernel_sizes) < self.depth:
+            self.kernel_sizes = self.kernel_sizes + (3,) * (self.depth - len(self.kernel_sizes))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.refine_kernel < 1 or self.refine_kernel % 2 == 0:
+            raise ValueError(f"refine_kernel must be odd and positive, got {self.refine_kernel}")
+        if self.refine_channels < 0:
+            raise ValueError(f"refine_channels must be 0 (no head) or positive, got {self.refine_channels}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.prior != "none" and not self.refine_channels:
+            raise ValueError("a prior is read by the refinement head: it needs refine_channels > 0")
+        if self.decoder_renorm not in RENORMS:
+            raise ValueError(f"decoder_renorm must be one of {', '.join(RENORMS)}, got {self.decoder_renorm!r}")
+
+    @property
+    def channels(self) -> list[int]:
+        return encoder_channels(self.width, self.depth, self.max_width_mult)
+
+    @classmethod
+    def paper(cls, size: int = 512) -> "PConvUNetConfig":
+        """The paper's model: width 64, depth 8 at 512x512 (depth 7 at 256x256)."""
+        if size not in (256, 512):
+            raise ValueError("the paper's configuration exists for 256 and 512")
+        return cls(width=64, depth=8 if size == 512 else 7, working_size=size, dropout=0.1)
+
+    @classmethod
+    def compact(cls) -> "PConvUNetConfig":
+        """A CPU-sized model (about 6.5M parameters) trained at 256x256, with per-group decoder
+        renormalisation (the paper's presets keep the joint form)."""
+        return cls(width=32, depth=7, working_size=256, dropout=0.1, decoder_renorm="per_group")
+
+
+class PConvUNet(nn.Module):
+    """Partial-convolution U-Net. ``forward(image, mask)`` with image (B, C, H, W) in [0, 1] and
+    mask (B, 1, H, W), 1 = known; returns the raw prediction (B, C, H, W) in [0, 1] units (not
+    clamped, not composited). Any H, W: inputs are padded with holes to a multiple of 2**depth."""
+
+    def __init__(self, config: PConvUNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or PConvUNetConfig()
+        ch = config.channels
+        self.encoder = nn.ModuleList(
+            EncoderBlock(config.in_channels if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
+            for i in range(config.depth)
+        )
+        # decoder[j] undoes encoder[depth-1-j]
+        self.decoder = nn.ModuleList()
+        for i in reversed(range(config.depth)):
+            skip = config.in_channels if i == 0 else ch[i - 1]
+            cout = config.in_channels if i == 0 else ch[i - 1]
+            self.decoder.append(DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
+        self.refine = (RefineHead(config.in_channels, config.refine_channels, config.refine_kernel,
+                                   prior_channels=config.in_channels if config.prior != "none" else 0,
+                                   gate=config.prior == "smooth_gated")
+                       if config.refine_channels else None)
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.config.depth
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        dropout: torch.Tensor | float | None = None,
+        generators: Sequence[torch.Generator] | None = None,
+        sizes: Sequence[tuple[int, int]] | None = None,
+    ) -> torch.Tensor:
+        """``dropout``: None = the training rate while training and none in eval mode; a float or a
+        (B,) tensor = Monte-Carlo dropout at that rate per sample, in any mode. ``generators``: one
+        torch.Generator per sample for reproducible Monte-Carlo samples. ``sizes``: for photos
+        padded with holes to a common size, each one's own (h, w), so that a model with a prior
+        computes it over the photo alone and the padding changes nothing (the partial
+        convolutions never see it anyway); None = every sample fills the whole tensor."""
+        b, _, h, w = image.shape
+        if mask.shape != (b, 1, h, w):
+            raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
+        rates = self._rates(dropout, b, image.device)
+
+        prior = None
+        if self.config.prior != "none":
+            # from the photo as given (not the padded one, whose padding is hole), in float32;
+            # zero outside the photo like the padded image
+            with torch.autocast(image.device.type, enabled=False):
+                if sizes is None:
+                    prior = smooth_fill(image, mask)
+                else:
+                    if len(sizes) != b:
+                        raise ValueError(f"sizes must give one (h, w) per sample, got {len(sizes)} for {b}")
+                    prior = torch.full((b, image.shape[1], h, w), 0.5, device=image.device)
+                    for i, (hi, wi) in enumerate(sizes):
+                        prior[i, :, :hi, :wi] = smooth_fill(image[i : i + 1, :, :hi, :wi], mask[i : i + 1, :, :hi, :wi])[0]
+            prior = pad_inputs(self, prior, mask, self.multiple)[0]  # scaled and padded like the image
+        x, m = pad_inputs(self, image, mask, self.multiple)
+
+        skips = [(x, m)]
+        hcur, mcur = x, m
+        for block in self.encoder:
+            hcur, mcur = block(hcur, mcur)
+            skips.append((hcur, mcur))
+        skips.pop()  # the bottleneck is the decoder's input, not a skip
+
+        for j, block in enumerate(self.decoder):
+            skip, skip_m = skips.pop()
+            hcur, mcur = block(hcur, mcur, skip, skip_m)
+            if rates is not None and j < self.config.dropout_layers and not block.last:
+                hcur = sample_dropout(hcur, rates, generators)
+        if self.refine is not None:
+            hcur = self.refine(hcur, x, m, prior)
+
+        out = hcur[:, :, :h, :w]
+        return out.float() / 2.0 + 0.5
+
+    def _rates(self, dropout: torch.Tensor | float | None, b: int, device: torch.device) -> torch.Tensor | None:
+        if dropout is None:
+            if self.training and self.config.dropout > 0:
+                return torch.full((b,), self.config.dropout, device=device)
+            return None
+        rates = torch.as_tensor(dropout, dtype=torch.float32, device=device).reshape(-1)
+        if rates.numel() == 1:
+            rates = rates.expand(b)
+        if rates.numel() != b or bool(((rates < 0) | (rates >= 1)).any()):
+            raise ValueError("dropout must be one rate in [0, 1) or one per sample")
+        return rates if bool((rates > 0).any()) else None
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def freeze_encoder_bn(self, frozen: bool = True) -> None:
+        """The paper's fine-tuning stage: encoder BatchNorm uses and keeps its running statistics
+        (and its affine parameters), also after later calls to ``train()``."""
+        self._encoder_bn_frozen = frozen
+        for block in self.encoder:
+            if isinstance(block.bn, nn.BatchNorm2d):
+                for p in block.bn.parameters():
+                    p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "PConvUNet":
+        super().train(mode)
+        if getattr(self, "_encoder_bn_frozen", False):
+            for block in self.encoder:
+                block.bn.eval()
+        return self

@@ -1,0 +1,135 @@
+"""The registry of restorers: the partial-convolution network and each classical method behind one
+interface, so the pipeline never branches on a method's name.
+
+A restorer fills every candidate's replaced pixels in an (H, W, 3) uint8 copy of the photo; the
+pipeline then applies the tone curve and pastes the untouched pixels back. Register a new method
+by subclassing ``Restorer`` with the ``@register`` decorator.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..nn.unet import PConvUNet
+from . import classical
+from .candidates import CandidateSpec, Progress
+from .tiles import TileSettings, _component_boxes, pconv_fills
+
+RESTORERS: dict[str, type[Restorer]] = {}
+
+
+def register(cls: type[Restorer]) -> type[Restorer]:
+    RESTORERS[cls.name] = cls
+    return cls
+
+
+class Restorer(ABC):
+    """One way of filling damage. ``stochastic``: Monte-Carlo dropout varies its candidates."""
+
+    name: ClassVar[str]
+    stochastic: ClassVar[bool] = False
+
+    @classmethod
+    def create(cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+        return cls()
+
+    @property
+    def model_version(self) -> str | None:
+        return None
+
+    @abstractmethod
+    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
+             report: Progress) -> list[np.ndarray]:
+        """One filled copy of ``rgb8`` per spec, correct at least where ``replaced[k]`` is True."""
+
+
+def create_restorer(method: str, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+    try:
+        cls = RESTORERS[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(RESTORERS)}") from None
+    return cls.create(model=model, tiles=tiles)
+
+
+@register
+class PConvRestorer(Restorer):
+    """The partial-convolution U-Net over resolution levels and tiles (``tiles.pconv_fills``)."""
+
+    name = "pconv"
+    stochastic = True
+
+    def __init__(self, model: PConvUNet, tiles: TileSettings) -> None:
+        self.model, self.tiles = model, tiles
+
+    @classmethod
+    def create(cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+        if model is None:
+            raise ValueError("method 'pconv' needs a model: pass model=inpaint.load_model()")
+        return cls(model, tiles or TileSettings())
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model.config.version
+
+    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
+             report: Progress) -> list[np.ndarray]:
+        return pconv_fills(rgb8, known, replaced, specs, self.model, self.tiles, report)
+
+
+class ClassicalRestorer(Restorer):
+    """A classical filler run on a crop around each connected damaged region (32 px of context)."""
+
+    filler: ClassVar[classical.Filler]
+
+    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
+             report: Progress) -> list[np.ndarray]:
+        fills = []
+        for k, (rep, spec) in enumerate(zip(replaced, specs)):
+            fill = rgb8.copy()
+            for y0, y1, x0, x1 in _component_boxes(rep, margin=32):
+                crop_known = ~rep[y0:y1, x0:x1]
+                if crop_known.all():
+                    continue
+                if not crop_known.any():
+                    raise ValueError("a damaged region has no known pixels around it to restore from")
+                filled = classical.classical_fill(spec.method, rgb8[y0:y1, x0:x1], crop_known, seed=spec.seed)
+                fill[y0:y1, x0:x1][~crop_known] = filled[~crop_known]
+            fills.append(fill)
+            report((k + 1) / len(specs), f"{spec.method} {k + 1}/{len(specs)}")
+        return fills
+
+
+@register
+class Telea(ClassicalRestorer):
+    name = "telea"
+    filler = staticmethod(classical.telea)
+
+
+@register
+class NavierStokes(ClassicalRestorer):
+    name = "ns"
+    filler = staticmethod(classical.navier_stokes)
+
+
+@register
+class Biharmonic(ClassicalRestorer):
+    name = "biharmonic"
+    filler = staticmethod(classical.biharmonic)
+
+
+@register
+class Smooth(ClassicalRestorer):
+    name = "smooth"
+    filler = staticmethod(classical.smooth)
+
+
+@register
+class PatchMatch(ClassicalRestorer):
+    name = "patchmatch"
+    filler = staticmethod(classical.patchmatch)
+
+
+METHODS: tuple[str, ...] = tuple(RESTORERS)

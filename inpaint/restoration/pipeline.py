@@ -1,0 +1,99 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+import dataclasses
+import numpy as np
+import time
+from ..io.masks import dilate_damage, to_known_mask
+from ..io.photos import Photo, PhotoInput, compose, open_photo, to_output
+from ..nn.unet import PConvUNet
+from .candidates import MAX_CANDIDATES, Candidate, CandidateSpec, Progress
+from .methods import RESTORERS, create_restorer
+from .tiles import TileSettings
+from .tone import apply_tone_curve, tone_curve
+
+
+def plan_candidates(n: int, seed: int, variation: float, method: str = "pconv",
+                    dilations: Sequence[int] | None = None, model_version: str | None = None) -> list[CandidateSpec]:
+    """K candidate specs. The first is the model's plain answer (no dropout, the base dilation);
+    the others cycle through larger dilations and use Monte-Carlo dropout at a rate that grows
+    with ``variation`` (0 = only dilation varies, 1 = strongly varied fills)."""
+    if not 1 <= n <= MAX_CANDIDATES:
+        raise ValueError(f"the number of restorations must be between 1 and {MAX_CANDIDATES}, got {n}")
+    if not 0.0 <= variation <= 1.0:
+        raise ValueError(f"variation must be between 0 and 1, got {variation}")
+    dil = list(dilations) if dilations else [2, 4, 0, 6]
+    if any(d < 0 or d > 64 for d in dil):
+        raise ValueError("dilations must be between 0 and 64 pixels")
+    rate = round(0.5 * variation, 3) if method in RESTORERS and RESTORERS[method].stochastic else 0.0
+    specs = []
+    for k in range(n):
+        dropout = 0.0 if k == 0 else rate
+        specs.append(CandidateSpec(method, int(dil[k % len(dil)]), dropout, int(seed) + k, model_version))
+    return specs
+
+
+def restore(
+    photo: PhotoInput,
+    mask: Any,
+    n: int = 4,
+    *,
+    seed: int = 0,
+    method: str = "pconv",
+    model: PConvUNet | None = None,
+    variation: float = 0.5,
+    dilations: Sequence[int] | None = None,
+    mask_convention: str = "auto",
+    resize_mask: bool = False,
+    tiles: TileSettings | None = None,
+    progress: Progress | None = None,
+    specs: Sequence[CandidateSpec] | None = None,
+) -> list[Candidate]:
+    """Restore ``photo`` where ``mask`` marks damage; return ``n`` candidates.
+
+    ``mask``: anything ``masks.to_known_mask`` reads (an image with white or black marking damage,
+    a painted RGBA layer, a path), under ``mask_convention``; a bool array is taken in the
+    library's convention (True = known). ``method``: ``pconv`` (needs ``model``) or a classical
+    method. ``specs`` replaces the planned candidates with exact ones (a controlled study's
+    conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty mask returns the photo unchanged (one candidate, method ``unchanged``) without
+    running anything; a mask that covers everything is a ``ValueError``.
+    """
+    restorer = create_restorer(method, model=model, tiles=tiles)
+    ph = photo if isinstance(photo, Photo) else open_photo(photo)
+    if isinstance(mask, np.ndarray) and mask.dtype == bool:
+        if mask.shape != ph.data.shape[:2]:
+            raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is {ph.size[0]}x{ph.size[1]}")
+        known = mask
+    else:
+        known = to_known_mask(mask, mask_convention, size=ph.size, resize=resize_mask)
+    if known.all():
+        spec = CandidateSpec("unchanged", 0, 0.0, int(seed), None)
+        return [Candidate(to_output(ph, ph.data.copy()), spec, np.zeros_like(known))]
+    if not known.any():
+        raise ValueError("the mask covers the whole photo, so nothing is left to restore from: mark only the damage")
+
+    version = restorer.model_version
+    if specs is None:
+        specs = plan_candidates(n, seed, variation, method, dilations, version)
+    else:
+        if not 1 <= len(specs) <= MAX_CANDIDATES or any(s.method != method for s in specs):
+            raise ValueError(f"give 1 to {MAX_CANDIDATES} specs, all with method {method!r}")
+        specs = [dataclasses.replace(s, model_version=version) for s in specs]
+    report = progress or (lambda f, msg: None)
+    replaced = [~dilate_damage(known, s.dilation) for s in specs]  # True = replaced by candidate k
+    t0 = time.perf_counter()
+    fills = restorer.fill(ph.rgb8, known, replaced, list(specs), report)
+    if not ph.grayscale:  # (grayscale photos already take the fill's luminance in compose)
+        curve = tone_curve(ph.rgb8, known)
+        if curve is not None:
+            fills = [apply_tone_curve(fill, rep, curve) for fill, rep in zip(fills, replaced)]
+    seconds = (time.perf_counter() - t0) / len(specs)
+    out = []
+    for spec, rep, fill in zip(specs, replaced, fills):
+        out.append(Candidate(to_output(ph, compose(ph, fill, rep)), spec, rep, seconds))
+    report(1.0, "done")
+    return out
+
+
