@@ -2,7 +2,8 @@
 intervals and the chart of `study analyze`) and downloads of the exports.
 
 Every handler checks the token it is given, so the data stay closed to a client that calls the
-endpoints directly; with no token configured the tab is disabled and every handler refuses.
+endpoints directly; with no token configured the tab is disabled and every handler refuses. Each
+returns a dict keyed by the tab's components (webapp/researchers_tab.py).
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import hmac
 import math
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import pandas as pd
-from sqlalchemy import select
 
 import study
-from study.models import Study
 from webapp import texts
 from webapp.errors import user_errors
-from webapp.startup import Services, prune_outputs
+from webapp.page import Page, Updates
+from webapp.startup import prune_outputs
+
+if TYPE_CHECKING:
+    from webapp.researchers_tab import ResearchersUI
 
 ALL = "All recorded answers"
-TABLE_COLUMNS = ["condition", "shown", "chosen", "first choice [CI]", "pairwise wins [CI]", "strength [CI]", "none acceptable"]
+TABLE_COLUMNS = ["condition", "shown", "chosen", "first choice [CI]", "pairwise wins [CI]", "strength [CI]",
+                 "none acceptable"]
 
 
 def _ci(value: float, low: float, high: float, signed: bool = False) -> str:
@@ -37,14 +41,23 @@ def _ci(value: float, low: float, high: float, signed: bool = False) -> str:
 
 
 class Dashboard:
-    def __init__(self, services: Services) -> None:
-        self.engine = services.engine
-        self.token = services.settings.admin_token
-        self.workdir = services.settings.output_dir / "admin"
+    """The researchers' handlers, for the components in ``ui`` (None: the tab is disabled)."""
+
+    def __init__(self, page: Page, ui: ResearchersUI | None) -> None:
+        settings = page.services.settings
+        self.engine = page.services.engine
+        self.token = settings.admin_token
+        self.workdir = settings.output_dir / "admin"
+        self.ui = ui
 
     @property
     def enabled(self) -> bool:
         return bool(self.token)
+
+    @property
+    def _ui(self) -> ResearchersUI:
+        assert self.ui is not None, "an enabled dashboard has its components"
+        return self.ui
 
     def _check(self, token: str | None) -> None:
         if not self.token:
@@ -64,18 +77,19 @@ class Dashboard:
         return folder
 
     @user_errors
-    def unlock(self, token: str | None) -> tuple[Any, ...]:
-        """Open the dashboard. Returns (dashboard visibility, message, timer, counts, study choice)."""
+    def unlock(self, token: str | None) -> Updates:
+        """Open the dashboard: show it, say so, start the timer, fill in the counts and the choice
+        of data (all answers, or one study)."""
         self._check(token)
-        with study.read_session(self.engine) as session:
-            studies = [f"{sid}: {name}" for sid, name in session.execute(select(Study.id, Study.name).order_by(Study.id))]
-        return (
-            gr.Group(visible=True),
-            "Unlocked. Counts refresh every 15 seconds.",
-            gr.Timer(active=True),
-            self._counts(),
-            gr.Dropdown(choices=[ALL, *studies], value=ALL),
-        )
+        studies = [f"{s.study_id}: {s.name}" for s in study.list_studies(self.engine)]
+        ui = self._ui
+        return {
+            ui.dashboard: gr.Group(visible=True),
+            ui.note: "Unlocked. Counts refresh every 15 seconds.",
+            ui.timer: gr.Timer(active=True),
+            ui.counts: self._counts(),
+            ui.scope: gr.Dropdown(choices=[ALL, *studies], value=ALL),
+        }
 
     def _counts(self) -> str:
         c = study.summary_counts(self.engine)
@@ -85,13 +99,14 @@ class Dashboard:
         )
 
     @user_errors
-    def counts(self, token: str | None) -> str:
+    def counts(self, token: str | None) -> Updates:
         self._check(token)
-        return self._counts()
+        return {self._ui.counts: self._counts()}
 
     @user_errors
-    def analyze(self, token: str | None, choice: str | None) -> tuple[pd.DataFrame, str, str]:
-        """Win rates with intervals per condition, the chart, and the position-bias summary."""
+    def analyze(self, token: str | None, choice: str | None) -> Updates:
+        """Win rates with intervals per condition (the table), the chart, and the position-bias
+        summary (the analysis note)."""
         self._check(token)
         folder = self._folder()
         report = study.analyze(self.engine, folder, study_id=self._study_id(choice))
@@ -110,14 +125,26 @@ class Dashboard:
             )
         if report.best_condition:
             notes.append(f"Strongest condition: `{report.best_condition}`.")
-        return pd.DataFrame(rows, columns=TABLE_COLUMNS), str(folder / "chart.png"), "\n\n".join(notes)
+        ui = self._ui
+        return {
+            ui.table: pd.DataFrame(rows, columns=TABLE_COLUMNS),
+            ui.chart: str(folder / "chart.png"),
+            ui.analysis_note: "\n\n".join(notes),
+        }
 
     @user_errors
-    def export(self, token: str | None, fmt: str, choice: str | None) -> list[str]:
+    def export(self, token: str | None, fmt: str, choice: str | None) -> Updates:
         """The long and pairwise tables as CSV or Parquet files to download."""
         self._check(token)
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"Unknown export format {fmt!r}: choose csv or parquet")
         from study.export import export
 
-        return [str(p) for p in export(self.engine, fmt, self._folder(), study_id=self._study_id(choice))]
+        files = export(self.engine, fmt, self._folder(), study_id=self._study_id(choice))
+        return {self._ui.exports: [str(p) for p in files]}
+
+    def export_csv(self, token: str | None, choice: str | None) -> Updates:
+        return self.export(token, "csv", choice)
+
+    def export_parquet(self, token: str | None, choice: str | None) -> Updates:
+        return self.export(token, "parquet", choice)

@@ -2,26 +2,31 @@
 after a one-time consent notice.
 
 Nothing reaches the database before the person agrees. The anonymous participant id lives in a
-session gr.State and in the browser (gr.BrowserState), so the notice is shown once per browser.
+gr.State on the server and in the browser (gr.BrowserState), so the notice is shown once per browser.
 A restoration becomes one trial when it is first answered: photo, mask and candidates are
 registered then (images only if the person ticked that the photo may be kept), in on-screen
 order. The answer's client token is drawn once per restoration, so a double click or a retried
 request records once.
+
+Each handler returns a dict keyed by the Restore tab's components (webapp/restore_tab.py) and the
+page's participant id (webapp/page.py).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 import study
-from study.models import Participant
 from webapp.errors import user_errors
+from webapp.page import Page, Updates
 from webapp.restore import Restoration
-from webapp.startup import Services
+
+if TYPE_CHECKING:
+    from webapp.restore_tab import RestoreUI
 
 CONSENT_NEEDED = "Please read the notice below: your choice is recorded only if you agree."
 
@@ -33,12 +38,6 @@ class Answer:
     keep_photo: bool = False
 
 
-def participant_exists(engine: Any, participant: str) -> bool:
-    """(Reads the participants table directly: `study` has no public check for this yet.)"""
-    with study.read_session(engine) as session:
-        return session.get(Participant, participant) is not None
-
-
 def stored_participant(stored: Any) -> str | None:
     """The participant id kept in the browser (gr.BrowserState value), if any."""
     if isinstance(stored, dict) and isinstance(stored.get("participant"), str):
@@ -47,17 +46,23 @@ def stored_participant(stored: Any) -> str | None:
 
 
 class Preferences:
-    def __init__(self, services: Services) -> None:
-        self.engine = services.engine
+    """The answers given on the Restore tab (components in ``ui``, the participant id on ``page``)."""
+
+    def __init__(self, page: Page, ui: RestoreUI) -> None:
+        self.engine = page.services.engine
+        self.page = page
+        self.ui = ui
 
     # --- the three answers ------------------------------------------------------------------
-    # Each returns (status, consent notice visibility, pending answer, restoration, participant).
+    # Each updates the status, the consent notice's visibility, the pending answer, the
+    # restoration and the participant.
 
     @user_errors
     def prefer(self, result: Restoration | None, label: str | None, keep_photo: bool,
-               participant: str | None, picked: str | None = None) -> tuple[Any, ...]:
+               participant: str | None, picked: str | None = None) -> Updates:
         """'I prefer this one': the restoration picked on the page (``picked``, kept on the server;
-        see app.py) or, when none was, ``label`` (the radio's value, or an API client's answer)."""
+        see PICK_QUEUE in webapp/restore_tab.py) or, when none was, ``label`` (the radio's value,
+        or an API client's answer)."""
         self._check(result)
         label = picked or label
         if not label:
@@ -67,7 +72,7 @@ class Preferences:
 
     @user_errors
     def rank(self, result: Restoration | None, ranking: list[str] | None, keep_photo: bool,
-             participant: str | None) -> tuple[Any, ...]:
+             participant: str | None) -> Updates:
         self._check(result)
         assert result is not None
         ranking = list(ranking or [])
@@ -79,28 +84,39 @@ class Preferences:
         return self._answer(result, Answer("rank", tuple(ranking), bool(keep_photo)), participant)
 
     @user_errors
-    def none_acceptable(self, result: Restoration | None, keep_photo: bool,
-                        participant: str | None) -> tuple[Any, ...]:
+    def none_acceptable(self, result: Restoration | None, keep_photo: bool, participant: str | None) -> Updates:
         self._check(result)
         return self._answer(result, Answer("none", (), bool(keep_photo)), participant)
 
     # --- consent ----------------------------------------------------------------------------
 
     @user_errors
-    def consent(self, result: Restoration | None, pending: Answer | None,
-                participant: str | None) -> tuple[Any, ...]:
+    def consent(self, result: Restoration | None, pending: Answer | None, participant: str | None) -> Updates:
         """'I agree': create the anonymous participant (once) and record the waiting answer.
-        Returns (participant, browser state, status, notice visibility, pending, restoration)."""
-        if participant is None or not participant_exists(self.engine, participant):
+        Updates the participant (on the server and in the browser), the status, the notice's
+        visibility, the pending answer and the restoration."""
+        if not study.participant_exists(self.engine, participant):
             participant = study.new_participant(self.engine, consent=True)
         status = "Thank you. Your choices will be recorded from now on."
         if pending is not None and result is not None:
             status = self._record(result, pending, participant)
-        return participant, {"participant": participant}, status, gr.Group(visible=False), None, result
+        ui = self.ui
+        return {
+            self.page.participant: participant,
+            self.page.remembered: {"participant": participant},
+            ui.pref_status: status,
+            ui.consent_box: gr.Group(visible=False),
+            ui.pending: None,
+            ui.result: result,
+        }
 
-    def decline(self) -> tuple[Any, ...]:
+    def decline(self) -> Updates:
         """'No thanks': forget the waiting answer; nothing is recorded."""
-        return "Nothing was recorded. You can still download the restorations.", gr.Group(visible=False), None
+        return {
+            self.ui.pref_status: "Nothing was recorded. You can still download the restorations.",
+            self.ui.consent_box: gr.Group(visible=False),
+            self.ui.pending: None,
+        }
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -111,12 +127,18 @@ class Preferences:
         if len(result.shown) < 2:
             raise ValueError("There is only one restoration: make at least two to compare them")
 
-    def _answer(self, result: Restoration, answer: Answer, participant: str | None) -> tuple[Any, ...]:
-        # An id the database does not know (the browser remembered it from a database since
-        # replaced) counts as no consent: nothing is registered under it.
-        if participant is not None and participant_exists(self.engine, participant):
-            return self._record(result, answer, participant), gr.Group(visible=False), None, result, participant
-        return CONSENT_NEEDED, gr.Group(visible=True), answer, result, None
+    def _answer(self, result: Restoration, answer: Answer, participant: str | None) -> Updates:
+        # An id the database does not know (a browser keeps it across a change of database)
+        # counts as no consent: nothing is registered under it.
+        known = study.participant_exists(self.engine, participant)
+        status = self._record(result, answer, participant) if known else CONSENT_NEEDED  # type: ignore[arg-type]
+        return {
+            self.ui.pref_status: status,
+            self.ui.consent_box: gr.Group(visible=not known),
+            self.ui.pending: None if known else answer,
+            self.ui.result: result,
+            self.page.participant: participant if known else None,
+        }
 
     def _record(self, result: Restoration, answer: Answer, participant: str) -> str:
         if result.response_id is not None:

@@ -1,5 +1,7 @@
-"""The Restore tab: a photo in, the damage from the editor's painted layer and/or a mask file,
-several restorations out (shuffled, labelled A, B, C...), one compared and downloaded.
+"""The Restore tab's handlers: a photo in, the damage from the editor's painted layer and/or a
+mask file, several restorations out (shuffled, labelled A, B, C...), one compared and downloaded.
+Each handler returns a dict keyed by the tab's components (webapp/restore_tab.py lays them out
+and wires the events).
 
 The photo is read from the uploaded file itself, at full resolution and in its own format (TIFF
 and 16-bit scans included); the editor only shows a preview, and the strokes painted on it are
@@ -7,7 +9,7 @@ scaled back to the photo's size. A client without the file (gradio_client) may s
 editor's value: its background is then the photo.
 
 *Suggest damage* runs a damage detector on the full-resolution photo and puts what it finds into
-the editor's layer, painted like brush strokes (see ``RestoreTab.suggest``), so the person corrects
+the editor's layer, painted like brush strokes (see ``RestoreHandlers.suggest``), so the person corrects
 it with the brush and eraser and Restore reads it exactly like hand-painted strokes.
 """
 
@@ -20,26 +22,37 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
 import inpaint
-from inpaint.detect import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
-from inpaint.masks import detect_convention, hole_ratio, known_to_image, to_known_mask
+from inpaint import (
+    DEFAULT_SENSITIVITY,
+    Detection,
+    check_sensitivity,
+    detect_convention,
+    detect_damage,
+    hole_ratio,
+    known_to_image,
+    to_known_mask,
+)
 from study import sha256_hex
 from webapp import display, texts
 from webapp.errors import user_errors
-from webapp.startup import Services, prune_outputs
+from webapp.page import Page, Updates
+from webapp.startup import prune_outputs
+
+if TYPE_CHECKING:
+    from webapp.restore_tab import RestoreUI
 
 PHOTO_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"]
 CONVENTIONS = [("auto-detect", "auto"), ("white is damage", "white-is-damage"), ("black is damage", "black-is-damage")]
 CLASSICAL = list(texts.CLASSICAL_LABELS)
 LABELS = "ABCDEFGHIJKL"
 MAX_MODEL_CANDIDATES = 8
-PICK_QUEUE = "pick"  # the concurrency group of the events that read or change the picked restoration
 BRUSH_COLOUR = (255, 32, 32)  # the editor's damage brush; suggested damage is painted the same
 BRUSH_HEX = "#{:02x}{:02x}{:02x}".format(*BRUSH_COLOUR)
 
@@ -57,7 +70,7 @@ class Shown:
 
 @dataclass
 class Restoration:
-    """The session's latest restoration (a gr.State): what the preference record needs."""
+    """The visitor's latest restoration (a gr.State): what the preference record needs."""
 
     folder: Path
     photo_path: Path
@@ -86,7 +99,7 @@ class Restoration:
 
 @dataclass
 class Suggestion:
-    """The session's latest suggestion (a gr.State), at the editor's size: which pixels of the
+    """The visitor's latest suggestion (a gr.State), at the editor's size: which pixels of the
     layer it sent were the person's own strokes and which were suggested, so that the next
     suggestion replaces the suggested pixels and keeps the strokes."""
 
@@ -114,10 +127,13 @@ def _editor_value(preview: Image.Image) -> dict[str, Any]:
     return {"background": preview, "layers": [], "composite": preview}
 
 
-class RestoreTab:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings = services.settings
+class RestoreHandlers:
+    """The Restore tab's handlers, for the components in ``ui``."""
+
+    def __init__(self, page: Page, ui: RestoreUI) -> None:
+        self.services = page.services
+        self.settings = page.services.settings
+        self.ui = ui
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -195,36 +211,45 @@ class RestoreTab:
     # --- handlers ----------------------------------------------------------------------------
 
     @user_errors
-    def load_photo(self, photo_path: str | None) -> tuple[Any, str, Any]:
+    def load_photo(self, photo_path: str | None) -> Updates:
         """A new upload: put its preview in the editor (clearing old strokes) and describe it."""
         if not photo_path:
-            return None, "", None
+            return self.clear_photo()
         photo, raw = self._open_file(photo_path)
         shown = display.preview(photo, self.settings.preview_side)
         w, h = photo.size
         note = f"**{Path(photo_path).name}**: {w} x {h} pixels, {photo.kind.upper()}, {len(raw) / 1e6:.1f} MB."
         if shown.size != photo.size:
-            note += f" You paint on a {shown.size[0]} x {shown.size[1]} preview; the restoration uses the full resolution."
-        return _editor_value(shown), note, None
+            note += (f" You paint on a {shown.size[0]} x {shown.size[1]} preview; "
+                     "the restoration uses the full resolution.")
+        return {self.ui.editor: _editor_value(shown), self.ui.photo_note: note, self.ui.overlay: None}
+
+    def clear_photo(self) -> Updates:
+        """The photo was removed: an empty editor, no description, no damage overlay."""
+        return {self.ui.editor: None, self.ui.photo_note: "", self.ui.overlay: None}
 
     @user_errors
     def check_mask(self, photo_path: str | None, editor: dict[str, Any] | None, mask_image: Image.Image | None,
-                   convention: str) -> tuple[Image.Image | None, str]:
-        """The damage over the photo, and how much of it is marked."""
+                   convention: str) -> Updates:
+        """The damage over the photo (the overlay), and how much of it is marked (the mask note)."""
         if not photo_path and (editor or {}).get("background") is None:
-            return None, "Upload a photo first: the damage is shown over it."
+            return {self.ui.overlay: None, self.ui.mask_note: "Upload a photo first: the damage is shown over it."}
         photo, _, _ = self._photo(photo_path, editor)
         known, sources = self._known(photo, editor, mask_image, convention)
         base = display.preview(photo, self.settings.preview_side)
-        return display.overlay(base, ~known), self._mask_note(known, sources)
+        return {self.ui.overlay: display.overlay(base, ~known), self.ui.mask_note: self._mask_note(known, sources)}
+
+    def open_overlay(self) -> Updates:
+        """Open the accordion that shows the damage over the photo."""
+        return {self.ui.overlay_box: gr.Accordion(open=True)}
 
     @user_errors
     def suggest(self, photo_path: str | None, editor: dict[str, Any] | None, sensitivity: float | None,
-                previous: Suggestion | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str, Any, Suggestion]:
+                last: Suggestion | None, progress: gr.Progress = gr.Progress()) -> Updates:
         """Detect the damage on the full-resolution photo and put it into the editor's layer, painted
         in the brush colour, for the person to correct. Strokes already painted are kept; the
-        suggested pixels of a previous suggestion (``previous``) are replaced. Returns (editor
-        value, note, damage overlay, the suggestion state)."""
+        pixels the last suggestion (``last``) marked are replaced. Updates the editor, the mask
+        note, the damage overlay and the suggestion state."""
         if not photo_path and (editor or {}).get("background") is None:
             raise ValueError("Upload a photo first: the damage is suggested on it")
         sensitivity = check_sensitivity(DEFAULT_SENSITIVITY if sensitivity is None else sensitivity)
@@ -233,10 +258,10 @@ class RestoreTab:
         detection, how = self._detect(photo, sensitivity)
         background, size, same_picture = self._editor_base(photo, editor)
         layer = self._painted(editor, size) if same_picture else np.zeros(size[::-1], bool)
-        if previous is not None and previous.suggested.shape == layer.shape:
+        if last is not None and last.suggested.shape == layer.shape:
             # what is in the layer now: the person's strokes, plus whatever is left of the last
             # suggestion (pixels it suggested that were not strokes already)
-            own = layer & (previous.own | ~previous.suggested)
+            own = layer & (last.own | ~last.suggested)
         else:
             own = layer
         suggested = display.shrink_damage(detection.damage, size)  # one-pixel scratches stay visible
@@ -248,13 +273,19 @@ class RestoreTab:
             note = (f"No damage found at sensitivity {sensitivity:.2f} ({how}): raise the sensitivity, "
                     "or paint over the damage.")
         base = Image.fromarray(np.asarray(background)).convert("RGB")
-        return value, note, display.overlay(base, own | suggested), Suggestion(own, suggested)
+        return {
+            self.ui.editor: value,
+            self.ui.mask_note: note,
+            self.ui.overlay: display.overlay(base, own | suggested),
+            self.ui.suggested: Suggestion(own, suggested),
+        }
 
     @staticmethod
     def _mask_note(known: np.ndarray, sources: list[str]) -> str:
         if known.all():
             return "No damage is marked yet: paint over the damaged areas, or upload a mask."
-        return f"Marked as damage (red): **{100 * hole_ratio(known):.2f} %** of the photo, from {' and '.join(sources)}."
+        share = 100 * hole_ratio(known)
+        return f"Marked as damage (red): **{share:.2f} %** of the photo, from {' and '.join(sources)}."
 
     @user_errors
     def restore(
@@ -268,11 +299,11 @@ class RestoreTab:
         classical: list[str] | None,
         seed: float | None,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, ...]:
+    ) -> Updates:
         """Restore the photo where the painted strokes and/or the mask mark damage: ``n`` restorations
         by the model (if its weights are installed) plus one per classical method, shuffled and
-        labelled A, B, C... Returns (state, gallery, choice, ranking, before/after, download,
-        settings text, status, damage overlay)."""
+        labelled A, B, C... Updates the restoration state, the gallery, the choice and the ranking,
+        the comparison (before/after, download, settings text), the status and the damage overlay."""
         photo, raw, name = self._photo(photo_path, editor)
         known, sources = self._known(photo, editor, mask_image, convention or "auto")
         if known.all():
@@ -293,16 +324,18 @@ class RestoreTab:
         progress(0.98, desc="Saving full-resolution results")
         result = self._keep(photo, raw, name, known, candidates)
         single = result.labels[0] if len(result.shown) == 1 else None
-        status = f"{len(result.shown)} restorations of {photo.size[0]} x {photo.size[1]} pixels; " + self._mask_note(known, sources)
-        return (
-            result,
-            [(s.preview, s.label) for s in result.shown],
-            gr.Radio(choices=result.labels, value=single, interactive=True),
-            gr.Dropdown(choices=result.labels, value=[], multiselect=True, interactive=True),
-            *self._compare(result, single),
-            status,
-            display.overlay(result.before, ~known),
-        )
+        size = f"{photo.size[0]} x {photo.size[1]} pixels"
+        status = f"{len(result.shown)} restorations of {size}; " + self._mask_note(known, sources)
+        ui = self.ui
+        return {
+            ui.result: result,
+            ui.gallery: [(s.preview, s.label) for s in result.shown],
+            ui.choice: gr.Radio(choices=result.labels, value=single, interactive=True),
+            ui.ranking: gr.Dropdown(choices=result.labels, value=[], multiselect=True, interactive=True),
+            **self._compare(result, single),
+            ui.status: status,
+            ui.overlay: display.overlay(result.before, ~known),
+        }
 
     def _plan(self, n: float, classical: list[str]) -> list[tuple[str, int]]:
         unknown = [m for m in classical if m not in CLASSICAL]
@@ -352,14 +385,15 @@ class RestoreTab:
             shown=shown,
         )
 
-    def _compare(self, result: Restoration, label: str | None) -> tuple[Any, Any, str]:
-        """(before/after slider, download button, settings text) for the chosen label."""
+    def _compare(self, result: Restoration, label: str | None) -> Updates:
+        """The before/after slider, the download button and the settings text for the chosen label."""
+        ui = self.ui
         if not label:
-            return (
-                (result.before, result.shown[0].preview),
-                gr.DownloadButton(value=None, visible=False),
-                "Click a restoration to compare it with the original and download it.",
-            )
+            return {
+                ui.slider: (result.before, result.shown[0].preview),
+                ui.download: gr.DownloadButton(value=None, visible=False),
+                ui.details: "Click a restoration to compare it with the original and download it.",
+            }
         chosen = result.by_label(label)
         p = chosen.params
         details = (
@@ -367,38 +401,56 @@ class RestoreTab:
             f"seed {p['seed']}" + (f", model `{p['model_version']}`" if p.get("model_version") else "")
             + f", {p['seconds']:.2f} s. Download: {result.size[0]} x {result.size[1]} pixels, lossless."
         )
-        return (
-            (result.before, chosen.preview),
-            gr.DownloadButton(label=f"Download {label} (full resolution, {chosen.path.suffix[1:].upper()})",
-                              value=str(chosen.path), visible=True),
-            details,
-        )
+        kind = chosen.path.suffix[1:].upper()
+        return {
+            ui.slider: (result.before, chosen.preview),
+            ui.download: gr.DownloadButton(label=f"Download {label} (full resolution, {kind})",
+                                           value=str(chosen.path), visible=True),
+            ui.details: details,
+        }
 
-    @staticmethod
-    def clear_results() -> tuple[Any, ...]:
-        """A new photo: forget the previous restorations and suggestion (state, gallery, choice,
-        ranking, before/after, download, settings text, status, preference status, pending
-        answer, suggestion state, mask note, pick)."""
-        return (None, [], gr.Radio(choices=[], value=None), gr.Dropdown(choices=[], value=[], multiselect=True),
-                None, gr.DownloadButton(value=None, visible=False), "", "", "", None, None, "", None)
+    def clear_results(self) -> Updates:
+        """A new photo: forget its predecessor's restorations, suggestion, answer and pick (the
+        restoration state, gallery, choice, ranking, comparison, status, preference status,
+        pending answer, suggestion state, mask note and pick)."""
+        ui = self.ui
+        return {
+            ui.result: None,
+            ui.gallery: [],
+            ui.choice: gr.Radio(choices=[], value=None),
+            ui.ranking: gr.Dropdown(choices=[], value=[], multiselect=True),
+            ui.slider: None,
+            ui.download: gr.DownloadButton(value=None, visible=False),
+            ui.details: "",
+            ui.status: "",
+            ui.pref_status: "",
+            ui.pending: None,
+            ui.suggested: None,
+            ui.mask_note: "",
+            ui.favourite: None,
+        }
 
-    def select(self, result: Restoration | None, evt: gr.SelectData) -> tuple[str | None, str | None]:
-        """A click in the gallery chooses that restoration: (the radio's value, the pick kept on
-        the server for "I prefer this one")."""
-        if result is None or evt.index is None:
-            return None, None
-        index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        label = result.shown[index].label if 0 <= index < len(result.shown) else None
-        return label, label
+    def reset_preference(self) -> Updates:
+        """New restorations: no preference status, no answer waiting for consent, nothing picked."""
+        return {self.ui.pref_status: "", self.ui.pending: None, self.ui.favourite: None}
 
-    @staticmethod
-    def pick(label: str | None) -> str | None:
+    def select(self, result: Restoration | None, evt: gr.SelectData) -> Updates:
+        """A click in the gallery chooses that restoration: the radio shows it, and it is the pick
+        kept on the server for "I prefer this one"."""
+        label = None
+        if result is not None and evt.index is not None:
+            index = evt.index if isinstance(evt.index, int) else evt.index[0]
+            label = result.shown[index].label if 0 <= index < len(result.shown) else None
+        return {self.ui.choice: label, self.ui.favourite: label}
+
+    def pick(self, label: str | None) -> Updates:
         """The person set the radio themselves: that is the pick now."""
-        return label or None
+        return {self.ui.favourite: label or None}
 
     @user_errors
-    def show(self, result: Restoration | None, label: str | None) -> tuple[Any, Any, str]:
+    def show(self, result: Restoration | None, label: str | None) -> Updates:
         """Compare the chosen restoration with the original, and offer it for download."""
         if result is None:
-            return None, gr.DownloadButton(value=None, visible=False), ""
+            ui = self.ui
+            return {ui.slider: None, ui.download: gr.DownloadButton(value=None, visible=False), ui.details: ""}
         return self._compare(result, label)

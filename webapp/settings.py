@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import study
-from inpaint.detect import DEFAULT_DETECTOR, default_detector_source
+from inpaint import DEFAULT_DETECTOR, default_detector_source
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float,
@@ -88,7 +88,9 @@ class AppSettings:
         output_dir = Path(output) if output else Path(tempfile.gettempdir()) / "photo-restore"
         roots = (Path(tempfile.gettempdir()).resolve(), Path.cwd().resolve())
         if not any(output_dir.resolve().is_relative_to(root) for root in roots):
-            raise ValueError(f"APP_OUTPUT_DIR must be inside {roots[0]} or the working directory {roots[1]}, got {output!r}")
+            raise ValueError(
+                f"APP_OUTPUT_DIR must be inside {roots[0]} or the working directory {roots[1]}, got {output!r}"
+            )
         return cls(
             weights=env.get("INPAINT_WEIGHTS", "").strip() or None,
             # the given mapping is the whole environment: unset means the bundled detector

@@ -11,11 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
-
 import inpaint
 import study
-from inpaint.detect import DamageNet, load_detector
 from webapp import texts
 from webapp.settings import AppSettings
 
@@ -29,9 +26,9 @@ class Services:
 
     model: inpaint.PConvUNet | None
     model_problem: str | None
-    engine: Engine
+    engine: study.Engine
     settings: AppSettings
-    detector: DamageNet | None = None  # None: "Suggest damage" uses the classical detector
+    detector: inpaint.DamageNet | None = None  # None: "Suggest damage" uses the classical detector
     detector_problem: str | None = None
 
     @property
@@ -57,12 +54,12 @@ def load_model(source: str | None) -> tuple[inpaint.PConvUNet | None, str | None
     return model, None
 
 
-def load_damage_detector(source: str | None) -> tuple[DamageNet | None, str | None]:
+def load_damage_detector(source: str | None) -> tuple[inpaint.DamageNet | None, str | None]:
     """The learned damage detector, or None and the one-line reason (the app then suggests damage
     with the classical detector: a missing detector never stops it)."""
     try:
         t0 = time.perf_counter()
-        detector = load_detector(source)
+        detector = inpaint.load_detector(source)
     except inpaint.WeightsError as e:
         log.warning("no learned damage detector (the classical one suggests damage): %s", e)
         return None, str(e).splitlines()[0]
@@ -70,7 +67,7 @@ def load_damage_detector(source: str | None) -> tuple[DamageNet | None, str | No
     return detector, None
 
 
-def open_database(settings: AppSettings) -> Engine:
+def open_database(settings: AppSettings) -> study.Engine:
     """The study database, created or migrated (idempotent). The default SQLite file's folder
     (``./data`` on a fresh clone) is made if needed; a configured URL's is not."""
     engine = study.get_engine(settings.study.db_url, create_folder=settings.study.uses_default_db)
@@ -89,7 +86,7 @@ def gpu(fn: F) -> F:
 
 
 def prune_outputs(folder: Path, max_age_seconds: float = 2 * 3600) -> None:
-    """Remove result folders older than ``max_age_seconds`` (downloads of a finished session)."""
+    """Remove result folders older than ``max_age_seconds`` (downloads nobody is looking at any more)."""
     import shutil
 
     if not folder.is_dir():

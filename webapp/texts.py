@@ -7,8 +7,8 @@ TITLE = "Old photo restoration"
 INTRO = (
     "# Restore an old photograph\n"
     "Upload a scan, paint over the cracks, scratches, stains and missing pieces (or let *Suggest "
-    "damage* mark them, then correct its suggestion), and compare several restorations. Your photo is processed on this server and is not kept unless you "
-    "allow it."
+    "damage* mark them, then correct its suggestion), and compare several restorations. "
+    "Your photo is processed on this server and is not kept unless you allow it."
 )
 
 MODEL_MISSING = (

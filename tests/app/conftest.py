@@ -1,6 +1,7 @@
 """Fixtures for the app tests: a tiny model and a tiny damage detector (never the bundled weights),
-a real SQLite file in tmp_path, small photos, a study with stored images, and (for the API and
-browser tests) the real app running as `python app.py` in a subprocess on a free loopback port."""
+a real SQLite file in tmp_path, small photos, a study with stored images, the three tabs built on
+a page (their components and handlers), and (for the API and browser tests) the real app running
+as `python app.py` in a subprocess on a free loopback port."""
 
 from __future__ import annotations
 
@@ -15,17 +16,23 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import study
-from inpaint import PConvUNet, PConvUNetConfig, save_model
-from inpaint.detect import DamageNet, DamageNetConfig, save_detector
+from inpaint import DamageNet, DamageNetConfig, PConvUNet, PConvUNetConfig, known_to_image, save_detector, save_model
+from webapp import researchers_tab, restore_tab, study_tab
+from webapp.admin import Dashboard
+from webapp.page import Page
+from webapp.restore_tab import RestoreTab
 from webapp.settings import AppSettings
 from webapp.startup import Services, load_damage_detector, open_database
+from webapp.study_mode import StudyMode
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token"
@@ -58,7 +65,8 @@ def painted_layer(size: tuple[int, int], boxes: list[tuple[int, int, int, int]])
     return layer
 
 
-def mask_image(size: tuple[int, int], boxes: list[tuple[int, int, int, int]], white_is_damage: bool = True) -> Image.Image:
+def mask_image(size: tuple[int, int], boxes: list[tuple[int, int, int, int]],
+               white_is_damage: bool = True) -> Image.Image:
     w, h = size
     a = np.zeros((h, w), np.uint8)
     for x0, y0, x1, y1 in boxes:
@@ -66,11 +74,12 @@ def mask_image(size: tuple[int, int], boxes: list[tuple[int, int, int, int]], wh
     return Image.fromarray(a if white_is_damage else 255 - a, "L")
 
 
-def make_study(engine, name: str = "Test study", mode: str = "pick", n_items: int = 3, size: tuple[int, int] = (64, 48)) -> int:
+def make_study(engine, name: str = "Test study", mode: str = "pick", n_items: int = 3,
+               size: tuple[int, int] = (64, 48)) -> int:
     """A study whose items have stored photo, mask and three candidate images each: real
     damaged crops of the sample photo, restored by three classical methods."""
     from inpaint import restore
-    from inpaint.masks import known_to_image, synthesize_damage
+    from inpaint.synth import synthesize_damage
 
     w, h = size
     source = sample_photo(w * 2, h * 2)
@@ -91,6 +100,34 @@ def make_study(engine, name: str = "Test study", mode: str = "pick", n_items: in
             candidates,
         ))
     return study.create_study(engine, name, items, mode=mode, description="Which restoration looks best?")
+
+
+# --- the page's tabs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tabs:
+    """The three tabs built on one page the way app.build_demo builds them."""
+
+    demo: gr.Blocks
+    page: Page
+    restore: RestoreTab
+    study: StudyMode
+    admin: Dashboard
+
+    def outputs(self, api_name: str) -> set[Any]:
+        """The components the event called ``api_name`` updates."""
+        (fn,) = [fn for fn in self.demo.fns.values() if fn.api_name == api_name]
+        return set(fn.outputs)
+
+
+def build_tabs(services: Services) -> Tabs:
+    with gr.Blocks() as demo:
+        participant, remembered = gr.State(None), gr.BrowserState(None)
+        with gr.Tabs() as tabs:
+            page = Page(services, demo, tabs, participant, remembered)
+            built = Tabs(demo, page, restore_tab.build(page), study_tab.build(page), researchers_tab.build(page))
+    return built
 
 
 # --- in-process fixtures -----------------------------------------------------------------------
@@ -140,6 +177,11 @@ def services(tiny_model: PConvUNet, engine, settings: AppSettings) -> Services:
     detector, problem = load_damage_detector(settings.detector)
     assert detector is not None, problem
     return Services(tiny_model, None, engine, settings, detector, problem)
+
+
+@pytest.fixture
+def tabs(services: Services) -> Tabs:
+    return build_tabs(services)
 
 
 @pytest.fixture
@@ -211,7 +253,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, tiny_model: PConvUNet)
         "STUDY_ADMIN_TOKEN": ADMIN_TOKEN,
         "APP_OUTPUT_DIR": str(folder / "out"),
         "APP_PREVIEW_SIDE": "512",
-        "OMP_NUM_THREADS": "1",  # a modest share of a small machine
+        "OMP_NUM_THREADS": "1",  # one core: the tests share a small CPU with other work
         "HF_HUB_OFFLINE": "1",
     }
     env.pop("STUDY_HF_DATASET", None)

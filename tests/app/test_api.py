@@ -46,8 +46,10 @@ def test_restore_then_prefer_through_the_api(running_app: RunningApp, tmp_path: 
 
     rows = _rows(running_app.db_url, """
         SELECT r.kind, tc.position, c.method, c.seed, p.image IS NULL
-        FROM responses r JOIN trial_candidates tc ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id
-        JOIN candidates c ON c.id = r.chosen_candidate_id JOIN masks m ON m.id = c.mask_id JOIN photos p ON p.id = m.photo_id
+        FROM responses r
+        JOIN trial_candidates tc ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id
+        JOIN candidates c ON c.id = r.chosen_candidate_id JOIN masks m ON m.id = c.mask_id
+        JOIN photos p ON p.id = m.photo_id
         WHERE r.trial_id = (SELECT max(trial_id) FROM responses)""")
     assert len(rows) == 1
     kind, position, method, seed, photo_not_kept = rows[0]

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import ADMIN_TOKEN, REPO, RunningApp, sample_photo
+from inpaint import detect_damage, load_detector
+
+from .conftest import ADMIN_TOKEN, RunningApp, sample_photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "pconv-browser-screenshots")
@@ -30,7 +32,8 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and shutil.which("chromium") is None,
     reason="no chromium browser (apt-get install chromium; .ci/run installs it)",
 )
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-test.txt)")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install -r requirements-test.txt)")
 expect = sync_api.expect
 
 
@@ -75,7 +78,7 @@ def _damaged_photo(folder: Path) -> tuple[Path, list[tuple[int, int]]]:
     pixels, left to right: the median row of its pixels in each of 8 column bands)."""
     from scipy import ndimage
 
-    from inpaint.masks import synthesize_damage
+    from inpaint.synth import synthesize_damage
 
     damaged, known = synthesize_damage(sample_photo(384, 384), "moderate", seed=5, kinds=("crease",))
     path = folder / "grandmother-1952.png"
@@ -148,7 +151,7 @@ def _open_with_photo(browser, url: str, photo: Path, accept_downloads: bool = Fa
     return page
 
 
-@pytest.mark.timeout(600)  # a software-rendered canvas is slow when the machine is busy
+@pytest.mark.timeout(600)  # a software-rendered canvas is slow when the CPU is busy
 def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: RunningApp, tmp_path: Path):
     photo, crease = _damaged_photo(tmp_path)
     with sync_api.sync_playwright() as p:
@@ -159,7 +162,8 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             expect(page.locator("#damage-editor").get_by_role("button", name="Brush Size")).to_be_visible()
             _paint(page, crease, (384, 384))
             page.get_by_role("button", name="Show the damage to restore").click()
-            expect(page.get_by_text(re.compile(r"Marked as damage \(red\): [0-9.]+ % of the photo, from painted strokes"))).to_be_visible()
+            marked = re.compile(r"Marked as damage \(red\): [0-9.]+ % of the photo, from painted strokes")
+            expect(page.get_by_text(marked)).to_be_visible()
             page.get_by_label("Telea (fast marching)").check()
             _screenshot(page, "restore-painted")
 
@@ -184,7 +188,8 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             expect(page.locator("#preference-status")).to_contain_text("Recorded your choice (B)")
             kind, position = _rows(running_app, """
                 SELECT r.kind, tc.position FROM responses r JOIN trial_candidates tc
-                ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id ORDER BY r.id DESC LIMIT 1""")[0]
+                ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id
+                ORDER BY r.id DESC LIMIT 1""")[0]
             assert (kind, position) == ("pick", 2)
             assert _rows(running_app, "SELECT count(*) FROM responses")[0][0] == before + 1
 
@@ -218,7 +223,8 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
                 expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
             page.get_by_role("button", name="None is acceptable").last.click()
             expect(page.locator("#study-thanks")).to_be_visible()
-            answers = _rows(running_app, """SELECT r.kind, tc.position FROM responses r JOIN trials t ON t.id = r.trial_id
+            answers = _rows(running_app, """SELECT r.kind, tc.position FROM responses r
+                                             JOIN trials t ON t.id = r.trial_id
                                              LEFT JOIN trial_candidates tc ON tc.trial_id = r.trial_id
                                                                           AND tc.candidate_id = r.chosen_candidate_id
                                              WHERE t.study_id = ? ORDER BY t.sequence""", running_app.study_id)
@@ -242,8 +248,6 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
 @pytest.mark.timeout(600)
 def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_app: RunningApp, tmp_path: Path):
     """The suggestion arrives in the editor as a layer the eraser works on, and Restore reads it."""
-    from inpaint.detect import detect_damage, load_detector
-
     photo, _ = _damaged_photo(tmp_path)
     sensitivity = 0.45  # the app's tiny random detector marks a few hundred scattered pixels here
     expected = detect_damage(photo, sensitivity, model=load_detector(running_app.folder / "damage-detector"))

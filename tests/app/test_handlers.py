@@ -1,5 +1,7 @@
 """Handler-level tests: the app's handlers called directly with a tiny model and a real SQLite
-file, no server and no browser."""
+file, no server and no browser. Each handler returns a dict keyed by its tab's components: the
+tests read the entries of the components they check, and check that the keys are the components
+the handler's event updates."""
 
 from __future__ import annotations
 
@@ -16,20 +18,26 @@ from PIL import Image
 from sqlalchemy import func, select
 
 import study
-from inpaint import PConvUNet, PConvUNetConfig, save_model
-from inpaint.detect import DEFAULT_DETECTOR, DamageNet, DamageNetConfig, detect_damage, save_detector
-from inpaint.masks import dilate_damage, to_known_mask
+from inpaint import (
+    DEFAULT_DETECTOR,
+    DamageNet,
+    DamageNetConfig,
+    PConvUNet,
+    PConvUNetConfig,
+    detect_damage,
+    dilate_damage,
+    save_detector,
+    save_model,
+    to_known_mask,
+)
 from study.models import Candidate, Participant, Photo, Response, ResponseRank, Trial, TrialCandidate
 from webapp import display, texts
-from webapp.admin import Dashboard
 from webapp.errors import user_errors
-from webapp.preference import Preferences
-from webapp.restore import BRUSH_COLOUR, RestoreTab
+from webapp.restore import BRUSH_COLOUR
 from webapp.settings import AppSettings
 from webapp.startup import Services, load_damage_detector, load_model
-from webapp.study_mode import StudyMode
 
-from .conftest import ADMIN_TOKEN, make_study, mask_image, painted_layer, sample_photo
+from .conftest import ADMIN_TOKEN, Tabs, build_tabs, make_study, mask_image, painted_layer, sample_photo
 
 
 def editor_value(background: Image.Image, boxes: list[tuple[int, int, int, int]]) -> dict:
@@ -46,11 +54,12 @@ def count(engine, model) -> int:
         return int(s.scalar(select(func.count()).select_from(model)))
 
 
-def restore_once(services: Services, photo_file: Path, n: int = 2, classical=("telea",), keep_editor=False):
-    tab = RestoreTab(services)
-    editor, _, _ = tab.load_photo(str(photo_file))
+def restore_once(services: Services, photo_file: Path, n: int = 2, classical=("telea",)):
+    """The Restoration state after painting a stroke and pressing Restore."""
+    tab = build_tabs(services).restore.handlers
+    editor = tab.load_photo(str(photo_file))[tab.ui.editor]
     value = editor_value(editor["background"], [(20, 20, 40, 30)])
-    return tab.restore(str(photo_file), value, None, "auto", n, 0.5, list(classical), 7)[0]
+    return tab.restore(str(photo_file), value, None, "auto", n, 0.5, list(classical), 7)[tab.ui.result]
 
 
 # --- settings and start-up ---------------------------------------------------------------------
@@ -102,6 +111,9 @@ def test_missing_or_untrained_weights_leave_the_classical_methods(tmp_path, engi
 
     services = Services(None, problem, engine, settings)
     assert "weights are missing" in services.banner and "never trained" in services.banner
+    ui = build_tabs(services).restore.ui
+    assert not ui.count.visible and not ui.variation.visible  # the model's options are hidden
+    assert ui.classical.value == ["telea", "ns", "biharmonic"] and ui.classical.label == "Classical methods"
     with pytest.raises(gr.Error, match="tick at least one classical method"):
         restore_once(services, photo_file, classical=())
     result = restore_once(services, photo_file, n=4, classical=("telea", "biharmonic"))
@@ -111,40 +123,64 @@ def test_missing_or_untrained_weights_leave_the_classical_methods(tmp_path, engi
 # --- restore --------------------------------------------------------------------------------------
 
 
-def test_load_photo_makes_a_preview_and_reports_bad_files(services, tmp_path):
+def test_load_photo_makes_a_preview_and_reports_bad_files(tabs: Tabs, tmp_path):
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
     big = tmp_path / "big.jpg"
     sample_photo(600, 400).save(big, quality=95)
-    editor, note, _ = RestoreTab(services).load_photo(str(big))
-    assert editor["background"].size == (256, 171) and editor["layers"] == []
+    out = tab.load_photo(str(big))
+    assert set(out) == tabs.outputs("load_photo") == {ui.editor, ui.photo_note, ui.overlay}
+    editor, note = out[ui.editor], out[ui.photo_note]
+    assert editor["background"].size == (256, 171) and editor["layers"] == [] and out[ui.overlay] is None
     assert "600 x 400" in note and "preview" in note
+    assert tab.load_photo(None) == tab.clear_photo() == {ui.editor: None, ui.photo_note: "", ui.overlay: None}
+    assert set(tab.clear_photo()) == tabs.outputs("clear_photo")
 
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is not a photo")
     with pytest.raises(gr.Error, match="not an image that can be read"):
-        RestoreTab(services).load_photo(str(not_image))
+        tab.load_photo(str(not_image))
     truncated = tmp_path / "cut.png"
     truncated.write_bytes((tmp_path / "big.jpg").read_bytes()[:3000])
     with pytest.raises(gr.Error, match="truncated or corrupt"):
-        RestoreTab(services).load_photo(str(truncated))
+        tab.load_photo(str(truncated))
 
 
-def test_restore_gives_full_resolution_candidates_that_keep_the_undamaged_pixels(services, tmp_path):
+def test_a_new_photo_clears_what_belonged_to_the_last_one(tabs: Tabs):
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    cleared = tab.clear_results()
+    assert set(cleared) == tabs.outputs("clear_results") == tabs.outputs("clear_results_too") == set(ui.forget)
+    for state in (ui.result, ui.pending, ui.suggested, ui.favourite, ui.slider):
+        assert cleared[state] is None
+    assert cleared[ui.gallery] == [] and cleared[ui.choice].choices == [] and cleared[ui.choice].value is None
+    assert cleared[ui.ranking].choices == [] and cleared[ui.ranking].value == [] and not cleared[ui.download].visible
+    assert cleared[ui.details] == cleared[ui.status] == cleared[ui.pref_status] == cleared[ui.mask_note] == ""
+    reset = tab.reset_preference()
+    assert reset == {ui.pref_status: "", ui.pending: None, ui.favourite: None}
+    assert set(reset) == tabs.outputs("reset_preference")
+    assert set(tab.open_overlay()) == tabs.outputs("open_overlay") and tab.open_overlay()[ui.overlay_box].open
+
+
+def test_restore_gives_full_resolution_candidates_that_keep_the_undamaged_pixels(tabs: Tabs, tmp_path):
     path = tmp_path / "scan.png"
     original = sample_photo(300, 200)
     original.save(path)
-    tab = RestoreTab(services)
-    editor, _, _ = tab.load_photo(str(path))
-    preview = editor["background"]
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    preview = tab.load_photo(str(path))[ui.editor]["background"]
     assert preview.size == (256, 171)  # the strokes are painted on the preview...
     value = editor_value(preview, [(100, 60, 140, 70)])
     calls = []
     progress = lambda fraction, desc=None, **kw: calls.append(fraction)  # noqa: E731
     out = tab.restore(str(path), value, None, "auto", 3, 0.5, ["telea"], 11, progress=progress)
-    result, gallery, choice, ranking = out[:4]
+    assert set(out) == tabs.outputs("restore") == set(ui.restored)
+    result, gallery, choice, ranking = out[ui.result], out[ui.gallery], out[ui.choice], out[ui.ranking]
     assert [caption for _, caption in gallery] == ["A", "B", "C", "D"]
     assert sorted(s.params["method"] for s in result.shown) == ["pconv"] * 3 + ["telea"]
     assert {s.params["seed"] for s in result.shown if s.params["method"] == "pconv"} == {11, 12, 13}
     assert choice.choices == [("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")] and calls[-1] > 0.9
+    assert choice.value is None and ranking.value == [] and ranking.choices == choice.choices
+    assert out[ui.status].startswith("4 restorations of 300 x 200 pixels; Marked as damage (red): **")
+    assert not out[ui.download].visible and out[ui.slider][1] is result.shown[0].preview
+    assert out[ui.overlay].size == preview.size
     known = np.asarray(original)
     for s in result.shown:  # ...and the results have the photo's full resolution
         restored = np.asarray(Image.open(s.path))
@@ -153,30 +189,40 @@ def test_restore_gives_full_resolution_candidates_that_keep_the_undamaged_pixels
         assert same[:40].all() and same[110:].all()  # far from the stroke: untouched
         assert same[72:80, 125:155].mean() < 0.2  # under the stroke (scaled up): replaced
     assert 0.005 < result.hole_ratio < 0.05
-    slider, download, details = tab.show(result, "B")
+    shown = tab.show(result, "B")
+    assert set(shown) == tabs.outputs("show") == set(ui.compare)
+    slider, download, details = shown[ui.slider], shown[ui.download], shown[ui.details]
     assert download.visible and download.value["orig_name"].endswith("-restored-B.png")
     assert "**B**" in details and slider[1].size == preview.size
+    empty = tab.show(None, "B")
+    assert set(empty) == set(ui.compare) and empty[ui.slider] is None and empty[ui.details] == ""
+    assert not empty[ui.download].visible
 
 
-def test_uploaded_masks_follow_the_convention_and_combine_with_strokes(services, photo_file):
-    tab = RestoreTab(services)
-    editor, _, _ = tab.load_photo(str(photo_file))
+def test_uploaded_masks_follow_the_convention_and_combine_with_strokes(tabs: Tabs, photo_file):
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    editor = tab.load_photo(str(photo_file))[ui.editor]
     empty = editor_value(editor["background"], [])
     white = mask_image((96, 72), [(10, 10, 30, 20)])
     black = mask_image((96, 72), [(10, 10, 30, 20)], white_is_damage=False)
-    notes = [tab.check_mask(str(photo_file), empty, m, c)[1] for m, c in
-             [(white, "auto"), (black, "auto"), (white, "white-is-damage"), (black, "black-is-damage")]]
+    checks = [tab.check_mask(str(photo_file), empty, m, c) for m, c in
+              [(white, "auto"), (black, "auto"), (white, "white-is-damage"), (black, "black-is-damage")]]
+    assert all(set(out) == tabs.outputs("check_mask") == tabs.outputs("check_convention") for out in checks)
+    notes = [out[ui.mask_note] for out in checks]
     assert all("2.89 %" in n for n in notes), notes  # 200 of 6912 pixels
     assert "white is damage" in notes[0] and "black is damage" in notes[1]
-    both = tab.check_mask(str(photo_file), editor_value(editor["background"], [(50, 50, 60, 60)]), white, "auto")[1]
-    assert "4.34 %" in both and "painted strokes and the uploaded mask" in both
+    assert all(out[ui.overlay].size == (96, 72) for out in checks)
+    both = tab.check_mask(str(photo_file), editor_value(editor["background"], [(50, 50, 60, 60)]), white, "auto")
+    assert "4.34 %" in both[ui.mask_note] and "painted strokes and the uploaded mask" in both[ui.mask_note]
+    assert tab.check_mask(None, None, white, "auto") == {
+        ui.overlay: None, ui.mask_note: "Upload a photo first: the damage is shown over it."}
     with pytest.raises(gr.Error, match="aspect"):
         tab.check_mask(str(photo_file), empty, mask_image((50, 50), [(1, 1, 5, 5)]), "auto")
 
 
-def test_nothing_marked_is_refused_with_a_hint(services, photo_file):
-    tab = RestoreTab(services)
-    editor, _, _ = tab.load_photo(str(photo_file))
+def test_nothing_marked_is_refused_with_a_hint(tabs: Tabs, photo_file):
+    tab = tabs.restore.handlers
+    editor = tab.load_photo(str(photo_file))[tab.ui.editor]
     with pytest.raises(gr.Error, match="No damage is marked: paint over"):
         tab.restore(str(photo_file), editor_value(editor["background"], []), None, "auto", 2, 0.5, [], 0)
     with pytest.raises(gr.Error, match="Upload a photo first"):
@@ -193,10 +239,10 @@ def test_a_16_bit_grey_tiff_comes_back_16_bit(services, tmp_path):
     assert np.array_equal(np.asarray(restored)[50:], grey[50:])  # untouched rows, all 16 bits
 
 
-def test_the_api_editor_background_is_the_photo_when_no_file_is_sent(services):
-    tab = RestoreTab(services)
+def test_the_api_editor_background_is_the_photo_when_no_file_is_sent(tabs: Tabs):
+    tab = tabs.restore.handlers
     value = editor_value(sample_photo(), [(20, 20, 40, 30)])
-    result = tab.restore(None, value, None, "auto", 2, 0.0, [], 3)[0]
+    result = tab.restore(None, value, None, "auto", 2, 0.0, [], 3)[tab.ui.result]
     assert result.size == (96, 72) and len(result.shown) == 2
 
 
@@ -216,12 +262,21 @@ def box(size: tuple[int, int], x0: int, y0: int, x1: int, y1: int) -> np.ndarray
     return a
 
 
-def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(services, photo_file):
-    tab = RestoreTab(services)
-    background = tab.load_photo(str(photo_file))[0]["background"]
+def suggest(tab, *args) -> tuple:
+    """(editor value, mask note, overlay, suggestion state) from a Suggest damage."""
+    out = tab.suggest(*args)
+    ui = tab.ui
+    assert set(out) == {ui.editor, ui.mask_note, ui.overlay, ui.suggested}
+    return out[ui.editor], out[ui.mask_note], out[ui.overlay], out[ui.suggested]
+
+
+def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(tabs: Tabs, services, photo_file):
+    tab = tabs.restore.handlers
+    assert tabs.outputs("suggest_damage") == {tab.ui.editor, tab.ui.mask_note, tab.ui.overlay, tab.ui.suggested}
+    background = tab.load_photo(str(photo_file))[tab.ui.editor]["background"]
     value = editor_value(background, [(60, 50, 90, 60)])
     painted = box((96, 72), 60, 50, 90, 60)
-    suggested, note, overlay, state = tab.suggest(str(photo_file), value, 0.5, None)
+    suggested, note, overlay, state = suggest(tab, str(photo_file), value, 0.5, None)
 
     detection = detect_damage(np.asarray(sample_photo()), 0.5, model=services.detector)
     assert 0.01 < detection.fraction < 0.5  # the tiny detector marks some pixels, not all
@@ -243,15 +298,15 @@ def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(ser
     edited[5:12, 5:40] = (*BRUSH_COLOUR, 255)
     stroke = box((96, 72), 5, 5, 40, 12) & ~detection.damage  # (a stroke over suggested pixels looks like them)
     assert stroke.any()
-    again, note, _, state = tab.suggest(str(photo_file), {"background": suggested["background"], "layers": [edited],
-                                                          "composite": None}, 0.45, state)
+    edited_value = {"background": suggested["background"], "layers": [edited], "composite": None}
+    again, note, _, state = suggest(tab, str(photo_file), edited_value, 0.45, state)
     lower = detect_damage(np.asarray(sample_photo()), 0.45, model=services.detector)
-    assert 0 < lower.fraction < detection.fraction  # fewer pixels: some of the old suggestion goes
+    assert 0 < lower.fraction < detection.fraction  # fewer pixels: some of the last suggestion goes
     assert np.array_equal(layer_damage(again), lower.damage | painted | stroke)
     assert np.array_equal(state.own, painted | stroke) and np.array_equal(state.suggested, lower.damage)
 
     # at sensitivity 0 nothing is suggested: only the strokes stay, and the note says so
-    none, note, _, _ = tab.suggest(str(photo_file), again, 0.0, state)
+    none, note, _, _ = suggest(tab, str(photo_file), again, 0.0, state)
     assert np.array_equal(layer_damage(none), painted | stroke)
     assert note.startswith("No damage found at sensitivity 0.00 (learned detector")
 
@@ -265,17 +320,17 @@ def _through_the_editor(value: dict) -> dict:
     return {"background": read(sent.background), "layers": [read(f) for f in sent.layers], "composite": None}
 
 
-def test_restoring_a_suggestion_replaces_exactly_the_suggested_pixels(services, photo_file):
-    tab = RestoreTab(services)
-    editor = tab.load_photo(str(photo_file))[0]
-    suggested = tab.suggest(str(photo_file), editor, 0.5, None)[0]
+def test_restoring_a_suggestion_replaces_exactly_the_suggested_pixels(tabs: Tabs, services, photo_file):
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    editor = tab.load_photo(str(photo_file))[ui.editor]
+    suggested = tab.suggest(str(photo_file), editor, 0.5, None)[ui.editor]
     damage = detect_damage(np.asarray(sample_photo()), 0.5, model=services.detector).damage
     back = _through_the_editor(suggested)
     assert np.array_equal(layer_damage(back), damage)  # the transfer keeps the alpha exactly
     assert (np.abs(back["layers"][0][damage][:, :3].astype(int) - BRUSH_COLOUR) <= 3).mean() > 0.99  # and the colour
 
     out = tab.restore(str(photo_file), back, None, "auto", 1, 0.5, ["telea"], 5)
-    result, status = out[0], out[7]
+    result, status = out[ui.result], out[ui.status]
     mask = np.asarray(Image.open(io.BytesIO(result.mask_png))) > 127  # white = damage
     assert np.array_equal(mask, damage) and "from painted strokes" in status
     original = np.asarray(sample_photo())
@@ -286,11 +341,11 @@ def test_restoring_a_suggestion_replaces_exactly_the_suggested_pixels(services, 
         assert (restored[damage] != original[damage]).any(axis=-1).mean() > 0.5
 
 
-def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(services, tmp_path):
+def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(tabs: Tabs, services, tmp_path):
     path = tmp_path / "scan.png"
     sample_photo(600, 400).save(path)
-    tab = RestoreTab(services)
-    suggested, note, _, _ = tab.suggest(str(path), None, 0.5, None)  # an API client: just the file
+    tab = tabs.restore.handlers
+    suggested, note, _, _ = suggest(tab, str(path), None, 0.5, None)  # an API client: just the file
     detection = detect_damage(np.asarray(Image.open(path)), 0.5, model=services.detector)
     assert detection.damage.shape == (400, 600) and f"**{100 * detection.fraction:.2f} %**" in note
     assert suggested["background"].size == (256, 171)  # the editor's preview...
@@ -299,7 +354,7 @@ def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(
     assert np.array_equal(layer[..., 3] > 0, display.shrink_damage(detection.damage, (256, 171)))
 
     # Restore scales the layer back up exactly like painted strokes: the mask covers the detection
-    result = tab.restore(str(path), suggested, None, "auto", 1, 0.5, [], 5)[0]
+    result = tab.restore(str(path), suggested, None, "auto", 1, 0.5, [], 5)[tab.ui.result]
     mask = np.asarray(Image.open(io.BytesIO(result.mask_png))) > 127
     assert np.array_equal(~mask, to_known_mask(layer, "alpha", size=(600, 400), resize=True))
     assert mask[detection.damage].mean() > 0.9
@@ -307,24 +362,25 @@ def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(
 
 
 def test_without_the_learned_detector_the_classical_one_suggests(tmp_path, engine, settings, photo_file):
-    missing = AppSettings.from_env({"INPAINT_DETECTOR_WEIGHTS": str(tmp_path / "nowhere"), "APP_OUTPUT_DIR": str(tmp_path)})
+    missing = AppSettings.from_env({"INPAINT_DETECTOR_WEIGHTS": str(tmp_path / "nowhere"),
+                                    "APP_OUTPUT_DIR": str(tmp_path)})
     detector, problem = load_damage_detector(missing.detector)
     assert detector is None and "not found" in problem
     save_detector(DamageNet(DamageNetConfig(width=4, depth=3)), tmp_path / "random")  # steps = 0
     detector, problem = load_damage_detector(str(tmp_path / "random"))
     assert detector is None and "never trained" in problem
 
-    tab = RestoreTab(Services(None, "no weights", engine, settings, detector, problem))
-    editor = tab.load_photo(str(photo_file))[0]
-    suggested, note, _, _ = tab.suggest(str(photo_file), editor, 0.5, None)
+    tab = build_tabs(Services(None, "no weights", engine, settings, detector, problem)).restore.handlers
+    editor = tab.load_photo(str(photo_file))[tab.ui.editor]
+    suggested, note, _, _ = suggest(tab, str(photo_file), editor, 0.5, None)
     classical = detect_damage(np.asarray(sample_photo()), 0.5, method="classical")
     assert np.array_equal(layer_damage(suggested), classical.damage)
     assert "(classical detector, " in note and "the learned detector is not available" in note
     assert "never trained" not in note and "\n" not in note  # short: the reason is in the server log
 
 
-def test_suggesting_without_a_readable_photo_is_a_one_line_message(services, tmp_path, photo_file):
-    tab = RestoreTab(services)
+def test_suggesting_without_a_readable_photo_is_a_one_line_message(tabs: Tabs, tmp_path, photo_file):
+    tab = tabs.restore.handlers
     with pytest.raises(gr.Error, match="Upload a photo first"):
         tab.suggest(None, None, 0.5, None)
     with pytest.raises(gr.Error, match="Upload a photo first"):
@@ -340,18 +396,22 @@ def test_suggesting_without_a_readable_photo_is_a_one_line_message(services, tmp
 # --- preferences -----------------------------------------------------------------------------------
 
 
-def test_the_restoration_picked_on_the_page_is_the_one_preferred(services, engine, photo_file):
+def test_the_restoration_picked_on_the_page_is_the_one_preferred(tabs: Tabs, services, engine, photo_file):
     """A click in the gallery is kept on the server (the pick) and "I prefer this one" records it,
     not what the radio sent: the radio may not show the click yet when the button goes."""
     result = restore_once(services, photo_file, n=2, classical=("telea",))
-    tab = RestoreTab(services)
-    assert tab.select(result, gr.SelectData(None, {"index": 2, "value": None, "selected": True})) == ("C", "C")
-    assert tab.select(result, gr.SelectData(None, {"index": 7, "value": None, "selected": True})) == (None, None)
-    assert tab.select(None, gr.SelectData(None, {"index": 0, "value": None, "selected": True})) == (None, None)
-    assert tab.pick("A") == "A" and tab.pick("") is None
-    prefs = Preferences(services)
+    tab, ui, prefs = tabs.restore.handlers, tabs.restore.ui, tabs.restore.preferences
+    assert tabs.outputs("select_candidate") == {ui.choice, ui.favourite}
+    assert tabs.outputs("pick_candidate") == {ui.favourite}
+    assert tab.select(result, gr.SelectData(None, {"index": 2, "value": None, "selected": True})) == {
+        ui.choice: "C", ui.favourite: "C"}
+    assert tab.select(result, gr.SelectData(None, {"index": 7, "value": None, "selected": True})) == {
+        ui.choice: None, ui.favourite: None}
+    assert tab.select(None, gr.SelectData(None, {"index": 0, "value": None, "selected": True})) == {
+        ui.choice: None, ui.favourite: None}
+    assert tab.pick("A") == {ui.favourite: "A"} and tab.pick("") == {ui.favourite: None}
     participant = study.new_participant(engine, consent=True)
-    status = prefs.prefer(result, "A", False, participant, "C")[0]  # the radio still said A
+    status = prefs.prefer(result, "A", False, participant, "C")[ui.pref_status]  # the radio still said A
     assert "Recorded your choice (C)" in status
     with study.read_session(engine) as s:
         assert s.scalar(select(Response.chosen_candidate_id)) == result.candidate_ids[2]
@@ -359,14 +419,25 @@ def test_the_restoration_picked_on_the_page_is_the_one_preferred(services, engin
         prefs.prefer(restore_once(services, photo_file, n=1), None, False, participant, None)
 
 
-def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(services, engine, photo_file):
+def answered(tabs: Tabs, out: dict) -> tuple:
+    """(status, consent notice, pending answer, restoration, participant) from an answer's dict."""
+    ui = tabs.restore.ui
+    assert set(out) == {ui.pref_status, ui.consent_box, ui.pending, ui.result, tabs.page.participant}
+    return out[ui.pref_status], out[ui.consent_box], out[ui.pending], out[ui.result], out[tabs.page.participant]
+
+
+def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(tabs: Tabs, services, engine, photo_file):
     result = restore_once(services, photo_file, n=2, classical=("telea", "biharmonic"))
-    prefs = Preferences(services)
-    status, notice, pending, result, participant = prefs.prefer(result, "C", False, None)
+    prefs, ui, page = tabs.restore.preferences, tabs.restore.ui, tabs.page
+    assert tabs.outputs("prefer") == tabs.outputs("rank") == tabs.outputs("none_acceptable")
+    status, notice, pending, result, participant = answered(tabs, prefs.prefer(result, "C", False, None))
     assert notice.visible and pending.labels == ("C",) and "notice" in status and participant is None
     assert count(engine, Participant) == 0 and count(engine, Trial) == 0  # nothing before consent
 
-    participant, remembered, status, notice, pending, result = prefs.consent(result, pending, None)
+    out = prefs.consent(result, pending, None)
+    assert set(out) == tabs.outputs("consent")
+    participant, remembered, status = out[page.participant], out[page.remembered], out[ui.pref_status]
+    notice, pending, result = out[ui.consent_box], out[ui.pending], out[ui.result]
     assert remembered == {"participant": participant} and not notice.visible and pending is None
     assert "Recorded your choice (C)" in status
     with study.read_session(engine) as s:
@@ -381,21 +452,31 @@ def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(servi
     assert photo_image is None and all(image is None for *_, image in shown)  # not allowed to keep
 
     # a double click, or clicking another one afterwards, records nothing more
-    assert "already recorded" in prefs.prefer(result, None, False, participant, "B")[0]
-    assert "already recorded" in prefs.prefer(result, "C", False, participant)[0]
-    assert "already recorded" in prefs.prefer(result, "A", False, participant)[0]
+    assert "already recorded" in prefs.prefer(result, None, False, participant, "B")[ui.pref_status]
+    assert "already recorded" in prefs.prefer(result, "C", False, participant)[ui.pref_status]
+    assert "already recorded" in prefs.prefer(result, "A", False, participant)[ui.pref_status]
     assert count(engine, Response) == 1 and count(engine, Trial) == 1
 
 
-def test_an_id_the_database_does_not_know_asks_for_consent_again(services, engine, photo_file):
+def test_declining_forgets_the_waiting_answer(tabs: Tabs, services, engine, photo_file):
+    prefs, ui = tabs.restore.preferences, tabs.restore.ui
+    prefs.prefer(restore_once(services, photo_file), "A", False, None)
+    out = prefs.decline()
+    assert set(out) == tabs.outputs("decline") == {ui.pref_status, ui.consent_box, ui.pending}
+    assert out[ui.pref_status].startswith("Nothing was recorded") and not out[ui.consent_box].visible
+    assert out[ui.pending] is None and count(engine, Participant) == 0 and count(engine, Response) == 0
+
+
+def test_an_id_the_database_does_not_know_asks_for_consent_again(tabs: Tabs, services, engine, photo_file):
     result = restore_once(services, photo_file)
-    status, notice, pending, result, participant = Preferences(services).prefer(result, "A", False, "f" * 32)
-    assert notice.visible and participant is None and pending.labels == ("A",)
+    out = tabs.restore.preferences.prefer(result, "A", False, "f" * 32)
+    status, notice, pending, result, participant = answered(tabs, out)
+    assert notice.visible and participant is None and pending.labels == ("A",) and status.startswith("Please read")
     assert count(engine, Photo) == 0 and count(engine, Response) == 0  # nothing registered
 
 
-def test_the_photo_is_kept_only_when_allowed(services, engine, photo_file):
-    prefs = Preferences(services)
+def test_the_photo_is_kept_only_when_allowed(tabs: Tabs, services, engine, photo_file):
+    prefs = tabs.restore.preferences
     participant = study.new_participant(engine)
     result = restore_once(services, photo_file)
     prefs.prefer(result, "A", True, participant)
@@ -406,30 +487,31 @@ def test_the_photo_is_kept_only_when_allowed(services, engine, photo_file):
     assert all(image is not None for image in images) and len(images) == 3
 
 
-def test_ranking_and_none_acceptable(services, engine, photo_file):
-    prefs = Preferences(services)
+def test_ranking_and_none_acceptable(tabs: Tabs, services, engine, photo_file):
+    prefs = tabs.restore.preferences
     participant = study.new_participant(engine)
     result = restore_once(services, photo_file, n=2, classical=("telea",))
     with pytest.raises(gr.Error, match="Rank all 3 restorations"):
         prefs.rank(result, ["B", "A"], False, participant)
-    assert "B > C > A" in prefs.rank(result, ["B", "C", "A"], False, participant)[0]
+    ranked = answered(tabs, prefs.rank(result, ["B", "C", "A"], False, participant))
+    assert "B > C > A" in ranked[0] and not ranked[1].visible and ranked[4] == participant
     with study.read_session(engine) as s:
         ranks = s.execute(select(ResponseRank.rank, ResponseRank.candidate_id).order_by(ResponseRank.rank)).all()
     ids = dict(zip(result.labels, result.candidate_ids))
     assert [cid for _, cid in ranks] == [ids["B"], ids["C"], ids["A"]]
 
     other = restore_once(services, photo_file, n=2, classical=())
-    assert "none is acceptable" in prefs.none_acceptable(other, False, participant)[0]
+    assert "none is acceptable" in answered(tabs, prefs.none_acceptable(other, False, participant))[0]
     with study.read_session(engine) as s:
         assert sorted(s.scalars(select(Response.kind))) == ["none", "rank"]
 
 
-def test_one_restoration_cannot_be_compared(services, engine, photo_file):
+def test_one_restoration_cannot_be_compared(tabs: Tabs, services, engine, photo_file):
     result = restore_once(services, photo_file, n=1, classical=())
     with pytest.raises(gr.Error, match="only one restoration"):
-        Preferences(services).prefer(result, "A", False, study.new_participant(engine))
+        tabs.restore.preferences.prefer(result, "A", False, study.new_participant(engine))
     with pytest.raises(gr.Error, match="Restore a photo first"):
-        Preferences(services).prefer(None, "A", False, None)
+        tabs.restore.preferences.prefer(None, "A", False, None)
 
 
 # --- study mode ------------------------------------------------------------------------------------
@@ -443,33 +525,42 @@ def select_event(index: int) -> gr.SelectData:
     return gr.SelectData(None, {"index": index, "value": None, "selected": True})
 
 
-def test_a_participant_completes_a_study_and_resumes_after_a_reload(services, engine):
+def test_a_participant_completes_a_study_and_resumes_after_a_reload(tabs: Tabs, engine):
     study_id = make_study(engine, mode="pick", n_items=3)
-    mode = StudyMode(services)
-    participant, tabs, state, intro, consent, trial, thanks, *_ = mode.on_load(None, request(study=str(study_id)))
-    assert participant is None and tabs.selected == "study" and consent.visible and not trial.visible
-    assert "Test study" in intro and "3 photos" in intro
+    mode, ui, shared = tabs.study, tabs.study.ui, tabs.page
+    out = mode.on_load(None, request(study=str(study_id)))
+    assert set(out) == tabs.outputs("on_load") == {shared.participant, shared.tabs, *ui.page}
+    assert out[shared.participant] is None and out[shared.tabs].selected == "study"
+    assert out[ui.consent].visible and not out[ui.trial].visible and not out[ui.thanks].visible
+    assert "Test study" in out[ui.intro] and "3 photos" in out[ui.intro]
 
-    participant, remembered, *page = mode.start(state, None)
-    state, progress, gallery, choice = page[0], page[5], page[7], page[8]
-    assert remembered == {"participant": participant} and progress == "**Trial 1 of 3**" and len(gallery) == 3
+    page = mode.start(out[ui.state], None)
+    assert set(page) == tabs.outputs("study_start") == {shared.participant, shared.remembered, *ui.page}
+    participant, state = page[shared.participant], page[ui.state]
+    progress, gallery = page[ui.progress], page[ui.gallery]
+    assert page[shared.remembered] == {"participant": participant} and progress == "**Trial 1 of 3**"
+    assert len(gallery) == 3 and page[ui.trial].visible and not page[ui.consent].visible
+    assert page[ui.choice].choices == [("A", "A"), ("B", "B"), ("C", "C")] and page[ui.choice].visible
     with pytest.raises(gr.Error, match="Click the restoration"):
         mode.submit(state, participant, None, [])
-    state, radio, _ = mode.select(state, select_event(1))
-    first_choice = radio.value
+    picked = mode.select(state, select_event(1))
+    assert set(picked) == tabs.outputs("study_select") == set(ui.picked)
+    state, first_choice = picked[ui.state], picked[ui.choice].value
     first_ids = state.trial.candidate_ids
     page = mode.submit(state, participant, None, [])  # the click is in the state, whatever the radio sent
-    state = page[0]
-    assert page[5] == "**Trial 2 of 3**"
+    assert set(page) == tabs.outputs("study_submit") == tabs.outputs("study_none") == set(ui.page)
+    state = page[ui.state]
+    assert page[ui.progress] == "**Trial 2 of 3**"
 
     # a reload: the browser still knows the participant, and the same trial comes back
-    _, tabs, *page = mode.on_load({"participant": participant}, request(study="Test study"))
-    assert page[5] == "**Trial 2 of 3**" and page[0].trial.trial_id == state.trial.trial_id
-    page = mode.none_acceptable(page[0], participant)
-    assert page[5] == "**Trial 3 of 3**"
-    page = mode.submit(page[0], participant, "A", [])
-    assert page[4].visible and not page[3].visible  # the thank-you page
-    assert mode.on_load({"participant": participant}, request(study=str(study_id)))[6].visible  # still thanks
+    page = mode.on_load({"participant": participant}, request(study="Test study"))
+    assert page[ui.progress] == "**Trial 2 of 3**" and page[ui.state].trial.trial_id == state.trial.trial_id
+    assert page[shared.participant] == participant
+    page = mode.none_acceptable(page[ui.state], participant)
+    assert page[ui.progress] == "**Trial 3 of 3**"
+    page = mode.submit(page[ui.state], participant, "A", [])
+    assert page[ui.thanks].visible and not page[ui.trial].visible  # the thank-you page
+    assert mode.on_load({"participant": participant}, request(study=str(study_id)))[ui.thanks].visible  # still thanks
 
     progress = study.study_progress(engine, study_id, participant)
     assert progress.finished and progress.done == 3
@@ -480,79 +571,100 @@ def test_a_participant_completes_a_study_and_resumes_after_a_reload(services, en
     assert first_choice == "B" and rows[0][2] == first_ids[1]
 
 
-def test_the_last_pick_on_the_page_is_the_answer(services, engine):
+def test_the_last_pick_on_the_page_is_the_answer(tabs: Tabs, engine):
     """Clicks and radio changes are kept on the server in order, so Submit records the latest one
     even when the page had not shown it yet (the radio still holding an earlier choice)."""
     study_id = make_study(engine, name="Quick", mode="pick", n_items=1)
-    mode = StudyMode(services)
-    participant, _, *page = mode.start(mode.on_load(None, request(study=str(study_id)))[2], None)
-    state = page[0]
-    state, radio, _ = mode.select(state, select_event(0))
-    assert radio.value == "A"
-    state, radio, _ = mode.choose(state, "C")  # the participant sets the radio to C
-    assert radio.value == "C" and state.picked == ("C",)
-    state, radio, _ = mode.select(state, select_event(1))  # then clicks B; Submit leaves before the radio shows B
-    assert mode.submit(state, participant, "C", [])[4].visible
+    mode, ui = tabs.study, tabs.study.ui
+    page = mode.start(mode.on_load(None, request(study=str(study_id)))[ui.state], None)
+    participant, state = page[tabs.page.participant], page[ui.state]
+    out = mode.select(state, select_event(0))
+    state = out[ui.state]
+    assert out[ui.choice].value == "A"
+    out = mode.choose(state, "C")  # the participant sets the radio to C
+    assert set(out) == tabs.outputs("study_choose") == set(ui.picked)
+    state = out[ui.state]
+    assert out[ui.choice].value == "C" and state.picked == ("C",)
+    state = mode.select(state, select_event(1))[ui.state]  # then clicks B; Submit leaves before the radio shows B
+    assert mode.submit(state, participant, "C", [])[ui.thanks].visible
     with study.read_session(engine) as s:
         chosen = s.scalar(select(Response.chosen_candidate_id))
     assert chosen == state.trial.candidate_ids[1]
-    assert mode.choose(state, None)[0].picked == () and mode.select(None, select_event(0))[0] is None
+    assert mode.choose(state, None)[ui.state].picked == () and mode.select(None, select_event(0))[ui.state] is None
 
 
-def test_a_ranking_study_collects_full_rankings(services, engine):
+def test_a_ranking_study_collects_full_rankings(tabs: Tabs, engine):
     study_id = make_study(engine, name="Ranking", mode="rank", n_items=1)
-    mode = StudyMode(services)
-    state = mode.on_load(None, request(study=str(study_id)))[2]
-    participant, _, *page = mode.start(state, None)
-    state, choice, ranking = page[0], page[8], page[9]
+    mode, ui = tabs.study, tabs.study.ui
+    state = mode.on_load(None, request(study=str(study_id)))[ui.state]
+    page = mode.start(state, None)
+    participant, state, choice, ranking = page[tabs.page.participant], page[ui.state], page[ui.choice], page[ui.ranking]
     assert ranking.visible and not choice.visible
     for index in (2, 0, 1, 0):  # a second click on A moves it last
-        state, _, shown = mode.select(state, select_event(index))
+        out = mode.select(state, select_event(index))
+        state, shown = out[ui.state], out[ui.ranking]
     assert shown.value == ["C", "B", "A"] and state.picked == ("C", "B", "A")
-    state, _, shown = mode.reorder(state, ["C", "A", "X"])  # B removed in the dropdown; X is not shown
+    out = mode.reorder(state, ["C", "A", "X"])  # B removed in the dropdown; X is not shown
+    assert set(out) == tabs.outputs("study_reorder") == set(ui.picked)
+    state, shown = out[ui.state], out[ui.ranking]
     assert shown.value == ["C", "A"] and state.picked == ("C", "A")
     with pytest.raises(gr.Error, match="Rank all 3"):
         mode.submit(state, participant, None, ["C", "B", "A"])  # the page's ranking wins over what is sent
-    state, _, shown = mode.select(state, select_event(1))
+    out = mode.select(state, select_event(1))
+    state, shown = out[ui.state], out[ui.ranking]
     assert shown.value == ["C", "A", "B"]
-    assert mode.submit(state, participant, None, [])[4].visible  # one item: done
+    assert mode.submit(state, participant, None, [])[ui.thanks].visible  # one item: done
     with study.read_session(engine) as s:
         ranked = s.scalars(select(ResponseRank.candidate_id).order_by(ResponseRank.rank)).all()
     ids = state.trial.candidate_ids
     assert ranked == [ids[2], ids[0], ids[1]]
 
 
-def test_study_links_that_lead_nowhere(services):
-    mode = StudyMode(services)
+def test_study_links_that_lead_nowhere(tabs: Tabs):
+    mode, ui = tabs.study, tabs.study.ui
     with pytest.raises(gr.Error, match="There is no study 'nope'"):
         mode.on_load(None, request(study="nope"))
-    participant, tabs, state, intro, *_ = mode.on_load({"participant": "abc"}, request())
-    assert participant == "abc" and state is None and intro == texts.STUDY_NONE
+    with pytest.raises(gr.Error, match="There is no study '99': check the link you were given"):
+        mode.on_load(None, request(study=" 99 "))
+    out = mode.on_load({"participant": "abc"}, request())
+    assert set(out) == tabs.outputs("on_load")
+    assert out[tabs.page.participant] == "abc" and out[ui.state] is None and out[ui.intro] == texts.STUDY_NONE
+    assert not out[ui.consent].visible and not out[ui.trial].visible and not out[ui.thanks].visible
 
 
 # --- researchers -----------------------------------------------------------------------------------
 
 
-def test_the_dashboard_needs_the_configured_token(services, engine, settings, photo_file, tmp_path):
-    closed = Dashboard(Services(None, None, engine, AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)})))
-    assert not closed.enabled
+def test_the_dashboard_needs_the_configured_token(tabs: Tabs, services, engine, settings, photo_file, tmp_path):
+    closed = build_tabs(Services(None, None, engine, AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)}))).admin
+    assert not closed.enabled and closed.ui is None
     with pytest.raises(gr.Error, match="disabled"):
         closed.unlock(ADMIN_TOKEN)
-    admin = Dashboard(services)
+    admin, ui = tabs.admin, tabs.admin.ui
     for wrong in ("", None, ADMIN_TOKEN + "x"):
         with pytest.raises(gr.Error, match="Wrong researcher token"):
             admin.unlock(wrong)
 
     participant = study.new_participant(engine)
     for _ in range(2):
-        Preferences(services).prefer(restore_once(services, photo_file, n=2, classical=("telea",)), "A", False, participant)
-    board, note, timer, counts, scope = admin.unlock(ADMIN_TOKEN)
-    assert board.visible and timer.active and "**2** answers" in counts
-    table, chart, notes = admin.analyze(ADMIN_TOKEN, scope.value)
+        tabs.restore.preferences.prefer(restore_once(services, photo_file, n=2, classical=("telea",)), "A", False,
+                                        participant)
+    study_id = make_study(engine, name="Pilot", n_items=1)
+    out = admin.unlock(ADMIN_TOKEN)
+    assert set(out) == tabs.outputs("admin_unlock") == tabs.outputs("admin_unlock_enter")
+    board, timer, counts, scope = out[ui.dashboard], out[ui.timer], out[ui.counts], out[ui.scope]
+    assert board.visible and timer.active and "**2** answers" in counts and out[ui.note].startswith("Unlocked")
+    assert [value for value, _ in scope.choices] == ["All recorded answers", f"{study_id}: Pilot"]
+    assert admin.counts(ADMIN_TOKEN) == {ui.counts: counts} and tabs.outputs("admin_counts") == {ui.counts}
+    out = admin.analyze(ADMIN_TOKEN, scope.value)
+    assert set(out) == tabs.outputs("admin_analyze")
+    table, chart, notes = out[ui.table], out[ui.chart], out[ui.analysis_note]
     assert isinstance(table, pd.DataFrame) and set(table["condition"]) >= {"telea/d2/p0"}
     assert Image.open(chart).size[0] > 300 and "2 answers from 1 participants" in notes
-    for fmt in ("csv", "parquet"):
-        files = [Path(f) for f in admin.export(ADMIN_TOKEN, fmt, scope.value)]
+    for fmt, api_name in (("csv", "admin_export"), ("parquet", "admin_export_parquet")):
+        out = getattr(admin, f"export_{fmt}")(ADMIN_TOKEN, scope.value)
+        assert set(out) == tabs.outputs(api_name) == {ui.exports}
+        files = [Path(f) for f in out[ui.exports]]
         assert sorted(f.name for f in files) == [f"long.{fmt}", f"pairwise.{fmt}"]
         long = pd.read_csv(files[0]) if fmt == "csv" else pd.read_parquet(files[0])
         assert len(long) == 6  # 2 trials x 3 shown candidates
@@ -594,14 +706,15 @@ def test_unexpected_errors_become_short_messages():
         locked()
 
 
-def test_a_remembered_id_unknown_to_the_database_starts_afresh(services, engine):
+def test_a_remembered_id_unknown_to_the_database_starts_afresh(tabs: Tabs, engine):
     study_id = make_study(engine, n_items=1)
-    mode = StudyMode(services)
+    mode, ui, shared = tabs.study, tabs.study.ui, tabs.page
     page = mode.on_load({"participant": "f" * 32}, request(study=str(study_id)))
-    assert page[0] == "f" * 32 and page[4].visible  # the consent page, not an error
-    participant, remembered, *page = mode.start(page[2], "f" * 32)
-    assert participant != "f" * 32 and remembered == {"participant": participant}
-    assert page[5] == "**Trial 1 of 1**"
+    assert page[shared.participant] == "f" * 32 and page[ui.consent].visible  # the consent page, not an error
+    page = mode.start(page[ui.state], "f" * 32)
+    participant = page[shared.participant]
+    assert participant != "f" * 32 and page[shared.remembered] == {"participant": participant}
+    assert page[ui.progress] == "**Trial 1 of 1**" and study.participant_exists(engine, participant)
 
 
 def test_spaces_gpu_is_applied_only_when_the_package_is_present(monkeypatch):
