@@ -11,14 +11,13 @@ the psycopg 3 driver is tested). What this module adds to a plain `create_engine
   lock at BEGIN makes writers queue instead. Reads keep plain deferred transactions.
 - Within one process, writers to the same SQLite file also queue on a Python lock before BEGIN.
   SQLite admits one writer at a time anyway, and its busy handler waits by sleeping with a
-  growing back-off (up to 100 ms a nap), so with 16 threads a waiting writer often sleeps
-  through the moment the lock is free. Measured with bench/bench_study.py (16 threads, 2,000
-  votes): start_trial p99 433 ms and max 2.2 s without the Python lock, 74 ms and 0.1 s with it
-  (the remaining wait is the queue itself). Other processes still coordinate through SQLite's
-  lock and busy timeout.
+  growing back-off, so with many threads a waiting writer often sleeps through the moment the
+  lock is free; queueing on the Python lock cuts the longest waits to about the queue itself
+  (bench/bench_study.py measures both). Other processes still coordinate through SQLite's lock
+  and busy timeout.
 - `synchronous=FULL` by default: each commit is on disk before `record_response` returns, which a
   study that promises "every choice is kept" needs even across a power cut (NORMAL would survive a
-  killed process, not a crashed machine).
+  killed process, not an operating-system crash).
 - Database failures come out as `StorageError` with one line that says what to do, instead of a
   driver traceback.
 

@@ -151,7 +151,7 @@ def pg_database(postgres_server: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def pg_engine(pg_database: Engine) -> Engine:
-    """The session's PostgreSQL database, emptied: each test starts from no data (TRUNCATE is
+    """The test run's PostgreSQL database, emptied: each test starts from no data (TRUNCATE is
     much faster than creating a database per test)."""
     tables = ", ".join(
         f'"{name}"' for name in Base.metadata.tables if name != SchemaVersion.__tablename__

@@ -1,9 +1,9 @@
 """Reliability under load on one real SQLite file: many threads, many processes, a killed writer.
 
 The 2,000-response tests check that concurrency loses and duplicates nothing; they run with
-synchronous=NORMAL so that their time does not depend on this machine's fsync latency (1-4 ms
-a commit here, shared with other jobs). What fsync adds, durability of each commit, is what the
-SIGKILL test checks, with the default synchronous=FULL.
+synchronous=NORMAL so that their time does not depend on the disk's fsync latency. What fsync
+adds, durability of each commit, is what the SIGKILL test checks, with the default
+synchronous=FULL.
 """
 
 from __future__ import annotations
