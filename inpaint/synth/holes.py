@@ -1,10 +1,21 @@
-"""PLACEHOLDER"""
+"""Random hole masks for training and for the paper-style evaluation.
+
+Liu et al. score inpainting on irregular masks binned by their hole-to-image ratio, (0.01, 0.1]
+to (0.5, 0.6] (``HOLE_BINS``, ``hole_bin``), with and without holes touching the image border.
+``random_irregular_mask`` draws such a mask in any bin at any size: thick strokes and blobs like
+the paper's masks, thin scratch-like lines, or a mix of both.
+
+A mask is a bool ``(H, W)`` array with True = KNOWN pixel and False = hole (the library's
+convention). Randomness always comes from a ``numpy.random.Generator`` passed in; there is no
+global state, so the same generator state gives the same mask. Torch is not needed here.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-import cv2
 import math
+from typing import Literal
+
+import cv2
 import numpy as np
 
 
@@ -38,7 +49,7 @@ _SHAPE_MIX: dict[str, tuple[float, float, float]] = {
 }
 
 
-# Hole range when none is asked for: thin lines covering 60 % of an image are no longer "thin".
+# Hole range when none is asked for: thin lines covering 60 % of an image would not be "thin".
 _STYLE_HOLE_RANGE: dict[str, tuple[float, float]] = {
     "strokes": (0.01, 0.6),
     "thin": (0.002, 0.05),

@@ -16,8 +16,7 @@ def random_training_mask(height: int, width: int, rng: np.random.Generator) -> n
     - 20 %: thin scratch and crease lines (hole ratio 0.2-5 %), the damage old photos mostly have;
     - 20 %: masks of ``synthesize_damage`` at a random severity (creases, tears, stains, spots,
       missing corners), so the network sees the shapes it will be asked to fill.
-    Border contact is left to chance. About 3 ms of CPU per mask at 256x256 on average (this
-    machine; the synthesised fifth costs most).
+    Border contact is left to chance.
     """
     pick = rng.random()
     if pick < 0.6:

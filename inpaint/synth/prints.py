@@ -1,10 +1,28 @@
-"""PLACEHOLDER"""
+"""What an old print and its scan go through: the damage detector's training samples and the
+inputs of ``evaluate-detection``.
+
+``damaged_sample`` takes a clean photo through three steps:
+
+1. the print (``age_print``): kept in colour, turned black-and-white, sepia-toned, or faded (lower
+   contrast, lifted blacks);
+2. the damage: ``synthesize_damage`` at a given or random severity (its true mask is the
+   detector's target), or none at all for ``clean_fraction`` of the samples, so that the network
+   learns to answer "no damage";
+3. the scan (``scan``): paper texture (low-frequency shading and fine grain), a little blur,
+   sensor noise, brightness/contrast changes and JPEG compression, each with some probability.
+
+``sample_kinds`` picks the damage kinds of one sample (the synthesiser's mix, or a single kind for
+a share of the samples) and ``parse_kind_weights`` reads the command line's ``--kind-weights``.
+Images are uint8 ``(H, W, 3)`` arrays; randomness comes from the ``numpy.random.Generator`` passed in.
+"""
 
 from __future__ import annotations
 
-from typing import Any
 import copy
+from typing import Any
+
 import numpy as np
+
 from ..io.photos import LUMA_601
 from .damage import DAMAGE_KINDS, SEVERITIES, synthesize_damage
 

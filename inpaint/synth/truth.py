@@ -1,4 +1,12 @@
-"""PLACEHOLDER"""
+"""Where the damage visibly changed a print: how far the damage moved each true damage pixel from
+the same print scanned without it (``damaged_sample``'s ``reference``), and in which direction.
+
+The synthesiser's mask counts every pixel a damage layer touched at 5 % opacity or more; after the
+scan's blur, noise and JPEG some of those are hard or impossible to see. ``truth_changes`` measures
+each one, ``darker`` gives its polarity, and ``dark_damage`` selects the plainly darker ones, which
+the detector's training can weight more (``--dark-weight``). ``DARK_MIN_CHANGE`` is also the first
+visibility edge of ``evaluate-detection``, so training and evaluation share one definition.
+"""
 
 from __future__ import annotations
 
