@@ -1,8 +1,15 @@
-"""PLACEHOLDER"""
+"""Classical inpainting behind one signature, as baselines and as extra candidates.
+
+Every filler takes ``image`` (H, W, 3) uint8 and ``known`` (H, W) bool (True = known pixel, the
+library's convention) and returns a filled (H, W, 3) uint8 image. The known pixels of the result
+are not guaranteed untouched by every library; ``restore`` pastes them back anyway.
+``CLASSICAL_METHODS`` names them; ``classical_fill`` checks the arguments and runs one by name.
+"""
 
 from __future__ import annotations
 
 from typing import Callable
+
 import numpy as np
 
 
@@ -39,7 +46,7 @@ def biharmonic(image: np.ndarray, known: np.ndarray, *, seed: int = 0) -> np.nda
 
 def smooth(image: np.ndarray, known: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """The multigrid fill between harmonic and biharmonic that the restorer's head reads as its
-    prior (``inpaint.fill.smooth_fill``): evaluated on its own, it shows what the network adds."""
+    prior (``inpaint.nn.smooth.smooth_fill``): evaluated on its own, it shows what the network adds."""
     import torch
 
     from ..nn.smooth import smooth_fill

@@ -80,9 +80,8 @@ class PConvRestorer(Restorer):
 
 
 class ClassicalRestorer(Restorer):
-    """A classical filler run on a crop around each connected damaged region (32 px of context)."""
-
-    filler: ClassVar[classical.Filler]
+    """A classical filler (``classical.CLASSICAL_METHODS[name]``) run on a crop around each
+    connected damaged region (32 px of context)."""
 
     def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
              report: Progress) -> list[np.ndarray]:
@@ -102,34 +101,10 @@ class ClassicalRestorer(Restorer):
         return fills
 
 
-@register
-class Telea(ClassicalRestorer):
-    name = "telea"
-    filler = staticmethod(classical.telea)
-
-
-@register
-class NavierStokes(ClassicalRestorer):
-    name = "ns"
-    filler = staticmethod(classical.navier_stokes)
-
-
-@register
-class Biharmonic(ClassicalRestorer):
-    name = "biharmonic"
-    filler = staticmethod(classical.biharmonic)
-
-
-@register
-class Smooth(ClassicalRestorer):
-    name = "smooth"
-    filler = staticmethod(classical.smooth)
-
-
-@register
-class PatchMatch(ClassicalRestorer):
-    name = "patchmatch"
-    filler = staticmethod(classical.patchmatch)
+# One restorer per classical filler, in the table's order (telea, ns, biharmonic, smooth,
+# patchmatch): a filler added to ``classical.CLASSICAL_METHODS`` is a method of ``restore`` too.
+for _name in classical.CLASSICAL_METHODS:
+    register(type(f"Classical_{_name}", (ClassicalRestorer,), {"name": _name}))
 
 
 METHODS: tuple[str, ...] = tuple(RESTORERS)

@@ -1,11 +1,28 @@
-"""PLACEHOLDER"""
+"""The one inference entry point: photo + damage mask -> K candidate restorations at full resolution.
+
+``restore`` reads the photo and the mask once, at the edge (``io.photos``, ``io.masks``), then:
+
+1. plans the candidates (``plan_candidates``): each replaces the damage dilated by its own number
+   of pixels (its *dilation*) and, for the network, uses its own Monte-Carlo dropout rate and seed;
+2. has the chosen restorer (``methods.RESTORERS``) fill every candidate's replaced pixels: the
+   network over resolution levels and tiles (``tiles``), a classical method on crops;
+3. keeps a monochrome photo stored in colour (a black-and-white or sepia print scanned to RGB) in
+   its own tones: each filled pixel takes the photo's colour at the fill's brightness, so no
+   colour is invented (``tone``). Grayscale files get the fill's luminance;
+4. copies every other pixel from the upload, in the upload's own representation, so that it is
+   bit-identical (tests check this on every candidate).
+
+Cost grows with the damaged area, not the photo's area.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
 import dataclasses
-import numpy as np
 import time
+from typing import Any, Sequence
+
+import numpy as np
+
 from ..io.masks import dilate_damage, to_known_mask
 from ..io.photos import Photo, PhotoInput, compose, open_photo, to_output
 from ..nn.unet import PConvUNet
@@ -53,12 +70,13 @@ def restore(
 ) -> list[Candidate]:
     """Restore ``photo`` where ``mask`` marks damage; return ``n`` candidates.
 
-    ``mask``: anything ``masks.to_known_mask`` reads (an image with white or black marking damage,
+    ``mask``: anything ``io.masks.to_known_mask`` reads (an image with white or black marking damage,
     a painted RGBA layer, a path), under ``mask_convention``; a bool array is taken in the
     library's convention (True = known). ``method``: ``pconv`` (needs ``model``) or a classical
     method. ``specs`` replaces the planned candidates with exact ones (a controlled study's
-    conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty mask returns the photo unchanged (one candidate, method ``unchanged``) without
-    running anything; a mask that covers everything is a ``ValueError``.
+    conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty
+    mask returns the photo unchanged (one candidate, method ``unchanged``) without running
+    anything; a mask that covers everything is a ``ValueError``.
     """
     restorer = create_restorer(method, model=model, tiles=tiles)
     ph = photo if isinstance(photo, Photo) else open_photo(photo)

@@ -1,12 +1,29 @@
-"""PLACEHOLDER"""
+"""How the partial-convolution network fills a full-resolution photo (``pconv_fills``).
+
+The network is never run on the whole photo:
+
+1. The damaged region (the union of every candidate's replaced pixels) is split into connected
+   components, and each component is restored at a *level*: a power-of-two downscale chosen from
+   its thickness (``assign_levels``), so that thin scratches are filled at full resolution and
+   wide holes at a scale where they look like what the network was trained on. Very large scans
+   are never worked on above ``TileSettings.max_side`` pixels (the scale of the training photos).
+2. At each level the model runs on crops around the damage only, with context on every side; a
+   region bigger than a tile is cut into tiles whose cores partition it (``_tiles``). All
+   candidates of a tile run together: they differ by mask dilation and by Monte-Carlo dropout,
+   each with its own seeded generator, so the same seed gives the same pixels.
+3. The fill is upsampled back to full resolution, and only the replaced pixels take it: known
+   pixels are never resampled.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from ..nn.unet import PConvUNet
 from .candidates import CandidateSpec, Progress
 
@@ -20,8 +37,8 @@ class TileSettings:
     max_batch: int = 8  # tiles x candidates per forward pass (activations of 8 crops of 512 px: ~1 GB)
     single_max: int = 640  # a damaged region whose crop fits in this many pixels runs as one crop
     # The network never works on a view of the photo whose long side exceeds this: the training
-    # photos are at most about 2000 px, so a 6000 px scan is restored at 1/4 scale (and 16 times
-    # faster), where its content looks like what the model learned. None = no limit.
+    # photos are at most about 2000 px, so a 6000 px scan is restored at 1/4 scale (a sixteenth of
+    # the pixels), where its content looks like what the model learned. None = no limit.
     max_side: int | None = 2048
 
 
@@ -43,9 +60,6 @@ def _component_boxes(damage: np.ndarray, margin: int) -> list[tuple[int, int, in
 def assign_levels(damage: np.ndarray, working_size: int, max_level: int) -> tuple[np.ndarray, np.ndarray]:
     """Label the damage's connected components and give each a level (0 = full resolution, l =
     downscaled by 2**l) such that its half-thickness at that level is at most working_size / 4.
-    (Measured with the bundled model on held-out photos: /8 lost up to 0.75 dB at 256 px by
-    downscaling holes the model fills better in place; never downscaling lost up to 1.1 dB on the
-    widest holes at 512 px.)
     Returns (labels (H, W) int32, level per label (n,) with level[0] unused)."""
     import cv2
 
@@ -59,6 +73,9 @@ def assign_levels(damage: np.ndarray, working_size: int, max_level: int) -> tupl
     half = np.zeros(n, np.float64)
     np.maximum.at(half, labels[where], dist[where])
     half = half[1:]
+    # working_size / 4, measured with the bundled model on held-out photos: / 8 lost up to 0.75 dB
+    # at 256 px (it downscaled holes the model fills better in place), never downscaling up to
+    # 1.1 dB on the widest holes at 512 px.
     limit = max(working_size / 4.0, 4.0)
     levels = np.ceil(np.log2(np.maximum(half / limit, 1.0))).astype(np.int64)
     return labels, np.concatenate([[0], np.clip(levels, 0, max_level)])
@@ -154,11 +171,10 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
             rates.append(spec.dropout)
             gens.append(_generator(spec.seed, level, first_index + i))
             sizes.append((y1 - y0, x1 - x0))
-    # On a CPU, one sample per forward pass, at its own size: activations that fit the caches beat
-    # a big batch (measured at 512 px: four passes of one 0.79-0.98 s, one pass of four 0.94-1.12 s),
-    # and a crop's pixels then depend neither on the split nor on the other crops' sizes (padding
-    # beyond the next multiple of 2**depth reaches the U-Net's coarse layers). Every sample has its
-    # own dropout generator.
+    # On a CPU, one sample per forward pass, at its own size: activations that fit the caches run
+    # faster than one big batch, and a crop's pixels then depend neither on the split nor on the
+    # other crops' sizes (padding beyond the next multiple of 2**depth reaches the U-Net's coarse
+    # layers). Every sample has its own dropout generator.
     rates_t = torch.tensor(rates)
     with _device_autocast(device):
         if device.type == "cpu":
@@ -179,6 +195,8 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
 
 def pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
                  model: PConvUNet, ts: TileSettings, report: Progress) -> list[np.ndarray]:
+    """One filled copy of ``rgb8`` per spec: every damaged component at its level, in tiles, all
+    candidates of a tile together; only the pixels ``replaced[k]`` takes the network's fill."""
     import cv2
 
     device = next(model.parameters()).device

@@ -1,9 +1,17 @@
-"""PLACEHOLDER"""
+"""The tones of a monochrome print: a black-and-white, sepia or cyanotype photo scanned to RGB keeps
+its own colour at every brightness in what is restored.
+
+``tone_curve`` decides whether a photo is monochrome and measures its colour per luma level from
+the known pixels; ``apply_tone_curve`` moves each filled pixel onto that curve at the fill's own
+brightness, so a restoration invents no colour that no known pixel has.
+"""
 
 from __future__ import annotations
 
 import math
+
 import numpy as np
+
 from ..io.photos import LUMA_601
 
 
