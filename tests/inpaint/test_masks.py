@@ -1,4 +1,4 @@
-"""Tests for inpaint.masks: conventions at the edge, dilation, random masks, damage synthesis."""
+"""Tests for inpaint.io.masks (conventions at the edge, dilation) and inpaint.synth (random masks, damage synthesis)."""
 
 from __future__ import annotations
 
