@@ -1,8 +1,16 @@
-"""PLACEHOLDER"""
+"""The classical damage detector: the baseline the learned detector is compared with
+(``evaluate-detection``), and a method of its own behind ``detect_damage(..., method="classical")``.
+
+Morphological white top-hat and black-hat responses find thin bright and dark lines and specks, a
+local colour-cast test finds yellow-brown stains, and flat near-black or near-white areas reaching
+the border are missing corners; each response is thresholded against the photo's own robust noise
+level. ``sensitivity`` scales how many noise deviations a response must exceed.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
 from .sensitivity import DEFAULT_SENSITIVITY, check_sensitivity
 
 
@@ -14,8 +22,7 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
        wider than a scratch (about 1/150 of the shorter side, 5 to 21 px). Texture also responds,
        so each response is measured in units of its own robust spread (1.4826 x MAD over the photo)
        and must exceed ``k`` of them and an absolute floor of ``40 - 30 x sensitivity`` grey levels
-       (25 at the default; a sweep on the evaluation photos at 512 px: a floor of 10 flagged 17 %
-       of undamaged photos, 25 about 9 %, for similar F1).
+       (25 at the default).
     2. Stains: a yellow-brown cast (Lab b* above its median over a window of 1/8 of the shorter
        side) by more than ``k`` robust spreads and ``18 - 12 x sensitivity`` units.
     3. Missing corners and edges: flat (local std < 1) near-black (< 12) or near-white (> 243)
@@ -27,6 +34,8 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
 
     s = check_sensitivity(sensitivity)
     k = 8.0 - 6.0 * s
+    # The line floor, swept on the evaluation photos at 512 px: 10 grey levels flagged 17 % of the
+    # undamaged photos' pixels, 25 (the default's) about 9 %, for similar F1.
     line_floor, stain_floor = 40.0 - 30.0 * s, 18.0 - 12.0 * s
     h, w = rgb8.shape[:2]
     short = min(h, w)
