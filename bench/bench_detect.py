@@ -41,7 +41,7 @@ def run_case(method: str, size: str, weights: str | None, repeats: int) -> dict:
     import torch
 
     from inpaint.detect.pipeline import detect_damage
-    from inpaint.io.weights import load_detector
+    from inpaint.nn.damagenet import load_detector
 
     torch.set_num_threads(os.cpu_count() or 1)
     photo = make_photo(size)

@@ -28,7 +28,7 @@ def main() -> None:
     from skimage import data
 
     from inpaint.detect.pipeline import DetectSettings, detect_damage
-    from inpaint.io.weights import load_detector
+    from inpaint.nn.damagenet import load_detector
     from inpaint.eval.metrics import f1_counts, scores
     from inpaint.synth.damage import synthesize_damage
 

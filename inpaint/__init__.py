@@ -10,7 +10,8 @@ line use; see ``inpaint.restore``. ``detect_damage(photo, sensitivity=...)`` sug
 mask; see ``inpaint.detect``. Heavy submodules (training, evaluation) are not imported here.
 """
 
-from .io.weights import DEFAULT_DETECTOR, default_detector_source, load_detector, save_detector
+from .io.weights import DEFAULT_DETECTOR, default_detector_source
+from .nn.damagenet import load_detector, save_detector
 from .detect.pipeline import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
 from .nn.damagenet import DamageNet, DamageNetConfig
 from .io.photos import Photo, open_photo, save_image
@@ -18,7 +19,8 @@ from .nn.pconv import PartialConv2d
 from .io.masks import dilate_damage, detect_convention, hole_ratio, known_to_image, load_mask, to_known_mask
 from .restoration import METHODS, Candidate, CandidateSpec, plan_candidates, restore
 from .nn.unet import PConvUNet, PConvUNetConfig
-from .io.weights import WeightsError, load_model, save_model
+from .io.weights import WeightsError
+from .nn.unet import load_model, save_model
 
 __all__ = [
     "DEFAULT_DETECTOR",

@@ -136,7 +136,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from .io.photos import open_photo, save_image
     from .io.masks import load_mask
     from .restoration import plan_candidates, restore
-    from .io.weights import load_model
+    from .nn.unet import load_model
 
     plan_candidates(args.n, args.seed, args.variation, args.method)  # validates -n and --variation early
     pairs = _pairs(Path(args.photo), args.mask, args.masks)
@@ -184,7 +184,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .detect.pipeline import check_sensitivity, detect_damage
-    from .io.weights import load_detector
+    from .nn.damagenet import load_detector
 
     check_sensitivity(args.sensitivity)
     src, out = Path(args.photo), Path(args.out)
@@ -276,7 +276,7 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
     from .io.photos import open_photo, save_image
     from .io.masks import hole_ratio, known_to_image, load_mask
     from .restoration import CandidateSpec, restore
-    from .io.weights import load_model
+    from .nn.unet import load_model
 
     conditions = parse_conditions(args.conditions)
     pairs = _pairs(Path(args.photos), None, args.masks)

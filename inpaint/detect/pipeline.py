@@ -9,7 +9,7 @@ import torch
 from .classical import classical_damage
 from .sensitivity import DEFAULT_SENSITIVITY, check_sensitivity, learned_threshold
 from ..io.photos import Photo, PhotoInput, open_photo
-from ..io.weights import load_detector
+from ..nn.damagenet import load_detector
 from ..nn.damagenet import DamageNet
 
 

@@ -1,26 +1,25 @@
-"""PLACEHOLDER"""
+"""Model folders: config.json (the network's versioned config), model.safetensors (the weights,
+with the training metadata in its header) and README.md (the model card), read from a local
+folder or downloaded from the Hugging Face Hub, and written atomically.
+
+This module knows nothing of the networks: ``load_folder`` builds whatever model class it is
+given (see ``inpaint.nn.base.ModelBase.from_pretrained``). The environment variables that point
+at the deployed weights are read here, in one place.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 import json
 import os
 import re
-import torch
-from ..nn.damagenet import DamageNet, DamageNetConfig
-from ..nn.unet import PConvUNet, PConvUNetConfig
+from pathlib import Path
+from typing import Any
 
+import torch
 
 CONFIG_NAME = "config.json"
-
-
 WEIGHTS_NAME = "model.safetensors"
-
-
 CARD_NAME = "README.md"
-
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WEIGHTS = PROJECT_ROOT / "weights"
 
@@ -37,7 +36,7 @@ def default_source() -> str:
     return os.environ.get("INPAINT_WEIGHTS") or str(DEFAULT_WEIGHTS)
 
 
-def save_model(
+def save_folder(
     model: torch.nn.Module,
     folder: str | os.PathLike[str],
     *,
@@ -107,35 +106,12 @@ def resolve_source(source: str | os.PathLike[str] | None = None) -> Path:
     raise WeightsError(f"weights not found: {source} is neither a folder nor a Hub repo id (owner/name)")
 
 
-def load_model(
-    source: str | os.PathLike[str] | None = None,
-    *,
-    device: str | torch.device | None = None,
-    allow_untrained: bool = False,
-) -> PConvUNet:
-    """Load a model folder (or Hub repo) in eval mode on ``device`` (default: CUDA if present).
-
-    Raises ``WeightsError`` with a one-line message for a missing folder or file, a corrupt file,
-    a config that does not match the tensors, or untrained weights (unless ``allow_untrained``)."""
-    return load_folder(
-        resolve_source(source), PConvUNetConfig, PConvUNet, device=device, allow_untrained=allow_untrained,
-        role="restorer", train_hint="python -m inpaint train", env="INPAINT_WEIGHTS",
-    )
-
-
-def load_folder(
-    folder: Path,
-    config_cls: Any,
-    model_cls: Any,
-    *,
-    device: str | torch.device | None,
-    allow_untrained: bool,
-    role: str,
-    train_hint: str,
-    env: str,
-) -> Any:
-    """The checks every model folder gets (``load_model``, ``inpaint.detect.load_detector``):
-    ``config_cls.from_dict`` reads config.json, ``model_cls(config)`` must match the tensors."""
+def load_folder(folder: Path, model_cls: Any, *, device: str | torch.device | None, allow_untrained: bool) -> Any:
+    """The checks every model folder gets: ``model_cls.config_class.from_dict`` reads config.json
+    (migrating older schemas), ``model_cls(config)`` must match the tensors, and the weights must
+    be trained. ``model_cls`` names its ``role``, ``train_hint`` and ``weights_env`` for the
+    messages."""
+    role, train_hint, env = model_cls.role, model_cls.train_hint, model_cls.weights_env
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not cfg_path.is_file() or not w_path.is_file():
         missing = [p.name for p in (cfg_path, w_path) if not p.is_file()]
@@ -144,7 +120,7 @@ def load_folder(
             f"`{train_hint}` or set {env} to a folder or Hub repo that has them"
         )
     try:
-        config = config_cls.from_dict(json.loads(cfg_path.read_text()))
+        config = model_cls.config_class.from_dict(json.loads(cfg_path.read_text()))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise WeightsError(f"{cfg_path} is not a valid model config: {e}") from e
 
@@ -179,7 +155,7 @@ def load_folder(
     model.metadata = meta  # type: ignore[attr-defined]
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    # channels-last convolutions measured 1.3-1.5x faster for the restorer on this CPU (oneDNN);
+    # channels-last: oneDNN's faster layout for these convolutions on CPUs (bench/bench_restore.py);
     # the forward passes convert their inputs to match
     return model.to(device).to(memory_format=torch.channels_last)
 
@@ -190,23 +166,3 @@ DEFAULT_DETECTOR = DEFAULT_WEIGHTS / "damage-detector"
 def default_detector_source() -> str:
     """``INPAINT_DETECTOR_WEIGHTS`` (a folder or a Hub repo id) or the bundled folder."""
     return os.environ.get("INPAINT_DETECTOR_WEIGHTS") or str(DEFAULT_DETECTOR)
-
-
-def save_detector(model: DamageNet, folder: str | os.PathLike[str], *, card: str | None = None,
-                  metadata: dict[str, Any] | None = None) -> Path:
-    from .weights import save_model
-
-    return save_model(model, folder, card=card, metadata=metadata)
-
-
-def load_detector(source: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None,
-                  allow_untrained: bool = False) -> DamageNet:
-    """Load a detector folder (default: ``INPAINT_DETECTOR_WEIGHTS`` or the bundled
-    ``weights/damage-detector``) or Hub repo; ``WeightsError`` with one line when it cannot."""
-    from .weights import load_folder, resolve_source
-
-    return load_folder(
-        resolve_source(source if source is not None else default_detector_source()),
-        DamageNetConfig, DamageNet, device=device, allow_untrained=allow_untrained,
-        role="damage detector", train_hint="python -m inpaint train-detector", env="INPAINT_DETECTOR_WEIGHTS",
-    )

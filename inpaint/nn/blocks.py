@@ -202,3 +202,36 @@ class RefineHead(nn.Module):
         if self.gate is not None:
             out = out + self.gate(h) * (prior - y)
         return out
+
+
+def unet_backbone(
+    in_channels: int,
+    channels: Sequence[int],
+    kernel_sizes: Sequence[int],
+    out_channels: int,
+    *,
+    encoder_inputs: int | None = None,
+    renorm: str = "joint",
+) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """The U-Net both networks are built from: ``len(channels)`` stride-2 partial-convolution
+    encoder blocks (BatchNorm except the first; the first reads ``encoder_inputs`` channels,
+    default ``in_channels``) and as many decoder blocks, ``decoder[j]`` undoing
+    ``encoder[depth - 1 - j]``: each upsamples, reads the skip of the level above (the input
+    itself, ``in_channels``, for the last) and outputs that level's channels (``out_channels``
+    for the last, which has a bias and no BatchNorm)."""
+    depth = len(channels)
+    first = in_channels if encoder_inputs is None else encoder_inputs
+    encoder = nn.ModuleList(
+        EncoderBlock(first if i == 0 else channels[i - 1], channels[i], kernel_sizes[i], bn=i > 0) for i in range(depth)
+    )
+    decoder = nn.ModuleList(
+        DecoderBlock(
+            channels[i],
+            in_channels if i == 0 else channels[i - 1],
+            out_channels if i == 0 else channels[i - 1],
+            last=i == 0,
+            renorm=renorm,
+        )
+        for i in reversed(range(depth))
+    )
+    return encoder, decoder

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from torch import nn
+from pathlib import Path
 from typing import Any
+
 import torch
 import torch.nn.functional as F
-from .blocks import DecoderBlock, EncoderBlock, RefineHead, encoder_channels, pad_inputs, weight_format
-from .config import ConfigIO
+from torch import nn
+
+from ..io.weights import default_detector_source
+from .base import ModelBase
+from .blocks import RefineHead, encoder_channels, pad_inputs, unet_backbone, weight_format
+from .config import ConfigIO, fill_missing
 from .lines import line_features
 
 
@@ -17,9 +23,14 @@ ARCHITECTURE = "damage-unet"
 
 @dataclass
 class DamageNetConfig(ConfigIO):
-    """Everything needed to rebuild a DamageNet; saved as config.json beside the weights."""
+    """Everything needed to rebuild a DamageNet; saved as config.json beside the weights.
+
+    Schema 2 added ``config_version``; a config without it is schema 1, in which an absent
+    ``refine_channels`` or ``line_sizes`` means none."""
 
     config_kind = "detector"
+    schema_version = 2
+    migrations = {1: fill_missing({"refine_channels": 0, "line_sizes": []})}
 
     architecture: str = ARCHITECTURE
     in_channels: int = 3
@@ -30,13 +41,13 @@ class DamageNetConfig(ConfigIO):
     working_size: int = 256  # crop size it was trained at (informative: it runs on any size)
     threshold: float = 0.5  # probability threshold at the default sensitivity
     version: str = "untrained"
-    # Channels of the full-resolution refinement head after the decoder (0: none; weights saved
-    # before the option existed have none) and its window over the photo. See DamageNet.
+    # Channels of the full-resolution refinement head after the decoder (0: none) and its window
+    # over the photo. See DamageNet.
     refine_channels: int = 0
     refine_kernel: int = 3
     # Line evidence as extra inputs of the first layer: for each size k, the white top-hat and the
     # black-hat of the luminance with a k x k square (thin bright and dark structures narrower than
-    # k). () = none (weights saved before the option existed have none). See line_features.
+    # k). () = none. See line_features.
     line_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -73,29 +84,26 @@ class DamageNetConfig(ConfigIO):
         return super().from_dict(d)
 
 
-class DamageNet(nn.Module):
+class DamageNet(ModelBase):
     """``forward(image, valid=None)``: image (B, 3, H, W) in [0, 1], valid (B, 1, H, W) with 1 on
     real pixels (None: all real); returns logits (B, 1, H, W). Any H, W (padded internally with
     invalid pixels to a multiple of ``2**depth``)."""
 
+    config_class = DamageNetConfig
+    role = "damage detector"
+    train_hint = "python -m inpaint train-detector"
+    weights_env = "INPAINT_DETECTOR_WEIGHTS"
     card_title = "Damage detector (partial-convolution U-Net)"
 
     def __init__(self, config: DamageNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or DamageNetConfig()
-        ch = config.channels
-        self.encoder = nn.ModuleList(
-            EncoderBlock(config.encoder_inputs if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
-            for i in range(config.depth)
+        self.encoder, self.decoder = unet_backbone(
+            config.in_channels, config.channels, config.kernel_sizes, 1, encoder_inputs=config.encoder_inputs
         )
-        self.decoder = nn.ModuleList()
-        for i in reversed(range(config.depth)):
-            skip = config.in_channels if i == 0 else ch[i - 1]
-            cout = 1 if i == 0 else ch[i - 1]
-            self.decoder.append(DecoderBlock(ch[i], skip, cout, last=i == 0))
         # The encoder's first layer has stride 2, so the decoder's last layer, linear, is the only
         # one that sees the photo at full resolution: a one-pixel scratch is a weak, smeared cue
-        # to it. The optional head (the restorer's, see inpaint.unet.RefineHead) adds a small
+        # to it. The optional head (the restorer's, see blocks.RefineHead) adds a small
         # nonlinear layer over the photo's KxK neighbourhood there, with the footprint as its mask.
         self.refine = (RefineHead(config.in_channels, config.refine_channels, config.refine_kernel, out_channels=1)
                        if config.refine_channels else None)
@@ -149,7 +157,24 @@ class DamageNet(nn.Module):
             hcur = hcur + self.line_skip(lines.to(hcur.dtype))  # (B, 1, H, W)
         if self.refine is not None:
             hcur = self.refine(hcur, x, m)
-        return (hcur * mcur)[:, :, :h, :w].float()
+        out = (hcur * mcur)[:, :, :h, :w]
+        return out.to(torch.promote_types(out.dtype, torch.float32))  # float32, or float64
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+
+def load_detector(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    device: str | torch.device | None = None,
+    allow_untrained: bool = False,
+) -> DamageNet:
+    """The damage detector from ``source`` (a folder or Hub repo id; default
+    ``INPAINT_DETECTOR_WEIGHTS`` or the bundled ``weights/damage-detector``)."""
+    return DamageNet.from_pretrained(
+        source if source is not None else default_detector_source(), device=device, allow_untrained=allow_untrained
+    )
+
+
+def save_detector(
+    model: DamageNet, folder: str | os.PathLike[str], *, card: str | None = None, metadata: dict[str, Any] | None = None
+) -> Path:
+    return model.save_pretrained(folder, card=card, metadata=metadata)

@@ -1,17 +1,33 @@
-"""PLACEHOLDER"""
+"""The partial convolution (Liu et al., ECCV 2018): a convolution over the known pixels only,
+renormalised by how many of them each window saw, and the mask it passes on.
+
+``y = W^T (X * M) * sum(1) / sum(M) + b`` on windows with ``sum(M) > 0``, else 0; the new mask is
+1 where any input of the window was valid. The bias is added outside the scaling. The layer keeps
+no state between calls (the reference implementation caches the last mask on the module, which
+is unsafe when two requests run at once); the all-ones counting kernel is a non-persistent buffer.
+
+Masks are counted in float32, or in float64 when the weights or the mask are float64 (so the
+layer can be gradient-checked in double precision); the counts are small integers, exact in
+either. Mixed-precision autocast never reaches the mask arithmetic.
+"""
 
 from __future__ import annotations
 
-from torch import nn
-from torch.nn.modules.utils import _pair
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _pair
+
+
+def mask_dtype(*dtypes: torch.dtype) -> torch.dtype:
+    """The dtype mask counts and scales are computed in: float64 if any of ``dtypes`` is, else
+    float32 (never a half type: a window's count must be exact)."""
+    return torch.float64 if torch.float64 in dtypes else torch.float32
 
 
 def all_valid(mask: torch.Tensor) -> bool:
     """Whether a CPU mask is 1 everywhere (the damage detector's interior tiles, a photo without
-    holes). Always False elsewhere: checking would make a GPU wait. (One min-max pass: 0.3 ms for
-    a 1088 px mask, against 3.9 ms for ``(mask == 1).all()``.)"""
+    holes), in one min-max pass. Always False elsewhere: checking would make a GPU wait."""
     if mask.device.type != "cpu" or mask.numel() == 0:
         return False
     low, high = torch.aminmax(mask)
@@ -20,8 +36,7 @@ def all_valid(mask: torch.Tensor) -> bool:
 
 def masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``x * mask`` (mask broadcast over channels, in x's dtype), or ``x`` itself for a mask that
-    is 1 everywhere on a CPU (``all_valid``): ``x * 1`` is ``x`` exactly, and the multiply was a
-    tenth of a detector tile's time."""
+    is 1 everywhere on a CPU (``all_valid``), since ``x * 1`` is ``x`` exactly."""
     if all_valid(mask):
         return x
     return x * mask.to(x.dtype)
@@ -78,7 +93,7 @@ class PartialConv2d(nn.Conv2d):
         each one covers (summing to C_in). It is the per-channel mask in compact form: the U-Net's
         decoder concatenates two feature groups with one mask each, and counting with 2 mask
         channels instead of C_in is much cheaper. (The U-Net's decoder goes further and never
-        builds the concatenation: see ``unet.DecoderBlock``, which uses ``mask_terms`` and
+        builds the concatenation: see ``blocks.DecoderBlock``, which uses ``mask_terms`` and
         ``finish``.)"""
         groups = self._groups(x, mask, mask_channels)
         scale, new_mask = self.mask_terms(mask, groups)
@@ -91,27 +106,29 @@ class PartialConv2d(nn.Conv2d):
         return self.finish(raw, scale, new_mask, full=full), new_mask.to(mask.dtype)
 
     def mask_terms(self, mask: torch.Tensor, groups: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mask half of the layer: ``(scale, new_mask)``, both float32 (B, 1, H', W'), where
-        ``scale`` = sum(1) / sum(M) on windows that saw a valid input and 0 elsewhere. ``groups``:
-        as ``mask_channels`` in ``forward`` (None for a one-channel or per-channel mask)."""
+        """The mask half of the layer: ``(scale, new_mask)``, both (B, 1, H', W') in ``mask_dtype``,
+        where ``scale`` = sum(1) / sum(M) on windows that saw a valid input and 0 elsewhere.
+        ``groups``: as ``mask_channels`` in ``forward`` (None for a one-channel or per-channel mask)."""
+        acc = mask_dtype(self.weight.dtype, mask.dtype)
         with torch.autocast(device_type=mask.device.type, enabled=False):
-            m = mask.float()
+            m = mask.to(acc)
+            ones = self.ones_kernel.to(acc)
             if groups is None:
                 # (B, 1) masks count windows; (B, C_in) masks count over channels too
-                kernel = self.ones_kernel.expand(1, m.shape[1], -1, -1)
+                kernel = ones.expand(1, m.shape[1], -1, -1)
                 total = float(self.window_size * m.shape[1])
             else:
-                weights = torch.tensor(groups, dtype=torch.float32, device=m.device).view(1, -1, 1, 1)
-                kernel = self.ones_kernel * weights  # (1, G, kh, kw): group g counts c_g times
+                weights = torch.tensor(groups, dtype=acc, device=m.device).view(1, -1, 1, 1)
+                kernel = ones * weights  # (1, G, kh, kw): group g counts c_g times
                 total = float(self.window_size * sum(groups))
             if m.shape[1] > 1:
                 # Channels-last: for a few mask channels the contiguous layout takes oneDNN's slow
-                # path (measured on this 2-core CPU, 2 channels at 1088x1088: 22 ms against 2.6 ms).
-                # The counts are small integers, exact in float32 in any order: same result.
+                # path (see bench/bench_restore.py); the counts are small integers, exact in any
+                # order, so the layout does not change them.
                 m = m.contiguous(memory_format=torch.channels_last)
                 kernel = kernel.contiguous(memory_format=torch.channels_last)
             counts = F.conv2d(m, kernel, None, self.stride, self.padding, self.dilation)
-            new_mask = (counts > 0).to(torch.float32)
+            new_mask = (counts > 0).to(acc)
             # sum(1)/sum(M), zero where the window saw nothing (clamp avoids 0/0).
             scale = total / counts.clamp(min=1.0) * new_mask
         return scale, new_mask
@@ -122,10 +139,12 @@ class PartialConv2d(nn.Conv2d):
         nothing) and the new mask (valid where any group saw a valid input). A group's missing
         pixels are then made up from its own valid pixels, as in a one-group partial convolution,
         instead of being averaged with the other groups' channels."""
+        acc = mask_dtype(self.weight.dtype, *(m.dtype for m in masks))
         with torch.autocast(device_type=masks[0].device.type, enabled=False):
-            counts = [F.conv2d(m.float(), self.ones_kernel, None, self.stride, self.padding, self.dilation) for m in masks]
-            new_mask = (torch.stack(counts).sum(0) > 0).to(torch.float32)
-            scales = [float(self.window_size) / c.clamp(min=1.0) * (c > 0).to(torch.float32) for c in counts]
+            ones = self.ones_kernel.to(acc)
+            counts = [F.conv2d(m.to(acc), ones, None, self.stride, self.padding, self.dilation) for m in masks]
+            new_mask = (torch.stack(counts).sum(0) > 0).to(acc)
+            scales = [float(self.window_size) / c.clamp(min=1.0) * (c > 0).to(acc) for c in counts]
         return scales, new_mask
 
     def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor, *,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from torch import nn
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
+
 import torch
-from .blocks import DecoderBlock, EncoderBlock, RefineHead, encoder_channels, pad_inputs, sample_dropout
-from .config import ConfigIO
+from torch import nn
+
+from ..io.weights import default_source
+from .base import ModelBase
+from .blocks import RefineHead, encoder_channels, pad_inputs, sample_dropout, unet_backbone
+from .config import ConfigIO, fill_missing
 from .smooth import smooth_fill
 
 
@@ -22,7 +28,14 @@ PRIORS = ("none", "smooth", "smooth_gated")
 
 @dataclass
 class PConvUNetConfig(ConfigIO):
-    """Everything needed to rebuild a PConvUNet; saved as config.json beside the weights."""
+    """Everything needed to rebuild a PConvUNet; saved as config.json beside the weights.
+
+    Schema 2 added ``config_version``; a config without it is schema 1, in which an absent
+    ``decoder_renorm``, ``refine_channels`` or ``prior`` means the paper's network (joint
+    renormalisation, no refinement head, no prior)."""
+
+    schema_version = 2
+    migrations = {1: fill_missing({"decoder_renorm": "joint", "refine_channels": 0, "prior": "none"})}
 
     in_channels: int = 3
     width: int = 64  # channels of the first encoder layer
@@ -35,17 +48,15 @@ class PConvUNetConfig(ConfigIO):
     version: str = "untrained"  # a label stored with every candidate (model version)
     # How a decoder layer renormalises its two inputs (coarse features, skip): "joint" is the
     # paper's form (one sum(1)/sum(M) over all channels of the window); "per_group" renormalises
-    # each input by its own valid count (see DecoderBlock). Weights saved before this option
-    # existed are "joint".
+    # each input by its own valid count (see DecoderBlock).
     decoder_renorm: str = "joint"
     # Channels of the full-resolution refinement head after the last decoder layer (0: none, the
     # paper's network). See RefineHead.
     refine_channels: int = 0
     refine_kernel: int = 3  # the head's window over the known image and the hole indicator (odd)
-    # What else the refinement head sees: "smooth" = inpaint.fill.smooth_fill of the known pixels
+    # What else the refinement head sees: "smooth" = inpaint.nn.smooth.smooth_fill of the known pixels
     # (between the harmonic and the biharmonic fill); "smooth_gated" = the same plus a gate that
-    # blends the output towards it (see RefineHead); "none" = nothing else (weights saved before
-    # this option).
+    # blends the output towards it (see RefineHead); "none" = nothing else.
     prior: str = "none"
 
     def __post_init__(self) -> None:
@@ -85,25 +96,23 @@ class PConvUNetConfig(ConfigIO):
         return cls(width=32, depth=7, working_size=256, dropout=0.1, decoder_renorm="per_group")
 
 
-class PConvUNet(nn.Module):
+class PConvUNet(ModelBase):
     """Partial-convolution U-Net. ``forward(image, mask)`` with image (B, C, H, W) in [0, 1] and
     mask (B, 1, H, W), 1 = known; returns the raw prediction (B, C, H, W) in [0, 1] units (not
     clamped, not composited). Any H, W: inputs are padded with holes to a multiple of 2**depth."""
 
+    config_class = PConvUNetConfig
+    role = "restorer"
+    train_hint = "python -m inpaint train"
+    weights_env = "INPAINT_WEIGHTS"
+    card_title = "Partial-convolution U-Net"
+
     def __init__(self, config: PConvUNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or PConvUNetConfig()
-        ch = config.channels
-        self.encoder = nn.ModuleList(
-            EncoderBlock(config.in_channels if i == 0 else ch[i - 1], ch[i], config.kernel_sizes[i], bn=i > 0)
-            for i in range(config.depth)
+        self.encoder, self.decoder = unet_backbone(
+            config.in_channels, config.channels, config.kernel_sizes, config.in_channels, renorm=config.decoder_renorm
         )
-        # decoder[j] undoes encoder[depth-1-j]
-        self.decoder = nn.ModuleList()
-        for i in reversed(range(config.depth)):
-            skip = config.in_channels if i == 0 else ch[i - 1]
-            cout = config.in_channels if i == 0 else ch[i - 1]
-            self.decoder.append(DecoderBlock(ch[i], skip, cout, last=i == 0, renorm=config.decoder_renorm))
         self.refine = (RefineHead(config.in_channels, config.refine_channels, config.refine_kernel,
                                    prior_channels=config.in_channels if config.prior != "none" else 0,
                                    gate=config.prior == "smooth_gated")
@@ -165,7 +174,7 @@ class PConvUNet(nn.Module):
             hcur = self.refine(hcur, x, m, prior)
 
         out = hcur[:, :, :h, :w]
-        return out.float() / 2.0 + 0.5
+        return out.to(torch.promote_types(out.dtype, torch.float32)) / 2.0 + 0.5  # float32, or float64
 
     def _rates(self, dropout: torch.Tensor | float | None, b: int, device: torch.device) -> torch.Tensor | None:
         if dropout is None:
@@ -179,8 +188,6 @@ class PConvUNet(nn.Module):
             raise ValueError("dropout must be one rate in [0, 1) or one per sample")
         return rates if bool((rates > 0).any()) else None
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def freeze_encoder_bn(self, frozen: bool = True) -> None:
         """The paper's fine-tuning stage: encoder BatchNorm uses and keeps its running statistics
@@ -198,3 +205,23 @@ class PConvUNet(nn.Module):
             for block in self.encoder:
                 block.bn.eval()
         return self
+
+
+def load_model(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    device: str | torch.device | None = None,
+    allow_untrained: bool = False,
+) -> PConvUNet:
+    """The restorer from ``source`` (a folder or Hub repo id; default ``INPAINT_WEIGHTS`` or the
+    bundled ``weights/``); see ``ModelBase.from_pretrained``."""
+    return PConvUNet.from_pretrained(
+        source if source is not None else default_source(), device=device, allow_untrained=allow_untrained
+    )
+
+
+def save_model(
+    model: nn.Module, folder: str | os.PathLike[str], *, card: str | None = None, metadata: dict[str, Any] | None = None
+) -> Path:
+    """``model.save_pretrained(folder, ...)`` for either network."""
+    return model.save_pretrained(folder, card=card, metadata=metadata)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaint.io.weights import load_detector, save_detector
+from inpaint.nn.damagenet import load_detector, save_detector
 from inpaint.nn.damagenet import DamageNet, DamageNetConfig
 from inpaint.detect.pipeline import DetectSettings, _tile_boxes, coarse_level, detect_damage, learned_threshold, multiscale_probability, predict_probability
 from inpaint.detect.classical import classical_damage
@@ -26,7 +26,8 @@ from inpaint.synth.truth import dark_damage
 from inpaint.eval.metrics import f1_counts, scores
 from inpaint.synth.damage import DAMAGE_KINDS
 from inpaint.train.machine import machine_summary
-from inpaint.io.weights import WeightsError, save_model
+from inpaint.io.weights import WeightsError
+from inpaint.nn.unet import save_model
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -608,7 +609,7 @@ def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_pa
 
 
 def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder, tmp_path):
-    from inpaint.io.weights import save_detector
+    from inpaint.nn.damagenet import save_detector
 
     old = tiny_net()
     save_detector(old, tmp_path / "old", metadata={"steps": 7, "images_seen": 56, "train_seconds": 12.5, "crop": 64,

@@ -3,7 +3,8 @@ a photo it never saw."""
 
 import numpy as np
 
-from inpaint.io.weights import DEFAULT_DETECTOR, load_detector
+from inpaint.io.weights import DEFAULT_DETECTOR
+from inpaint.nn.damagenet import load_detector
 from inpaint.detect.pipeline import detect_damage
 from inpaint.synth.prints import damaged_sample
 from inpaint.eval.metrics import f1_counts, scores

@@ -20,7 +20,7 @@ from inpaint.eval.restorer import DEFAULT_PATCH, _patchmatch_patch, add_argument
 from inpaint.synth.holes import HOLE_BINS
 from inpaint.synth.damage import SEVERITIES
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig
-from inpaint.io.weights import save_model
+from inpaint.nn.unet import save_model
 
 METHODS = ("pconv", "telea", "biharmonic")
 SIZE = 64

@@ -281,7 +281,7 @@ def test_study_folder_command_precomputes_conditions(tmp_path, model):
     import csv
 
     from inpaint.cli import main
-    from inpaint.io.weights import save_model
+    from inpaint.nn.unet import save_model
 
     save_model(model, tmp_path / "w", metadata={"steps": 1})
     (tmp_path / "p").mkdir()

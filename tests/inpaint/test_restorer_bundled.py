@@ -10,7 +10,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from inpaint.synth.holes import random_irregular_mask
 from inpaint.restoration import restore
-from inpaint.io.weights import DEFAULT_WEIGHTS, load_model
+from inpaint.io.weights import DEFAULT_WEIGHTS
+from inpaint.nn.unet import load_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from inpaint.train.losses import InpaintingLoss, LossWeights
 from inpaint.train.restorer import TrainConfig, Trainer
-from inpaint.io.weights import load_model
+from inpaint.nn.unet import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
