@@ -1,11 +1,18 @@
-"""PLACEHOLDER"""
+"""The blocks both networks are built from, read from small to whole: helpers for padding and
+memory layout, Monte-Carlo channel dropout, the stride-2 partial-convolution encoder block, the
+upsampling decoder block that renormalises its coarse and skip inputs jointly or per group
+without building their concatenation, the full-resolution refinement head, and
+``unet_backbone``, which assembles encoder and decoder for either network.
+"""
 
 from __future__ import annotations
 
-from torch import nn
 from typing import Any, Sequence
+
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from .pconv import PartialConv2d, all_valid, masked
 
 

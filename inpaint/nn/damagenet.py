@@ -1,4 +1,14 @@
-"""PLACEHOLDER"""
+"""The damage detector's network: ``DamageNet``, a small U-Net built by the restorer's own
+``unet_backbone`` (stride-2 partial-convolution encoder, skip-concatenating decoder) with one
+output channel, the logit of "this pixel is damage".
+
+The partial convolutions get a validity mask that is 1 on the photo and 0 on padding, kept inside
+the photo's footprint at every scale, so padding a tile (or the photo) to a multiple of
+``2**depth`` changes nothing: the network never sees made-up pixels, and a pixel near the photo's
+edge is judged from the photo alone, whatever the tile's shape. Optional line features (white
+top-hat and black-hat responses, ``lines.line_features``) join the first layer's input and reach
+the logit at full resolution.
+"""
 
 from __future__ import annotations
 
@@ -138,8 +148,7 @@ class DamageNet(ModelBase):
         lines = line_features(x, m, self.config.line_sizes) if self.line_skip is not None else None
         hcur, mcur = x, m
         if lines is not None:  # the first layer's input, built in x's layout (a concatenation would
-            # come out contiguous and be converted again by the convolution: 41 ms against 19 ms per
-            # 1088 px tile on one core)
+            # come out contiguous and be converted again by the convolution)
             hcur = torch.empty((b, x.shape[1] + lines.shape[1], *x.shape[2:]), dtype=x.dtype, device=x.device,
                                memory_format=weight_format(self.encoder[0].conv.weight))
             hcur[:, : x.shape[1]] = x

@@ -1,4 +1,23 @@
-"""PLACEHOLDER"""
+"""A smooth fill of the holes from the known pixels: the restorer's optional prior, and the
+``smooth`` method of the restoration registry.
+
+``smooth_fill`` gives a fill between the harmonic one (each hole pixel the mean of its neighbours)
+and the biharmonic one (the hole minimising the squared Laplacian), nearer the biharmonic, as a
+few dozen small batched tensor operations on the model's device:
+
+1. pull: a pyramid of the known pixels, each level the mask-weighted 2x2 mean of the one below,
+   until no level-wide hole is left;
+2. push: from the coarsest level down, the holes of each level start from the bilinear upsampling
+   of the level above, then relax with Jacobi sweeps of the 5-point Laplacian and damped sweeps of
+   the bilaplacian, known pixels fixed.
+
+It is not solved to convergence (``tests/inpaint/test_fill.py`` measures it against direct sparse
+solves of both problems): it is a prior for the network to correct, fixed once a model is trained
+with it (changing the sweeps changes what such a model sees). Only ``image * mask`` is read, so
+(like the partial convolutions) the values inside the hole never matter. Outside the image counts
+as the edge pixels repeated (replicate padding). How it compares with scikit-image's biharmonic
+fill is in docs/model.md.
+"""
 
 from __future__ import annotations
 

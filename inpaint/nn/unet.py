@@ -1,4 +1,27 @@
-"""PLACEHOLDER"""
+"""The restorer: the partial-convolution U-Net of Liu et al. (ECCV 2018), with Monte-Carlo dropout.
+
+Encoder: ``depth`` stride-2 partial convolutions (kernels 7, 5, 5, 3, 3, ...; channels w, 2w, 4w,
+8w, 8w, ...), ReLU, BatchNorm on every layer but the first. Decoder: nearest x2 upsampling of
+features and mask, concatenation with the encoder's skip features and masks (the last layer gets
+the input image and mask), a 3x3 partial convolution, BatchNorm and LeakyReLU(0.2) on every layer
+but the last (both built by ``blocks.unet_backbone``). ``decoder_renorm="per_group"``
+renormalises the two concatenated inputs each by its own valid count instead of jointly:
+jointly, the last layer averages a missing image pixel over all its input channels and fills thin
+holes towards grey. An optional full-resolution refinement head (``refine_channels``, not in the
+paper; see ``blocks.RefineHead``) adds a small nonlinear correction that sees exactly where the
+hole is; with ``prior="smooth"`` it also sees a smooth fill of the hole computed from the known
+pixels (``smooth.smooth_fill``), which the network can start from; ``prior="smooth_gated"`` adds
+a learned per-pixel gate that blends the output towards that fill directly.
+
+Where dropout goes, and why: Monte-Carlo dropout is applied channel-wise to the outputs of the
+coarsest ``dropout_layers`` decoder layers. At those scales one feature covers a large part of
+the hole, so dropping channels changes the fill's structure and shading (visibly different
+candidates) while the fine decoder layers, which see the known pixels through the skips, keep
+the fill consistent with its surroundings. Dropout in the encoder would instead corrupt the
+description of the known pixels. The rate used at inference is a per-sample argument, so one
+batch can hold candidates with different rates; each sample's drop pattern comes from its own
+seed.
+"""
 
 from __future__ import annotations
 
