@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +20,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import study
-from inpaint import DamageNet, DamageNetConfig, PConvUNet, PConvUNetConfig, known_to_image, save_detector, save_model
+from inpaint import PConvUNet, known_to_image, save_detector, save_model
+from tests.helpers import free_port, tiny_detector, tiny_restorer
 from webapp import researchers_tab, restore_tab, study_tab
 from webapp.admin import Dashboard
 from webapp.page import Page
@@ -135,17 +134,14 @@ def build_tabs(services: Services) -> Tabs:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> PConvUNet:
-    torch.manual_seed(0)
-    return PConvUNet(PConvUNetConfig(width=4, depth=3, working_size=64, version="tiny-test")).eval()
+    return tiny_restorer(working_size=64, version="tiny-test")
 
 
 def save_tiny_detector(folder: Path) -> Path:
     """A tiny damage detector (random weights marked as trained: steps = 1), saved to ``folder``.
     Its suggestions are meaningless but deterministic, and at the default sensitivity it flags a
     few percent of the sample photo: neither nothing nor everything."""
-    torch.manual_seed(0)
-    detector = DamageNet(DamageNetConfig(width=4, depth=3, version="tiny-detector-test"))
-    return save_detector(detector, folder, metadata={"steps": 1})
+    return save_detector(tiny_detector(version="tiny-detector-test"), folder, metadata={"steps": 1})
 
 
 @pytest.fixture(scope="session")
@@ -203,12 +199,6 @@ class RunningApp:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 150.0) -> None:
     """Poll the page until it answers (bounded), failing early if the process died."""
     deadline = time.monotonic() + timeout
@@ -241,7 +231,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, tiny_model: PConvUNet)
     study_id = make_study(engine, name="Pilot study", n_items=3, size=(256, 192))
     engine.dispose()
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GRADIO_ANALYTICS_ENABLED": "False",

@@ -8,7 +8,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from tests.helpers import free_port
 from study.db import get_engine, init_db, write_session
 from study.inputs import CandidateInfo
 from study.models import Base, Candidate, SchemaVersion, Trial, TrialCandidate, utcnow
@@ -31,27 +31,12 @@ PG_SKIP_REASON = "PostgreSQL server binaries not found (apt-get install postgres
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """URL of a fresh SQLite file (not yet created)."""
-    return f"sqlite:///{tmp_path / 'study.sqlite'}"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An initialised SQLite study database in tmp_path."""
-    engine = get_engine(db_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
+def db_url(sqlite_url: str) -> str:
+    """URL of a fresh SQLite file (not yet created); ``engine`` (tests/conftest.py) opens it."""
+    return sqlite_url
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +70,7 @@ def postgres_server() -> Iterator[str]:
         prefix = [runuser, "-u", "postgres", "--"]
 
     data = base / "data"
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         subprocess.run(prefix + list(args), check=True, capture_output=True, timeout=120)
