@@ -51,7 +51,7 @@ def write_card(model: Path, manifest: Path | None, eval_dirs: list[Path], comman
     meta = read_metadata(model)
     if cfg.get("architecture") == "damage-unet":
         return write_detector_card(model, cfg, meta, manifest, eval_dirs, command, note)
-    from ..io.weights import load_model
+    from ..nn.unet import load_model
 
     net = load_model(model, device="cpu")
     hours = float(meta.get("train_seconds", 0)) / 3600
@@ -208,7 +208,7 @@ def _detector_phases(meta: dict) -> list[str]:
 def write_detector_card(model: Path, cfg: dict, meta: dict, manifest: Path | None, eval_dirs: list[Path],
                         command: str, note: str = "") -> Path:
     from ..detect.pipeline import DetectSettings
-    from ..io.weights import load_detector
+    from ..nn.damagenet import load_detector
     from ..synth.truth import DARK_MIN_CHANGE
 
     net = load_detector(model, device="cpu")

@@ -1,15 +1,19 @@
-"""What the restorer is evaluated on: the photos (centre squares), the settings (hole bins with and without border contact, damage severities) and the masked inputs each seed makes."""
+"""What the restorer is evaluated on: the photos (centre squares), the settings (hole bins with
+and without border contact, damage severities) and the masked input each seed makes; the
+detector's evaluation reads the same photos and squares."""
 
 from __future__ import annotations
 
-from PIL import Image
-from dataclasses import dataclass, field
-from pathlib import Path
 import csv
 import functools
 import hashlib
-import numpy as np
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
 from ..synth.damage import SEVERITIES, synthesize_damage
 from ..synth.holes import HOLE_BINS, random_irregular_mask
 from ..train.data import IMAGE_EXTS, load_photo

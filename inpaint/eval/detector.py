@@ -1,25 +1,53 @@
-"""PLACEHOLDER"""
+"""Evaluate damage detection: learned vs classical, per damage type and severity.
+
+    python -m inpaint evaluate-detection --images EVAL_PHOTOS --out DIR [--methods learned,classical]
+        [--weights DETECTOR] [--size 512] [--repeats 2] [--sensitivity 0.5] [--demo OLD_PHOTO]
+
+Protocol (fixed seeds, so two runs give the same table): every evaluation photo (the ``role=eval``
+rows of the folder's manifest; never trained on) is centre-cropped to a square of ``size`` pixels.
+For each severity (minor / moderate / severe) and each damage kind (crease, scratch, tear, stain,
+spot, missing corner) the photo goes through the same print-and-scan pipeline as the detector's
+training samples (``inpaint.synth.prints.damaged_sample``: colour/black-and-white/sepia/faded, the
+synthesised damage of that one kind, paper texture, blur, noise, JPEG), ``repeats`` times with
+different seeds; a "mixed" row uses the synthesiser's own mix of kinds. Every method sees the same
+inputs. Pixel counts are pooled over photos and seeds per cell: precision, recall, F1, IoU. The
+false-positive rate is the share of pixels flagged on the same photos through the same pipeline
+without damage. Seconds per photo are the mean wall time of ``detect_damage``.
+
+Recall is also split by how visible each true damage pixel is in the input: how far the damage
+moved it from the same print scanned without the damage (same scan draws), in grey levels; and
+the plainly visible part by whether the damage made a pixel brighter or darker (a dark scratch
+against a bright one). The synthesiser's mask counts every pixel a damage layer touched at 5 %
+opacity or more, and after blur, noise and JPEG some of those are hard or impossible to see; the
+split tells a missed faint pixel from a missed plain one.
+
+Writes ``results.json``, ``results.md`` (the tables), ``contact-sheet.png`` (input, truth, each
+method's suggestion) and, with ``--demo``, ``demo.png``: the photo beside its suggested masks.
+"""
 
 from __future__ import annotations
 
-from PIL import Image, ImageDraw
-from collections import defaultdict
-from pathlib import Path
-from typing import Any, Callable, Sequence
 import argparse
 import json
-import numpy as np
 import platform
 import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
 from ..detect.pipeline import DETECT_METHODS, detect_damage
-from .metrics import f1_counts, scores
-from .report import _font
-from .cases import find_images, load_square
-from ..io.weights import load_detector
+from ..nn.damagenet import load_detector
 from ..nn.damagenet import DamageNet
 from ..synth.damage import DAMAGE_KINDS, SEVERITIES
 from ..synth.prints import damaged_sample
 from ..synth.truth import DARK_MIN_CHANGE, darker, truth_changes
+from .cases import find_images, load_square
+from .metrics import f1_counts, scores
+from .sheets import caption_font, cell_image
 
 
 ROWS = (*DAMAGE_KINDS, "mixed")
@@ -53,9 +81,105 @@ def visibility_bins(changes: np.ndarray) -> np.ndarray:
     return np.digitize(np.abs(changes).max(axis=1), VISIBILITY_EDGES)
 
 
+@dataclass
+class _Truth:
+    """The true damage of one input and how visible each of its pixels is."""
+
+    mask: np.ndarray  # bool (H, W), True = damage
+    bins: np.ndarray  # (N,) visibility bin of each true damage pixel
+    plain: np.ndarray  # (N,) bool: plainly visible (bin >= PLAIN_BIN)
+    dark: np.ndarray  # (M,) int64: 1 where a plainly visible pixel was made darker
+    # bool (H, W): truth pixels the damage moved by fewer than VISIBILITY_EDGES[0] grey levels,
+    # "don't care" in the visible-truth scores (neither found nor missed; a suggestion there is
+    # not a false positive)
+    faint: np.ndarray
+
+    @classmethod
+    def measure(cls, seen: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> _Truth:
+        changes = truth_changes(seen, reference, truth)
+        bins = visibility_bins(changes)
+        plain = bins >= PLAIN_BIN
+        faint = np.zeros_like(truth)
+        faint[truth] = bins == 0
+        return cls(truth, bins, plain, darker(changes[plain]).astype(np.int64), faint)
+
+
+class _Tally:
+    """Pixel counts pooled over photos and seeds, per (method, severity, kind) cell."""
+
+    def __init__(self, methods: Sequence[str]) -> None:
+        self.methods = methods
+        nbins = len(VISIBILITY_EDGES) + 1
+        self.counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+        self.counts_visible: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])  # the faint truth ignored
+        # [truth, found] pixels per visibility bin
+        self.visible: dict[tuple, np.ndarray] = defaultdict(lambda: np.zeros((2, nbins), np.int64))
+        # the plainly visible truth (bins >= PLAIN_BIN) split by polarity: [truth, found] x [brighter, darker]
+        self.polarity: dict[tuple, np.ndarray] = defaultdict(lambda: np.zeros((2, 2), np.int64))
+        self.clean = {m: [0, 0] for m in methods}  # flagged, total on the undamaged inputs
+        self.seconds: dict[str, list[float]] = {m: [] for m in methods}  # of each detect_damage call
+
+    def add_clean(self, method: str, damage: np.ndarray) -> None:
+        self.clean[method][0] += int(damage.sum())
+        self.clean[method][1] += damage.size
+
+    def add_damaged(self, key: tuple[str, str, str], damage: np.ndarray, truth: _Truth) -> None:
+        """Pool one suggestion against the truth of one damaged input (``key``: method, severity, kind)."""
+        c = self.counts[key]
+        for i, v in enumerate(f1_counts(damage, truth.mask)):
+            c[i] += v
+        cv = self.counts_visible[key]
+        for i, v in enumerate(f1_counts(damage[~truth.faint], truth.mask[~truth.faint])):
+            cv[i] += v
+        found = damage[truth.mask]
+        nbins = len(VISIBILITY_EDGES) + 1
+        v = self.visible[key]
+        v[0] += np.bincount(truth.bins, minlength=nbins)
+        v[1] += np.bincount(truth.bins[found], minlength=nbins)
+        pol = self.polarity[key]
+        pol[0] += np.bincount(truth.dark, minlength=2)
+        pol[1] += np.bincount(truth.dark[found[truth.plain]], minlength=2)
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per cell: counts and scores, the same with the faint truth ignored, the
+        visibility and polarity splits."""
+        rows = []
+        for key, (tp, fp, fn) in sorted(self.counts.items()):
+            m, sev, kind = key
+            vtp, vfp, vfn = self.counts_visible[key]
+            rows.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
+                         "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
+                         "truth_by_visibility": self.visible[key][0].tolist(),
+                         "found_by_visibility": self.visible[key][1].tolist(),
+                         "plain_truth_brighter_darker": self.polarity[key][0].tolist(),
+                         "plain_found_brighter_darker": self.polarity[key][1].tolist()})
+        return rows
+
+
+def _detect_input(tally: _Tally, seen: np.ndarray, truth: np.ndarray, reference: np.ndarray,
+                  severity: str | None, kind: str | None, sensitivity: float,
+                  model: DamageNet | None) -> dict[str, np.ndarray]:
+    """Every method's suggestion for one input, timed and pooled into ``tally``; severity None is
+    an undamaged input."""
+    measured = _Truth.measure(seen, truth, reference) if severity is not None else None
+    preds = {}
+    for m in tally.methods:
+        t0 = time.perf_counter()
+        det = detect_damage(seen, sensitivity, method=m, model=model)
+        tally.seconds[m].append(time.perf_counter() - t0)
+        preds[m] = det.damage
+        if measured is None:
+            tally.add_clean(m, det.damage)
+        else:
+            tally.add_damaged((m, severity, kind), det.damage, measured)
+    return preds
+
+
 def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
         repeats: int = 2, sensitivity: float = 0.5, seed: int = 0, limit: int | None = None,
         demo: str | None = None, model: DamageNet | None = None) -> dict[str, Any]:
+    """Evaluate ``methods`` on the photos of ``images_dir``, write the outputs into ``out`` and
+    return the results dict."""
     from tqdm import tqdm
 
     out_dir = Path(out)
@@ -66,14 +190,7 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     images = find_images(images_dir, limit)
     if "learned" in methods and model is None:
         model = load_detector(weights, device="cpu")
-    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    counts_visible: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    nbins = len(VISIBILITY_EDGES) + 1
-    visible: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, nbins), np.int64))  # truth, found
-    # the plainly visible truth (bins >= PLAIN_BIN) split by polarity: [truth, found] x [brighter, darker]
-    polarity: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, 2), np.int64))
-    clean = {m: [0, 0] for m in methods}  # flagged, total
-    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    tally = _Tally(methods)
     examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
     cells = [(sev, kind, r) for sev in SEVERITIES for kind in ROWS for r in range(repeats)] + [(None, None, r) for r in range(repeats)]
     bar = tqdm(total=len(images) * len(cells), unit="input", desc="evaluate-detection")
@@ -81,64 +198,21 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
         photo = load_square(str(image.path), size, image.sha256)
         for sev, kind, r in cells:
             seen, truth, reference = _inputs(photo, image.index, sev, kind, r, seed)
-            bins = plain = dark = None
-            if sev is not None:
-                changes = truth_changes(seen, reference, truth)
-                bins = visibility_bins(changes)
-                plain = bins >= PLAIN_BIN
-                dark = darker(changes[plain]).astype(np.int64)
-            # truth pixels the damage moved by fewer than VISIBILITY_EDGES[0] grey levels: "don't care" in the
-            # visible-truth scores (neither found nor missed; a suggestion there is not a false positive)
-            faint = np.zeros_like(truth)
-            if sev is not None:
-                faint[truth] = bins == 0
-            preds = {}
-            for m in methods:
-                t0 = time.perf_counter()
-                det = detect_damage(seen, sensitivity, method=m, model=model)
-                seconds[m].append(time.perf_counter() - t0)
-                preds[m] = det.damage
-                if sev is None:
-                    clean[m][0] += int(det.damage.sum())
-                    clean[m][1] += det.damage.size
-                else:
-                    c = counts[(m, sev, kind)]
-                    for i, v in enumerate(f1_counts(det.damage, truth)):
-                        c[i] += v
-                    cv = counts_visible[(m, sev, kind)]
-                    for i, v in enumerate(f1_counts(det.damage[~faint], truth[~faint])):
-                        cv[i] += v
-                    found = det.damage[truth]
-                    v = visible[(m, sev, kind)]
-                    v[0] += np.bincount(bins, minlength=nbins)
-                    v[1] += np.bincount(bins[found], minlength=nbins)
-                    pol = polarity[(m, sev, kind)]
-                    pol[0] += np.bincount(dark, minlength=2)
-                    pol[1] += np.bincount(dark[found[plain]], minlength=2)
+            preds = _detect_input(tally, seen, truth, reference, sev, kind, sensitivity, model)
             if sev == "moderate" and r == 0 and len(examples) < 8 and kind == _SHOWN[image.index % len(_SHOWN)]:
                 examples.append((f"{Path(image.file).stem} {kind}", seen, truth, preds))
             bar.update(1)
     bar.close()
 
-    table = []
-    for (m, sev, kind), (tp, fp, fn) in sorted(counts.items()):
-        vtp, vfp, vfn = counts_visible[(m, sev, kind)]
-        table.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
-                      "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
-                      "truth_by_visibility": visible[(m, sev, kind)][0].tolist(),
-                      "found_by_visibility": visible[(m, sev, kind)][1].tolist(),
-                      "plain_truth_brighter_darker": polarity[(m, sev, kind)][0].tolist(),
-                      "plain_found_brighter_darker": polarity[(m, sev, kind)][1].tolist()})
-    fpr = {m: (f / t if t else None) for m, (f, t) in clean.items()}
     results = {
         "command": "python -m inpaint evaluate-detection",
         "images": [{"file": i.file, "sha256": i.sha256, **i.source} for i in images],
         "size": size, "repeats": repeats, "visibility_edges": list(VISIBILITY_EDGES), "sensitivity": sensitivity, "seed": seed, "methods": list(methods),
         "model_version": model.config.version if model is not None else None,
         "model_threshold": model.config.threshold if model is not None else None,
-        "table": table,
-        "false_positive_rate": fpr,
-        "seconds_per_photo": {m: float(np.mean(v)) if v else None for m, v in seconds.items()},
+        "table": tally.table(),
+        "false_positive_rate": {m: (f / t if t else None) for m, (f, t) in tally.clean.items()},
+        "seconds_per_photo": {m: float(np.mean(v)) if v else None for m, v in tally.seconds.items()},
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -258,11 +332,6 @@ def _visibility_table(results: dict[str, Any], idx: dict, methods: list[str], se
     return lines
 
 
-def _tile(a: np.ndarray, cell: int) -> Image.Image:
-    im = Image.fromarray(a if a.ndim == 3 else np.repeat(a[..., None], 3, 2))
-    return im.resize((cell, cell), Image.Resampling.NEAREST if a.dtype == bool or a.ndim == 2 else Image.Resampling.LANCZOS)
-
-
 def _overlay(photo: np.ndarray, damage: np.ndarray, colour=(255, 40, 40)) -> np.ndarray:
     out = photo.astype(np.float32).copy()
     out[damage] = 0.35 * out[damage] + 0.65 * np.array(colour, np.float32)
@@ -275,7 +344,7 @@ def contact_sheet(examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np
     head, label_w = 24, 150
     sheet = Image.new("RGB", (label_w + cell * len(cols), head + cell * len(examples)), "white")
     draw = ImageDraw.Draw(sheet)
-    font = _font(14)
+    font = caption_font(14)
     for j, c in enumerate(cols):
         draw.text((label_w + j * cell + 6, 4), c, fill="black", font=font)
     for i, (name, seen, truth, preds) in enumerate(examples):
@@ -283,7 +352,7 @@ def contact_sheet(examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np
         draw.text((4, y + cell // 2 - 8), name[:20], fill="black", font=font)
         tiles = [seen, _overlay(seen, truth, (40, 200, 40))] + [_overlay(seen, preds[m]) for m in methods]
         for j, t in enumerate(tiles):
-            sheet.paste(_tile(t, cell), (label_w + j * cell, y))
+            sheet.paste(cell_image(t, cell, enlarge=Image.Resampling.LANCZOS), (label_w + j * cell, y))
     return sheet
 
 
@@ -302,7 +371,7 @@ def demo_sheet(path: str, methods: list[str], sensitivity: float, model: DamageN
     draw = ImageDraw.Draw(sheet)
     for j, (label, a) in enumerate(panels):
         sheet.paste(Image.fromarray(a).resize((w_each, h_each), Image.Resampling.LANCZOS), (j * w_each, 24))
-        draw.text((j * w_each + 6, 4), label, fill="black", font=_font(14))
+        draw.text((j * w_each + 6, 4), label, fill="black", font=caption_font(14))
     return sheet
 
 

@@ -1,9 +1,12 @@
-"""PLACEHOLDER"""
+"""The scores both evaluations share: pooled pixel counts -> precision, recall, F1 and IoU for
+the detector (also its training's validation), and the restorer's metrics of a composite against
+the ground truth (L1, PSNR, SSIM, and a perceptual distance of MobileNetV2 features).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from typing import Sequence
+from typing import Any, Sequence
+
 import numpy as np
 
 

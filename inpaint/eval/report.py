@@ -1,18 +1,26 @@
-"""PLACEHOLDER"""
+"""What the restorer's evaluation writes besides ``results.json``: ``results.md`` (a table per
+metric and size, with hole bins and damage severities as rows, methods as columns and the best
+value in bold, the paired pconv-vs-classical comparison and the seconds per image), ``chart.png``
+(PSNR and SSIM per hole bin) and ``contact_sheet.png`` (examples a person can look at: input,
+mask, every method's composite with its scores, ground truth).
+"""
 
 from __future__ import annotations
 
-from PIL import Image, ImageDraw, ImageFont
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
-import io
+
 import numpy as np
-from .metrics import HIGHER_IS_BETTER, METRICS
-from .cases import CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, _BINS_TABLE, _SEVERITY_TABLE, bin_label
+from PIL import Image, ImageDraw
+
 from ..io.masks import known_to_image
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS
+from .cases import CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, _BINS_TABLE, _SEVERITY_TABLE, bin_label
+from .metrics import HIGHER_IS_BETTER, METRICS
+from .sheets import caption_font, cell_image
 
 
 def _fmt(metric: str, v: float | None) -> str:
@@ -79,7 +87,20 @@ def _label(c: dict[str, Any], key: str) -> str:
 
 
 def write_markdown(path: Path, results: dict[str, Any]) -> None:
+    """``results.md``: what was run, then per size the hole-bin tables of every metric with the
+    pconv-vs-classical comparison, the damage synthesiser's tables and the seconds per image."""
     meta, agg, comp = results["metadata"], results["aggregates"], results["comparison"]
+    lines = _run_lines(meta)
+    for size in meta["sizes"]:
+        lines += _bins_section(meta, agg, comp, size)
+    if agg["severity"]:
+        lines += _severity_section(meta, agg, comp)
+    lines += _seconds_section(meta, agg)
+    path.write_text("\n".join(lines))
+
+
+def _run_lines(meta: dict[str, Any]) -> list[str]:
+    """The title, the run's date, command, photos, sizes, methods and model, and the protocol."""
     methods, sizes = meta["methods"], meta["sizes"]
     model = meta.get("model")
     lines = [
@@ -97,64 +118,84 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
         lines.append(f"- model: version `{model['version']}`, {model['steps']} training steps, "
                      f"{model['parameters']:,} parameters, width {model['config']['width']}, depth "
                      f"{model['config']['depth']}, working size {model['config']['working_size']} (from `{model['source']}`)")
-    lines += [
+    return lines + [
         "",
         "Every method restores the same input and replaces exactly the hole (no dilation); metrics compare "
         "the composite with the ground truth over the whole image. Masks are binned by their hole-to-image "
         "ratio, with holes touching the image border or not. `n` = samples per method in the row.",
     ]
+
+
+def _shown_metrics(meta: dict[str, Any]) -> list[str]:
+    """The metrics the run computed (the perceptual distance only when it was on)."""
+    return [m for m in METRICS if m != "perceptual" or meta.get("perceptual") is not None]
+
+
+def _n(by_method: dict[str, dict[str, Any]]) -> str:
+    """A row's sample count: the most samples any of its methods has."""
+    return str(max(c["n"] for c in by_method.values()))
+
+
+def _bins_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict[str, Any]], size: int) -> list[str]:
+    """One table per metric at ``size``: a row per hole bin and border setting, then all pooled;
+    after the SSIM table, pconv against the best classical method per bin."""
     cells = _index(agg["bins"], ("size", "bin", "border"))
     overall = _index(agg["bins_overall"], ("size",))
-    for size in sizes:
-        lines += ["", f"## {size} x {size}: hole-to-image ratio bins"]
-        for metric in METRICS:
-            if metric == "perceptual" and meta.get("perceptual") is None:
-                continue
-            rows = []
-            for b in range(len(HOLE_BINS)):
-                for border in (False, True):
-                    by = cells.get((size, b, border), {})
-                    if by:
-                        rows.append(([bin_label(b), "yes" if border else "no", str(max(c["n"] for c in by.values()))], by))
-            by = overall.get((size,), {})
+    rows = []
+    for b in range(len(HOLE_BINS)):
+        for border in (False, True):
+            by = cells.get((size, b, border), {})
             if by:
-                rows.append((["all", "both", str(max(c["n"] for c in by.values()))], by))
-            lines += ["", f"### {_TITLES[metric]}", "", *_metric_table(metric, ["holes", "border", "n"], rows, methods)]
-            if metric == "ssim":
-                line = _comparison_line([c for c in comp if c.get("table") == _BINS_TABLE], size, "bin")
-                lines += ["", line or "pconv was not evaluated in this run (or no classical method was), "
-                                      "so there is no pconv-vs-classical comparison."]
-    if agg["severity"]:
-        sev = _index(agg["severity"], ("size", "severity"))
-        lines += ["", "## Damage synthesiser (the method sees the damaged photo and the exact mask; "
-                      "scored against the clean photo)"]
-        for size in sizes:
-            rows = []
-            for s in SEVERITIES:
-                by = sev.get((size, s), {})
-                if by:
-                    hole = np.mean([c["hole_ratio"] for c in by.values()])
-                    rows.append(([s, f"{100 * hole:.1f}%", str(max(c["n"] for c in by.values()))], by))
-            for metric in METRICS:
-                if metric == "perceptual" and meta.get("perceptual") is None:
-                    continue
-                lines += ["", f"### {size} x {size}: {_TITLES[metric]}", "",
-                          *_metric_table(metric, ["severity", "mean hole", "n"], rows, methods)]
-            line = _comparison_line([c for c in comp if c.get("table") == _SEVERITY_TABLE], size, "severity")
-            if line:
-                lines += ["", line]
+                rows.append(([bin_label(b), "yes" if border else "no", _n(by)], by))
+    by = overall.get((size,), {})
+    if by:
+        rows.append((["all", "both", _n(by)], by))
+    lines = ["", f"## {size} x {size}: hole-to-image ratio bins"]
+    for metric in _shown_metrics(meta):
+        lines += ["", f"### {_TITLES[metric]}", "", *_metric_table(metric, ["holes", "border", "n"], rows, meta["methods"])]
+        if metric == "ssim":
+            line = _comparison_line([c for c in comp if c.get("table") == _BINS_TABLE], size, "bin")
+            lines += ["", line or "pconv was not evaluated in this run (or no classical method was), "
+                                  "so there is no pconv-vs-classical comparison."]
+    return lines
+
+
+def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict[str, Any]]) -> list[str]:
+    """Per size, one table per metric with a row per damage severity (and its mean hole), then
+    pconv against the best classical method per severity."""
+    sev = _index(agg["severity"], ("size", "severity"))
+    lines = ["", "## Damage synthesiser (the method sees the damaged photo and the exact mask; "
+                 "scored against the clean photo)"]
+    for size in meta["sizes"]:
+        rows = []
+        for s in SEVERITIES:
+            by = sev.get((size, s), {})
+            if by:
+                hole = np.mean([c["hole_ratio"] for c in by.values()])
+                rows.append(([s, f"{100 * hole:.1f}%", _n(by)], by))
+        for metric in _shown_metrics(meta):
+            lines += ["", f"### {size} x {size}: {_TITLES[metric]}", "",
+                      *_metric_table(metric, ["severity", "mean hole", "n"], rows, meta["methods"])]
+        line = _comparison_line([c for c in comp if c.get("table") == _SEVERITY_TABLE], size, "severity")
+        if line:
+            lines += ["", line]
+    return lines
+
+
+def _seconds_section(meta: dict[str, Any], agg: dict[str, Any]) -> list[str]:
+    """Mean and median seconds of a restore call per method and size, and what they were timed on."""
+    sizes = meta["sizes"]
     secs = _index(agg["seconds"], ("size",))
-    lines += ["", "## Seconds per image (wall time of one restore call, mean / median)", "",
-              "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for m in methods:
+    lines = ["", "## Seconds per image (wall time of one restore call, mean / median)", "",
+             "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for m in meta["methods"]:
         vals = [secs.get((s,), {}).get(m) for s in sizes]
         lines.append(f"| {m} | " + " | ".join(f"{c['seconds']:.3f} / {c['seconds_median']:.3f}" if c else "-"
                                                for c in vals) + " |")
     env = meta["environment"]
-    lines += ["", f"Timed on {env['cpu_count']} CPU core(s) with {env['torch_threads']} torch thread(s); load average "
-              f"at the start {env['load_average_at_start']} (other jobs on the machine slow every method alike). "
-              "PatchMatch costs seconds per image and grows with the hole; leave it out with `--methods`.", ""]
-    path.write_text("\n".join(lines))
+    return lines + ["", f"Timed on {env['cpu_count']} CPU core(s) with {env['torch_threads']} torch thread(s); load "
+                    f"average at the start {env['load_average_at_start']} (other jobs on the machine slow every method "
+                    "alike). PatchMatch costs seconds per image and grows with the hole; leave it out with `--methods`.", ""]
 
 
 def _duration(seconds: float) -> str:
@@ -186,26 +227,12 @@ def write_chart(path: Path, pooled: Sequence[dict[str, Any]], sizes: Sequence[in
     fig.savefig(path, dpi=100)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def _cell(a: np.ndarray, cell: int) -> Image.Image:
-    im = Image.fromarray(a)
-    if im.width == cell:
-        return im
-    return im.resize((cell, cell), Image.Resampling.LANCZOS if im.width > cell else Image.Resampling.NEAREST)
-
-
 def render_contact_sheet(examples: Sequence[Example], methods: Sequence[str], cell: int) -> Image.Image:
     """Rows = examples; columns = the input with the hole in red, the mask, each method's
     composite (captioned with its PSNR / SSIM), the ground truth."""
     columns = ["input (hole in red)", "mask (white = hole)", *methods, "ground truth"]
     gap, head, caption, foot = 6, 24, 20, 18
-    font, small = _font(14), _font(12)
+    font, small = caption_font(14), caption_font(12)
     width = gap + len(columns) * (cell + gap)
     height = head + len(examples) * (caption + cell + foot + gap)
     sheet = Image.new("RGB", (width, height), "white")
@@ -222,7 +249,7 @@ def render_contact_sheet(examples: Sequence[Example], methods: Sequence[str], ce
                  *(ex.results[m][0] for m in methods), ex.gt]
         for j, tile in enumerate(tiles):
             x = gap + j * (cell + gap)
-            sheet.paste(_cell(tile, cell), (x, y))
+            sheet.paste(cell_image(tile, cell), (x, y))
             if 2 <= j < 2 + len(methods):
                 scores = ex.results[methods[j - 2]][1]
                 draw.text((x, y + cell + 2), f"{scores['psnr']:.2f} dB / {scores['ssim']:.3f}", fill="black", font=small)

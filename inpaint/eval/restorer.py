@@ -1,12 +1,34 @@
-"""PLACEHOLDER"""
+"""The paper-style evaluation: ``python -m inpaint evaluate --images DIR --out DIR [...]``.
+
+Protocol (Liu et al. 2018, section 5, with fixed seeds so that every run and every method sees the
+same masks):
+
+- Photos: every evaluation photo of an image folder. With a ``manifest.csv`` only rows whose role
+  is ``eval`` are used (``demo`` photos have no ground truth worth scoring and ``train`` photos must
+  never be scored); a folder whose manifest lists no evaluation photo is refused.
+- Sizes: each photo is centre-cropped to a square and resized (Lanczos) to every ``--sizes``.
+- Masks: for each of the six hole-to-image bins (0.01, 0.1] ... (0.5, 0.6], ``--masks-per-bin``
+  irregular masks with holes touching the border and as many without; each mask's generator is
+  seeded from (seed, image index, size, bin, border, k) only. A second table uses the damage
+  synthesiser (minor / moderate / severe): the method sees the damaged photo and the exact mask,
+  and is scored against the clean photo (``cases``).
+- Every method restores the same input (``restore(..., n=1, dilations=[0])``: exactly the hole is
+  replaced; hole pixels of the input are blanked to white so that no method can see the truth).
+- Metrics on the composite against the ground truth: L1 (mean absolute error over the whole image
+  in [0, 1] units, the paper's definition), PSNR and SSIM (scikit-image, data_range=255,
+  channel_axis=-1), and a perceptual distance (MobileNetV2 features,
+  ``inpaint.train.perceptual.perceptual_distance``; lower is better). Seconds: wall time of the
+  ``restore`` call.
+
+Outputs in ``--out``: ``results.json`` (metadata, every sample row, aggregates per cell with their
+sample counts, the paired pconv-vs-classical comparison), ``results.md`` (tables), ``chart.png``
+(PSNR and SSIM per hole bin) and ``contact_sheet.png`` (examples a person can look at), written by
+``report``. PatchMatch is by far the slowest method and dominates a full run; leave it out with
+``--methods pconv,telea,ns,biharmonic,smooth``.
+"""
 
 from __future__ import annotations
 
-from PIL import Image
-from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, Sequence
 import argparse
 import contextlib
 import dataclasses
@@ -16,22 +38,29 @@ import hashlib
 import inspect
 import json
 import math
-import numpy as np
 import os
 import platform
 import shlex
 import subprocess
 import sys
 import time
-from .metrics import HIGHER_IS_BETTER, METRICS, PSNR_CAP, _perceptual, pixel_metrics
-from .cases import HOLE_FILL, _BINS_TABLE, _SEVERITY_TABLE, EvalImage, Example, Setting, bin_label, find_images, masked_input, plan_settings
-from .report import _contact_plan, _duration, write_chart, write_contact_sheet, write_markdown
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
 from ..io.masks import hole_ratio, known_to_image
-from ..io.weights import WeightsError, default_source, load_model
-from ..restoration import METHODS, restore
+from ..io.weights import WeightsError, default_source
+from ..nn.unet import load_model
+from ..restoration import METHODS, classical, restore
 from ..synth.damage import SEVERITIES
-from ..synth.holes import HOLE_BINS
-from ..restoration import classical
+from ..synth.holes import HOLE_BINS, touches_border
+from .cases import HOLE_FILL, _BINS_TABLE, _SEVERITY_TABLE, EvalImage, Example, Setting, bin_label, find_images, masked_input, plan_settings
+from .metrics import HIGHER_IS_BETTER, METRICS, PSNR_CAP, _perceptual, pixel_metrics
+from .report import _contact_plan, _duration, write_chart, write_contact_sheet, write_markdown
 
 
 DEFAULT_SIZES = (256, 512)
@@ -71,10 +100,6 @@ class EvalConfig:
             raise ValueError("--masks-per-bin and --limit must be >= 1 and --seed >= 0")
         if self.patchmatch_patch < 3 or self.patchmatch_patch % 2 == 0:
             raise ValueError(f"--patchmatch-patch must be an odd number >= 3, got {self.patchmatch_patch}")
-
-
-def _touches_border(known: np.ndarray) -> bool:
-    return not (known[0].all() and known[-1].all() and known[:, 0].all() and known[:, -1].all())
 
 
 def _mask_hash(known: np.ndarray) -> str:
@@ -119,7 +144,7 @@ class Evaluator:
             "table": setting.table, "image": image.file, "image_index": image.index, "size": setting.size,
             "bin": setting.bin, "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
             "border": setting.border, "severity": setting.severity, "k": setting.k,
-            "hole_ratio": hole_ratio(known), "touches_border": _touches_border(known),
+            "hole_ratio": hole_ratio(known), "touches_border": touches_border(~known),
             "mask_seed": setting.seed_words(self.cfg.seed, image.index), "mask_sha256": _mask_hash(known),
         }
         stem = f"{image.index:03d}_{Path(image.file).stem}_{setting.size}_{setting.tag}"
@@ -257,60 +282,95 @@ class Setup:
         return cls(images, model, info, extractor)
 
 
+_PARTIAL = "samples.partial.jsonl"  # every row as it is scored: survives a crash, removed when the run completes
+
+
 def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = None,
         progress: bool = True) -> dict[str, Any]:
     """Evaluate, write the four outputs into ``cfg.out`` and return the results dict."""
-    from tqdm import tqdm
-
     setup = setup or Setup.load(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     samples_dir = out / "samples" if cfg.save_samples else None
     if samples_dir is not None:
         samples_dir.mkdir(exist_ok=True)
-    images = setup.images
     ev = Evaluator(cfg, setup.model, setup.extractor)
-    plan = [(img, s) for img in images for size in cfg.sizes
+    plan = [(img, s) for img in setup.images for size in cfg.sizes
             for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table)]
     load_at_start = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
-
     with _patchmatch_patch(cfg.patchmatch_patch):
-        timing = {size: ev.time_one_input(images[0], size) for size in cfg.sizes}
-        per_size = {size: sum(1 for _, s in plan if s.size == size) for size in cfg.sizes}
-        estimate = sum(per_size[size] * sum(timing[size].values()) for size in cfg.sizes)
-        print(f"evaluating {len(images)} photos x {len(cfg.sizes)} size(s) x "
-              f"{len(plan) // max(len(images) * len(cfg.sizes), 1)} masked inputs = {len(plan)} inputs, "
-              f"{len(cfg.methods)} method(s) each; expected about {_duration(estimate)}", flush=True)
-        for size in cfg.sizes:
-            print(f"  per input at {size} px: " + ", ".join(f"{k} {v:.2f} s" for k, v in timing[size].items())
-                  + f" (timed on one {bin_label(2)} mask: bigger holes take longer)", flush=True)
+        estimate = _announce(cfg, ev, setup.images, plan)
+        rows, examples, skipped = _evaluate_plan(cfg, ev, setup.images, plan, out, samples_dir, progress)
+    aggregates, comparison = summarise(cfg, rows)
+    results = {
+        "metadata": _metadata(cfg, setup, command, load_at_start, estimate, time.perf_counter() - started, skipped),
+        "aggregates": aggregates,
+        "comparison": comparison,
+        "samples": rows,
+    }
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, out / "results.json")
+    write_markdown(out / "results.md", results)
+    write_chart(out / "chart.png", aggregates["bins_pooled"], cfg.sizes, cfg.methods)
+    if examples:
+        write_contact_sheet(out / "contact_sheet.png", examples, cfg.methods, cfg.sizes[0])
+    (out / _PARTIAL).unlink(missing_ok=True)
+    return results
 
-        examples_wanted = _contact_plan(images, cfg.sizes[0], cfg.severity_table)
-        examples: list[Example] = []
-        rows: list[dict[str, Any]] = []
-        skipped = []
-        partial = out / "samples.partial.jsonl"  # survives a crash; removed when the run completes
-        with partial.open("w") as log_file, tqdm(total=len(plan) * len(cfg.methods), unit="restore",
-                                                  desc="evaluate", disable=not progress, dynamic_ncols=True) as bar:
-            for img, s in plan:
-                bar.set_postfix_str(f"{img.file} {s.size}px {s.tag}", refresh=False)
-                new, composites = ev.evaluate(img, s, samples_dir, on_method=lambda _m: bar.update(1))
-                if not new:
-                    skipped.append({"image": img.file, "size": s.size, "setting": s.tag, "reason": "no damage"})
-                    bar.update(len(cfg.methods))
-                    continue
-                rows += new
-                for r in new:
-                    log_file.write(json.dumps(r) + "\n")
-                log_file.flush()
-                caption = examples_wanted.get((img.index, s))
-                if caption is not None:
-                    gt, seen, known = masked_input(img, s, cfg.seed)
-                    caption += f", hole {100 * new[0]['hole_ratio']:.1f}%"
-                    examples.append(Example(caption, seen, known, gt,
-                                            {r["method"]: (composites[r["method"]], r) for r in new}))
 
+def _announce(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], plan: Sequence[tuple[EvalImage, Setting]]) -> float:
+    """Time every method on one input per size, print what the run will do and how long it should
+    take; returns that estimate in seconds."""
+    timing = {size: ev.time_one_input(images[0], size) for size in cfg.sizes}
+    per_size = {size: sum(1 for _, s in plan if s.size == size) for size in cfg.sizes}
+    estimate = sum(per_size[size] * sum(timing[size].values()) for size in cfg.sizes)
+    print(f"evaluating {len(images)} photos x {len(cfg.sizes)} size(s) x "
+          f"{len(plan) // max(len(images) * len(cfg.sizes), 1)} masked inputs = {len(plan)} inputs, "
+          f"{len(cfg.methods)} method(s) each; expected about {_duration(estimate)}", flush=True)
+    for size in cfg.sizes:
+        print(f"  per input at {size} px: " + ", ".join(f"{k} {v:.2f} s" for k, v in timing[size].items())
+              + f" (timed on one {bin_label(2)} mask: bigger holes take longer)", flush=True)
+    return estimate
+
+
+def _evaluate_plan(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], plan: Sequence[tuple[EvalImage, Setting]],
+                   out: Path, samples_dir: Path | None, progress: bool
+                   ) -> tuple[list[dict[str, Any]], list[Example], list[dict[str, Any]]]:
+    """Every method on every planned input: (the sample rows, the contact sheet's examples, the
+    inputs skipped for having no damage). Each row is also appended to ``out/_PARTIAL``."""
+    from tqdm import tqdm
+
+    examples_wanted = _contact_plan(images, cfg.sizes[0], cfg.severity_table)
+    examples: list[Example] = []
+    rows: list[dict[str, Any]] = []
+    skipped = []
+    with (out / _PARTIAL).open("w") as log_file, tqdm(total=len(plan) * len(cfg.methods), unit="restore",
+                                                      desc="evaluate", disable=not progress, dynamic_ncols=True) as bar:
+        for img, s in plan:
+            bar.set_postfix_str(f"{img.file} {s.size}px {s.tag}", refresh=False)
+            new, composites = ev.evaluate(img, s, samples_dir, on_method=lambda _m: bar.update(1))
+            if not new:
+                skipped.append({"image": img.file, "size": s.size, "setting": s.tag, "reason": "no damage"})
+                bar.update(len(cfg.methods))
+                continue
+            rows += new
+            for r in new:
+                log_file.write(json.dumps(r) + "\n")
+            log_file.flush()
+            caption = examples_wanted.get((img.index, s))
+            if caption is not None:
+                gt, seen, known = masked_input(img, s, cfg.seed)
+                caption += f", hole {100 * new[0]['hole_ratio']:.1f}%"
+                examples.append(Example(caption, seen, known, gt,
+                                        {r["method"]: (composites[r["method"]], r) for r in new}))
+    return rows, examples, skipped
+
+
+def summarise(cfg: EvalConfig, rows: Sequence[dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The aggregates per cell (bins with and without border, pooled, overall; severities;
+    seconds) and the paired pconv-vs-classical comparison on PSNR and SSIM, in the run's order."""
     bins_rows = [r for r in rows if r["table"] == _BINS_TABLE]
     sev_rows = [r for r in rows if r["table"] == _SEVERITY_TABLE]
     key = _order(cfg)
@@ -327,22 +387,7 @@ def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = No
         comparison += [{"table": _SEVERITY_TABLE, **c}
                        for c in compare_pconv(sev_rows, cfg.methods, metric, ("size", "severity"))]
     comparison.sort(key=lambda c: (c["table"], c["metric"], key(c)))
-
-    results = {
-        "metadata": _metadata(cfg, setup, command, load_at_start, estimate, time.perf_counter() - started, skipped),
-        "aggregates": aggregates,
-        "comparison": comparison,
-        "samples": rows,
-    }
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, out / "results.json")
-    write_markdown(out / "results.md", results)
-    write_chart(out / "chart.png", aggregates["bins_pooled"], cfg.sizes, cfg.methods)
-    if examples:
-        write_contact_sheet(out / "contact_sheet.png", examples, cfg.methods, cfg.sizes[0])
-    partial.unlink(missing_ok=True)
-    return results
+    return aggregates, comparison
 
 
 def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[float] | None,
@@ -371,7 +416,7 @@ def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[flo
             "restore": {"n": 1, "dilations": [0], "seed": cfg.seed},
             "metrics": "composite vs ground truth over the whole image; l1 in [0,1] units; psnr, ssim from "
                        f"skimage.metrics (data_range=255, channel_axis=-1), psnr capped at {PSNR_CAP:g} dB; "
-                       "perceptual = features.perceptual_distance (MobileNetV2); seconds = wall time of restore()",
+                       "perceptual = inpaint.train.perceptual.perceptual_distance (MobileNetV2); seconds = wall time of restore()",
         },
         "model": setup.model_info,
         "perceptual": {"backbone": setup.extractor.backbone} if setup.extractor is not None else None,

@@ -129,7 +129,7 @@ def _draw_mask(height: int, width: int, rng: np.random.Generator, low: float, hi
     damage = np.zeros((height, width), np.uint8)
     damaged = misses = 0
     for _ in range(max_tries):
-        touching = border is not True or _touches_border(damage)
+        touching = border is not True or touches_border(damage)
         # The target is a soft goal inside the bin: stop when reached, or when inside the bin and
         # shapes keep overshooting (a few thin lines of fixed width may never fit the last gap).
         if damaged > low * total and touching and (damaged >= target * total or misses >= 8):
@@ -160,7 +160,9 @@ def _check_hole_range(hole_range: tuple[float, float]) -> tuple[float, float]:
     return low, high
 
 
-def _touches_border(damage: np.ndarray) -> bool:
+def touches_border(damage: np.ndarray) -> bool:
+    """Whether a damaged (non-zero) pixel lies on the image's outermost ring: the paper's "holes
+    close to the border"."""
     return bool(damage[0].any() or damage[-1].any() or damage[:, 0].any() or damage[:, -1].any())
 
 
