@@ -1,16 +1,37 @@
-"""PLACEHOLDER"""
+"""Suggest the damage: a probability map and a mask of the scratches, creases, tears, stains,
+spots and missing corners of an old photo, at the photo's full resolution.
+
+Two methods behind one function, ``detect_damage(photo, sensitivity=..., method=...)``:
+
+- ``learned``: ``DamageNet`` (``inpaint.nn.damagenet``), a small U-Net of the restorer's
+  partial-convolution blocks with one output channel, the logit of "this pixel is damage",
+  trained on the damage synthesiser's output over real photos (``inpaint.train.detector``). Its
+  partial convolutions get a validity mask that is 1 on the photo and 0 on padding, so padding a
+  tile (or the photo) to a multiple of ``2**depth`` changes nothing: a pixel near the photo's edge
+  is judged from the photo alone, the same way whatever the tile's shape.
+- ``classical``: morphological line, stain and missing-corner responses (``classical``), the
+  baseline the learned detector is compared with.
+
+``sensitivity`` in [0, 1] (default 0.5) moves the decision threshold: higher flags more
+(``sensitivity``). Large scans are processed in tiles of ``DetectSettings.tile`` pixels with
+``margin`` pixels of context on every side; only each tile's core is kept, so the seams fall where
+both neighbours saw enough context. Big photos also get a pass at a coarser scale
+(``coarse_level``), where damage drawn in proportion to the photo has the width the detector
+learned.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-import numpy as np
 import time
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+
+from ..io.photos import Photo, PhotoInput, open_photo
+from ..nn.damagenet import DamageNet, load_detector
 from .classical import classical_damage
 from .sensitivity import DEFAULT_SENSITIVITY, check_sensitivity, learned_threshold
-from ..io.photos import Photo, PhotoInput, open_photo
-from ..nn.damagenet import load_detector
-from ..nn.damagenet import DamageNet
 
 
 DETECT_METHODS = ("learned", "classical")
@@ -25,7 +46,7 @@ class DetectSettings:
     tile: int = 1024
     # Context on each side (rounded up to the network's 2**depth). Measured with the bundled
     # detector on a 2200 px scan against one untiled pass: 32 px changed 0.0007 % of the suggested
-    # pixels (64 px: none; 0 px: 0.009 %), and a 24 MP scan took 3.8 s instead of 5.1 s with 64 px.
+    # pixels (64 px: none; 0 px: 0.009 %), and 64 px costs more time on big scans.
     margin: int = 32
     max_batch: int = 2
     # Photos at least twice this long also get a pass at the power-of-two downscale whose long side
@@ -93,11 +114,11 @@ def _tile_boxes(h: int, w: int, tile: int, margin: int, align: int = 1) -> list[
 
     Every input tile starts at a multiple of ``align`` (the network's ``2**depth``), so each tile
     sees the same grid of strided convolutions as one pass over the whole photo would: tiling then
-    changes only how much context a pixel near a seam gets. (Unaligned tiles shift that grid, and
-    a U-Net with stride-2 layers is not shift-invariant: on a 2200 px scan, tiles at arbitrary
-    offsets changed 0.18 % of the suggested pixels.) The margin is rounded up to ``align``."""
+    changes only how much context a pixel near a seam gets (unaligned tiles shift that grid, and a
+    U-Net with stride-2 layers is not shift-invariant). The margin is rounded up to ``align``."""
     if h <= tile + 2 * margin and w <= tile + 2 * margin:
         return [(0, h, 0, w, 0, h, 0, w)]
+    # on a 2200 px scan, tiles at arbitrary offsets changed 0.18 % of the suggested pixels
     margin = -(-margin // align) * align
 
     def cuts(n: int) -> list[int]:
@@ -120,8 +141,8 @@ def predict_probability(model: DamageNet, rgb8: np.ndarray, settings: DetectSett
     device = next(model.parameters()).device
     h, w = rgb8.shape[:2]
     boxes = _tile_boxes(h, w, settings.tile, settings.margin, model.multiple)
-    # On a CPU one tile per pass (its activations stay in cache: 4.7 s instead of 5.6 s for a
-    # 24 MP scan in pairs); on a GPU, max_batch tiles padded to a common shape.
+    # On a CPU one tile per pass (its activations stay in cache, which is faster than pairs); on a
+    # GPU, max_batch tiles padded to a common shape.
     per_pass = 1 if device.type == "cpu" else max(1, settings.max_batch)
     prob = np.empty((h, w), np.float32)
     src = torch.from_numpy(rgb8)  # (H, W, 3) uint8, no copy
@@ -149,10 +170,9 @@ def coarse_level(height: int, width: int, coarse_side: int | None) -> int:
 
     Why: the synthesiser, like real prints, makes damage in proportion to the photo, and the
     detector learned it on crops of photos of a few hundred pixels. On a big scan a crease is tens
-    of pixels wide, wider than anything it saw: measured with the bundled detector on moderate
-    damage, a 3000x2000 photo gave F1 0.15 at full resolution, 0.59 with the coarse pass (level 2)
-    added; a 2048 px one 0.09 and 0.47 (README, "Damage detection"). Thin scratches of a few
-    pixels vanish when downscaled, so the full-resolution pass stays."""
+    of pixels wide, wider than anything it saw. Thin scratches of a few pixels vanish when
+    downscaled, so the full-resolution pass stays."""
+    # What the coarse pass gains on big scans: docs/detection.md, "Big scans: the coarse pass".
     long_side = max(height, width)
     if not coarse_side or long_side < 2 * coarse_side:
         return 0
@@ -176,6 +196,8 @@ def multiscale_probability(model: DamageNet, rgb8: np.ndarray, settings: DetectS
 
 
 def _autocast(device: torch.device):
+    """float16 on CUDA, float32 elsewhere (the restorer's tiles prefer bfloat16 where CUDA has it:
+    ``restoration.tiles._device_autocast``)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return torch.autocast("cpu", enabled=False)
