@@ -133,10 +133,10 @@ def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path,
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .io.photos import open_photo, save_image
     from .io.masks import load_mask
-    from .restoration import plan_candidates, restore
+    from .io.photos import open_photo, save_image
     from .nn.unet import load_model
+    from .restoration import plan_candidates, restore
 
     plan_candidates(args.n, args.seed, args.variation, args.method)  # validates -n and --variation early
     pairs = _pairs(Path(args.photo), args.mask, args.masks)
@@ -229,8 +229,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_damage(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .io.photos import open_photo
     from .io.masks import known_to_image
+    from .io.photos import open_photo
     from .synth.damage import synthesize_damage
 
     photo = open_photo(args.photo)
@@ -273,10 +273,10 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .io.photos import open_photo, save_image
     from .io.masks import hole_ratio, known_to_image, load_mask
-    from .restoration import CandidateSpec, restore
+    from .io.photos import open_photo, save_image
     from .nn.unet import load_model
+    from .restoration import CandidateSpec, restore
 
     conditions = parse_conditions(args.conditions)
     pairs = _pairs(Path(args.photos), None, args.masks)
