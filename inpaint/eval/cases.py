@@ -56,7 +56,7 @@ def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> lis
     if manifest.is_file():
         with manifest.open(newline="", encoding="utf-8") as fh:
             table = list(csv.DictReader(fh))
-        roles = sorted({r.get("role") or "train" for r in table})  # data.py: no role means training
+        roles = sorted({r.get("role") or "train" for r in table})  # inpaint.train.data: no role means training
         rows = {r["file"]: r for r in table if (r.get("role") or "train") == "eval"}
         if not rows:
             raise ValueError(f"{manifest} lists no photo with role 'eval' (roles: {', '.join(roles) or 'none'}): "
