@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 from ..eval.metrics import f1_counts, scores
-from ..io.weights import save_detector
+from ..nn.damagenet import save_detector
 from ..nn.damagenet import DamageNet, DamageNetConfig
 from ..synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from ..synth.truth import dark_damage
@@ -163,7 +163,7 @@ class DetectorTrainer:
         if cfg.init and ck is not None:
             log.info("%s exists: resuming from it, not from --init %s", self.ckpt_path, cfg.init)
         elif cfg.init:
-            from ..io.weights import load_detector
+            from ..nn.damagenet import load_detector
 
             init = load_detector(cfg.init, device=self.device, allow_untrained=True)
         source = ck["model_config"] if ck is not None else init.config.to_dict() if init is not None else {}

@@ -15,7 +15,7 @@ import os
 import time
 import torch
 import torch.distributed as dist
-from ..io.weights import save_model
+from ..nn.unet import save_model
 from ..nn.unet import PConvUNet, PConvUNetConfig, PRIORS, RENORMS
 from .data import build_dataset, seed_worker
 from .loop import batch_stream, checkpoint_if_due, head_param_groups, optimiser_step, save_atomic, stop_on_signals, update_ema
@@ -160,7 +160,7 @@ class Trainer:
             if self.rank == 0:
                 log.info("%s exists: resuming from it, not from --init %s", self.ckpt_path, cfg.init)
         elif cfg.init:
-            from ..io.weights import load_model
+            from ..nn.unet import load_model
 
             init = load_model(cfg.init, device=self.device, allow_untrained=True)
         source_config = checkpoint["model_config"] if checkpoint is not None else init.config.to_dict() if init else None
