@@ -237,14 +237,14 @@ def markdown(results: dict[str, Any]) -> str:
         + (f", detector `{results['model_version']}`" if results.get("model_version") else "") + ".",
         "",
         "F1 per damage kind and severity (pixels pooled over photos and seeds; best in bold):",
-        *_f1_table(idx, methods, lambda r: r.get("f1")),
+        *f1_table(idx, methods, lambda r: r.get("f1")),
     ]
     if any("visible" in r for r in results["table"]):
         edge = (results.get("visibility_edges") or VISIBILITY_EDGES)[0]
         lines += ["", f"The same with the faint truth ignored: true damage pixels the damage changed by fewer than {edge} "
                   "grey levels in every channel count neither as found nor as missed, and a suggestion there is not a "
                   "false positive (the synthesiser's mask counts every pixel a damage layer touched at 5% opacity):",
-                  *_f1_table(idx, methods, lambda r: r.get("visible", {}).get("f1"))]
+                  *f1_table(idx, methods, lambda r: r.get("visible", {}).get("f1"))]
     lines += ["", "Precision / recall / IoU, all severities pooled:", "",
               "| kind | " + " | ".join(f"{m} P / R / IoU" for m in methods) + " |", "|---|" + "---:|" * len(methods)]
     for kind in ROWS:
@@ -266,7 +266,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], float | None]) -> list[str]:
+def f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], float | None]) -> list[str]:
     """Rows of kinds, columns of severity x method, ``value(row)`` in each cell, the best in bold."""
     lines = ["", "| kind | " + " | ".join(f"{s} {m}" for s in SEVERITIES for m in methods) + " |",
              "|---|" + "---:|" * (len(SEVERITIES) * len(methods))]

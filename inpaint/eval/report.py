@@ -23,7 +23,8 @@ from .metrics import HIGHER_IS_BETTER, METRICS
 from .sheets import caption_font, cell_image
 
 
-def _fmt(metric: str, v: float | None) -> str:
+def format_metric(metric: str, v: float | None) -> str:
+    """A metric as the tables show it (L1 in percent; "-" for none)."""
     if v is None:
         return "-"
     return {"psnr": f"{v:.2f}", "ssim": f"{v:.4f}", "l1": f"{100 * v:.2f}", "perceptual": f"{v:.4f}",
@@ -44,10 +45,10 @@ def _metric_table(metric: str, lead: Sequence[str], rows: Sequence[tuple[Sequenc
     (at the displayed precision) in bold. ``rows``: (lead cells, {method: cell dict})."""
     lines = ["| " + " | ".join([*lead, *methods]) + " |", "|" + "---|" * (len(lead) + len(methods))]
     for cells, by_method in rows:
-        shown = {m: _fmt(metric, by_method[m].get(metric)) if m in by_method else "-" for m in methods}
+        shown = {m: format_metric(metric, by_method[m].get(metric)) if m in by_method else "-" for m in methods}
         values = [by_method[m][metric] for m in methods if m in by_method and by_method[m].get(metric) is not None]
         if values:
-            best = _fmt(metric, max(values) if HIGHER_IS_BETTER[metric] else min(values))
+            best = format_metric(metric, max(values) if HIGHER_IS_BETTER[metric] else min(values))
             shown = {m: f"**{s}**" if s == best and len(values) > 1 else s for m, s in shown.items()}
         lines.append("| " + " | ".join([*cells, *(shown[m] for m in methods)]) + " |")
     return lines

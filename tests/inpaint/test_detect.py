@@ -535,9 +535,12 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert r.returncode == 0, r.stderr
     card = (tmp_path / "more" / "model" / "README.md").read_text()
     assert "5 Adam steps (the last run at lr 0.0003), batch 3, 13 crops of 40 and 48 px" in card
-    assert "| 1 | 2 | 4 | 48 (0.15-1) | 2 | 0.001 | - |" in card
-    assert "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5 |" in card
-    assert f"crops/s) on a {machine_summary()}\n" in card  # both phases ran here
+    assert f"crops/s) on a {machine_summary()}\n" in card and "- 2 phase(s)" in card  # both phases ran here
+    # every phase is in the training record beside the card, numbered, as the weights recorded it
+    record = json.loads((tmp_path / "more" / "model" / "training_record.json").read_text())
+    assert [(p["phase"], p["steps"], p["images_seen"], p["crop"], p["scale"], p["batch_size"], p["lr"], p["thin_weight"])
+            for p in record["phases"]] == [(1, 2, 4, 48, [0.15, 1.0], 2, 0.001, 0.0), (2, 3, 9, 40, [0.15, 1.0], 3, 0.0003, 4.0)]
+    assert [{k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]] == after.metadata["phases"]
     phases = after.metadata["phases"]
     assert [(p["steps"], p["images_seen"], p["crop"], p["batch_size"], p["lr"]) for p in phases] == [
         (2, 4, 48, 2, base.lr), (3, 9, 40, 3, 3e-4)]
@@ -556,7 +559,9 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert wide_after.config.width == 6 and wide_after.metadata["phases"][-1]["widened"] == [4, 6]
     assert wide_after.metadata["phases"][-1]["dark_weight"] == 1.5
     assert _cli("card", "--model", str(tmp_path / "wide" / "model"), "--train-command", "t").returncode == 0
-    assert "widened from 4 to 6 channels (Net2Net); thin damage x5; visibly darker damage +1.5 |" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    assert "thin damage, the pixels a 3x3 erosion removes, 5 times more; damage that made a pixel visibly darker (by 8 grey levels or more) 1.5 more" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    last = json.loads((tmp_path / "wide" / "model" / "training_record.json").read_text())["phases"][-1]
+    assert (last["widened"], last["thin_weight"], last["dark_weight"]) == ([4, 6], 4.0, 1.5)
     # bf16 steps (on any CPU: slow without native bf16, but a tiny model) are recorded as such
     half = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "half"), amp="bf16"))
     assert half.precision == "bfloat16" and more.amp == "off"
@@ -564,7 +569,10 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert half_after.metadata["phases"][-1]["precision"] == "bfloat16" and half_after.metadata["steps"] == 5
     assert all(v.dtype == torch.float32 for v in half_after.state_dict().values() if v.is_floating_point())
     assert _cli("card", "--model", str(tmp_path / "half" / "model"), "--train-command", "t").returncode == 0
-    assert "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5; bfloat16 steps |" in (tmp_path / "half" / "model" / "README.md").read_text()
+    assert f"crops/s) on a {machine_summary()}; phase 2 in bfloat16 steps\n" in (tmp_path / "half" / "model" / "README.md").read_text()
+    last = json.loads((tmp_path / "half" / "model" / "training_record.json").read_text())["phases"][-1]
+    assert (last["steps"], last["images_seen"], last["crop"], last["batch_size"], last["lr"], last["thin_weight"],
+            last["precision"]) == (3, 9, 40, 3, 0.0003, 4.0, "bfloat16")
     with pytest.raises(ValueError, match="only be widened"):
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
     headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
@@ -581,7 +589,9 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert float(after_lines.line_skip.weight.abs().sum()) > 0  # the full-resolution line term trained too
     assert _cli("card", "--model", str(tmp_path / "lined" / "model"), "--train-command", "t").returncode == 0
     card = (tmp_path / "lined" / "model" / "README.md").read_text()
-    assert "with 3x3, 5x5 squares" in card and "| 2 | 3 | 9 | 40 (0.15-1) | 3 | 0.0003 | thin damage x5; line features 3, 5 |" in card
+    assert "with 3x3, 5x5 squares" in card
+    last = json.loads((tmp_path / "lined" / "model" / "training_record.json").read_text())["phases"][-1]
+    assert (last["steps"], last["crop"], last["lr"], last["thin_weight"], last["line_sizes"]) == (3, 40, 0.0003, 4.0, [3, 5])
     with pytest.raises(ValueError, match="line features"):  # other line sizes do not fit
         DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
 
@@ -638,10 +648,28 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     assert "thin damage, the pixels a 3x3 erosion removes, 5 times more" in card and "50% of the damaged samples" in card
     assert "visibly darker (by 8 grey levels or more) 2 more" in card
     assert "`scripts/train_detector.sh run`" in card and "of their pixels flagged" in card
+    # the Hub's form: YAML metadata, then one results table, the F1 table of the evaluation's results.md
+    assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-segmentation\n")
+    assert "\nmetrics: [f1]\n---\n\n# Damage detector" in card
+    assert [h for h in card.splitlines() if h.startswith("## ")] == [
+        "## How to use", "## Results", "## Limitations", "## Training", "## License"]
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
-    assert scratch_row in card and "## Evaluation" in card
-    assert load_detector(folder, device="cpu").config.version == "damage-w4-d3-s2"  # the weights are untouched
+    assert scratch_row in card and sum(line.startswith("| kind |") for line in card.splitlines()) == 1
+    assert "- recipe: not recorded" in card and "- training commit: not recorded" in card
+    assert "- training record: [training_record.json](training_record.json)" in card
+    # the full record beside the card: the phases, the run's configuration and validation, the evaluation
+    detector = load_detector(folder, device="cpu")
+    record = json.loads((folder / "training_record.json").read_text())
+    assert record["model"] == "damage-w4-d3-s2" and record["command"] == "scripts/train_detector.sh run"
+    assert (record["recipe"], record["commit"]) == (None, None)
+    assert [{k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]] == detector.metadata["phases"]
+    assert record["validation"] == detector.metadata["validation"]
+    assert record["last_phase_config"] == detector.metadata["train_config"] and record["last_phase_config"]["thin_weight"] == 4.0
+    assert record["totals"]["steps"] == 2 and record["totals"]["images_seen"] == 4 and record["totals"]["crops"] == [48]
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert record["evaluation"][0]["folder"] == "ev" and record["evaluation"][0]["false_positive_rate"] == results["false_positive_rate"]
+    assert detector.config.version == "damage-w4-d3-s2"  # the weights are untouched
 
 
 # ----------------------------------------------------------------------------- evaluation and CLI
@@ -740,14 +768,14 @@ def test_thin_damage_weighting_of_the_loss():
 
 
 def test_the_card_says_where_each_phase_ran():
-    from inpaint.eval.card import UNRECORDED_MACHINE, _detector_machines
+    from inpaint.eval.card import UNRECORDED_MACHINE, _where_trained
 
     here = machine_summary()
     assert here.startswith(f"{os.cpu_count()}-core ") and ("no GPU" in here or "GPU " in here)
-    assert _detector_machines({"phases": [{"steps": 5}]}) == f" on {UNRECORDED_MACHINE}"  # recorded before machines were
-    mixed = {"phases": [{}, {}, {"machine": "M1"}, {"machine": "M1"}, {"machine": "M2"}]}
-    assert _detector_machines(mixed) == (": phases 1-2 on a 2-core x86-64 CPU, no GPU (its model not recorded); "
-                                         "phases 3-4 on a M1; phase 5 on a M2")
+    assert _where_trained([{"steps": 5}]) == f" on {UNRECORDED_MACHINE}" == " on an unrecorded machine"
+    assert _where_trained([]) == f" on {UNRECORDED_MACHINE}"
+    mixed = [{}, {}, {"machine": "M1"}, {"machine": "M1"}, {"machine": "M2"}]
+    assert _where_trained(mixed) == ": phases 1-2 on an unrecorded machine; phases 3-4 on a M1; phase 5 on a M2"
 
 
 def test_dark_damage_weighting_of_the_loss():

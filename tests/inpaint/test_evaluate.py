@@ -252,3 +252,119 @@ def test_patchmatch_patch_size_is_restored_after_the_run():
     assert classical.CLASSICAL_METHODS["patchmatch"] is original
     with _patchmatch_patch(DEFAULT_PATCH):
         assert classical.CLASSICAL_METHODS["patchmatch"] is original
+
+
+# ----------------------------------------------------------------------------- model cards
+
+
+STAGE = {"stage": 1, "steps": 2, "lr": 2e-4, "batch_size": 4, "crop": 32, "scale": [0.5, 1.0], "features": "none",
+         "loss_weights": {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1},
+         "encoder_bn_frozen": False, "decoder_renorm": "joint", "refine_channels": 0}
+
+
+def write_manifest(path: Path) -> Path:
+    """Three training photos from two packages and one evaluation photo, which the card leaves out."""
+    rows = [("a.png", "train", "pkg-one", "CC0-1.0"), ("b.png", "train", "pkg-one", "CC-BY-SA-4.0"),
+            ("c.png", "", "pkg-two", "CC0-1.0"), ("d.png", "eval", "pkg-three", "GPL-2+")]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "role", "source_package", "license"])
+        writer.writerows(rows)
+    return path
+
+
+def test_the_card_renders_the_recipe_and_commit_the_trainer_recorded(tmp_path):
+    from inpaint.eval.card import write_card
+
+    torch.manual_seed(0)
+    model = PConvUNet(PConvUNetConfig(width=4, depth=3, version="tiny-card"))
+    recipe = {"path": "recipes/restorer.toml", "sha256": "ab" * 32}
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    meta = {"steps": 2, "images_seen": 8, "train_seconds": 4.0, "crop": 32, "stage": 1, "data": "folder:PHOTOS",
+            "stages": [STAGE], "recipe": recipe, "commit": commit}
+    folder = save_model(model, tmp_path / "model", metadata=meta)
+    card = write_card(folder, write_manifest(tmp_path / "manifest.csv"), [], "train it", "a note").read_text()
+    assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-to-image\n")
+    assert "\nmetrics: [psnr, ssim]\n---\n\n# Partial-convolution U-Net for old-photo restoration (`tiny-card`)\n" in card
+    assert f"- recipe: `recipes/restorer.toml` (sha256 `{'ab' * 32}`)\n" in card
+    assert f"- training commit: `{commit}`\n" in card and "- exact command: `train it`\n" in card and "- a note\n" in card
+    assert "2 optimiser steps (last stage: 1) in 1 stage segment(s), 8 training crops of 32 px" in card
+    assert "Not evaluated" in card and "| size |" not in card  # no evaluation given: no table
+    assert "under CC0-1.0, CC-BY-SA-4.0 terms" in card and "- data: 3 photos;" in card
+    record = json.loads((folder / "training_record.json").read_text())
+    assert (record["model"], record["recipe"], record["commit"], record["command"], record["note"]) == (
+        "tiny-card", recipe, commit, "train it", "a note")
+    assert record["phases"] == [{"phase": 1, **STAGE}]
+    assert record["totals"] == {"steps": 2, "images_seen": 8, "train_seconds": 4.0, "train_hours": 0.0,
+                                "crops_per_second": 2.0, "crops": [32]}
+    assert record["data"] == {"spec": "folder:PHOTOS", "photos": 3, "manifest": "manifest.csv",
+                              "licenses": {"CC0-1.0": 2, "CC-BY-SA-4.0": 1},
+                              "packages": [{"package": "pkg-one", "photos": 2, "licenses": {"CC0-1.0": 1, "CC-BY-SA-4.0": 1}},
+                                           {"package": "pkg-two", "photos": 1, "licenses": {"CC0-1.0": 1}}]}
+    assert record["other_metadata"] == {"crop": 32, "stage": 1} and record["evaluation"] == []
+
+
+def test_the_detector_card_renders_a_recipe_path_and_says_what_was_not_recorded(tmp_path):
+    from inpaint.eval.card import write_card
+    from inpaint.nn.damagenet import DamageNet, DamageNetConfig, save_detector
+
+    torch.manual_seed(0)
+    phase = {"steps": 3, "images_seen": 6, "seconds": 2.0, "crop": 48, "scale": [0.15, 1.0], "batch_size": 2, "lr": 1e-3}
+    meta = {"steps": 3, "images_seen": 6, "train_seconds": 2.0, "crop": 48, "phases": [phase],
+            "train_config": {"lr": 1e-3, "batch_size": 2, "scale": [0.15, 1.0], "pos_weight": 3.0},
+            "validation": {"val_best_f1": 0.5, "val_best_threshold": 0.6, "step": 3}, "recipe": "recipes/detector.toml"}
+    folder = save_detector(DamageNet(DamageNetConfig(width=4, depth=3, version="tiny-detector")), tmp_path / "d", metadata=meta)
+    card = write_card(folder, None, [], "train-detector ...").read_text()
+    assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-segmentation\n")
+    assert "- recipe: `recipes/detector.toml`\n" in card and "- training commit: not recorded\n" in card
+    assert "3 Adam steps (the last run at lr 0.001), batch 2, 6 crops of 48 px" in card
+    assert "(3.0 crops/s) on an unrecorded machine\n" in card and "- 1 phase(s)" in card
+    assert "manifest was not given" in card and "Not evaluated" in card
+    record = json.loads((folder / "training_record.json").read_text())
+    assert record["recipe"] == {"path": "recipes/detector.toml"} and record["commit"] is None
+    assert record["phases"] == [{"phase": 1, **phase, "crops_per_second": 3.0}]
+    assert record["validation"] == meta["validation"] and record["last_phase_config"] == meta["train_config"]
+
+
+def test_the_card_shows_one_results_table_from_the_evaluation(data, results, tmp_path):
+    """The restorer's card from the fixture's evaluate run: one table, a row per size and metric,
+    each method's mean over all the run's samples, the best in bold; the run in the record."""
+    import shutil
+
+    from inpaint.eval.card import write_card
+
+    folder = Path(shutil.copytree(data["weights"], tmp_path / "model"))
+    card = write_card(folder, None, [data["out"]], "train ...").read_text()
+    lines = card.splitlines()
+    tables = [i for i, line in enumerate(lines) if line.startswith("|")]
+    assert tables == list(range(tables[0], tables[0] + 2 + 2 * len(results["metadata"]["sizes"])))  # one table
+    assert lines[tables[0]] == "| size | metric | pconv (this model) | Telea | biharmonic |"
+    overall = {(c["size"], c["method"]): c for c in results["aggregates"]["bins_overall"]}
+    for metric, label, digits in (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4)):
+        row = next(line for line in lines if line.startswith(f"| {SIZE} | {label} |"))
+        cells = [c.strip() for c in row.split("|")[3:-1]]
+        values = [overall[(SIZE, m)][metric] for m in METHODS]
+        assert [c.strip("*") for c in cells] == [f"{v:.{digits}f}" for v in values]
+        assert [c.startswith("**") for c in cells] == [f"{v:.{digits}f}" == f"{max(values):.{digits}f}" for v in values]
+    assert f"made by `{results['metadata']['command']}`" in card
+    record = json.loads((folder / "training_record.json").read_text())
+    run = record["evaluation"][0]
+    assert (run["folder"], run["command"], run["photos"], run["sizes"], run["methods"]) == (
+        data["out"].name, results["metadata"]["command"], len(PHOTOS), [SIZE], list(METHODS))
+    assert {(c["size"], c["method"]): c["psnr"] for c in run["overall"]} == {k: c["psnr"] for k, c in overall.items()}
+
+
+def test_the_card_refuses_an_evaluation_of_another_model_or_kind(data, tmp_path):
+    from inpaint.eval.card import write_card
+
+    torch.manual_seed(1)
+    other = save_model(PConvUNet(PConvUNetConfig(width=4, depth=3, version="another")), tmp_path / "other",
+                       metadata={"steps": 1})
+    with pytest.raises(ValueError, match="evaluated `tiny-test`, not this model"):
+        write_card(other, None, [data["out"]], "t")
+    (tmp_path / "detection").mkdir()
+    (tmp_path / "detection" / "results.json").write_text(json.dumps({"table": []}))
+    with pytest.raises(ValueError, match="not the output of `python -m inpaint evaluate`"):
+        write_card(other, None, [tmp_path / "detection"], "t")
+    with pytest.raises(ValueError, match="has no results.json"):
+        write_card(other, None, [tmp_path], "t")

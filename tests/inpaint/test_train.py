@@ -219,8 +219,10 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
-    rows = [r for r in card.splitlines() if r.startswith("| 1 |")]
-    assert len(rows) == 2 and "smooth prior" not in rows[0] and rows[1].endswith("4 channels, lr 0.001, smooth prior |")
+    record = json.loads((out / "model" / "training_record.json").read_text())  # the card's stage rows
+    assert [(p["phase"], p["stage"], p["refine_channels"], p.get("prior")) for p in record["phases"]] == [
+        (1, 1, 4, None), (2, 1, 4, "smooth")]
+    assert record["phases"][1]["refine_lr"] == 1e-3 and "in 2 stage segment(s)" in card
     assert "reads a smooth fill of the hole" in card
     # resumed without the flag the run keeps its prior; weights with a prior fit no model without one
     assert Trainer(tiny_cfg(photos, out, steps=5)).model.config.prior == "smooth"
@@ -251,7 +253,9 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
-    assert "smooth gated prior |" in card and "a per-pixel gate" in card
+    record = json.loads((out / "model" / "training_record.json").read_text())
+    assert [(p["stage"], p["steps"], p.get("prior")) for p in record["phases"]] == [(1, 2, "smooth"), (1, 3, "smooth_gated")]
+    assert "a per-pixel gate" in card
     # without flags a run from a model keeps that model's head and prior
     plain = Trainer(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
     assert (plain.refine_channels, plain.prior) == (4, "smooth")
@@ -285,8 +289,8 @@ def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     assert "training crops of 32 and 48 px" in card
-    assert [r.split(" | ")[1:3] for r in card.splitlines() if r.startswith("| 1 |") or r.startswith("| 2 |")] == [
-        ["3", "0.0002"], ["3", "0.0002"], ["1", "1e-05"]]
+    record = json.loads((out / "model" / "training_record.json").read_text())  # one row per stage segment
+    assert [(p["stage"], p["steps"], p["lr"]) for p in record["phases"]] == [(1, 3, 2e-4), (1, 3, 2e-4), (2, 1, 1e-5)]
     with pytest.raises(ValueError, match="another model config"):  # the architecture still has to match
         Trainer(tiny_cfg(photos, out, width=8, steps=6))
 
@@ -316,8 +320,11 @@ def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photo
     version = load_model(folder, device="cpu").config.version
     assert f"(`{version}`)" in card and "3 optimiser steps" in card and "12 training crops of 32 px" in card
     assert "`scripts/train_bundled.sh run`" in card and "- a test run" in card
+    # one results table: each method's mean PSNR over the run's samples (as results.md's "all" row has it)
     table_row = next(line for line in (ev / "results.md").read_text().splitlines() if line.startswith("| all |"))
-    assert table_row in card and "## Evaluation" in card
+    psnr_row = next(line for line in card.splitlines() if line.startswith("| 32 | PSNR (dB) |"))
+    assert psnr_row.split(" | ")[2:] == table_row.split(" | ")[3:] and "## Results" in card
+    assert card.startswith("---\nlicense: other\n") and (folder / "training_record.json").is_file()
 
 
 @pytest.mark.timeout(600)
