@@ -386,10 +386,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first N photos (quick checks)")
     p.add_argument("--demo", help="a real old photo to show with its suggested masks (demo.png)")
+    p.add_argument("--generator", choices=("synth", "strokes"), default="synth",
+                   help="the damage to detect: synth (the damage the detector is trained on, by kind and severity) "
+                        "or strokes (the independent stroke generator, by kind and width; see inpaint.eval.crossgen)")
 
 
 def main(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.generator == "strokes":
+        from . import crossgen
+
+        results = crossgen.run(args.images, args.out, methods, weights=args.weights, size=args.size,
+                               repeats=args.repeats, seed=args.seed, limit=args.limit)
+        print((Path(args.out) / "results.md").read_text())
+        return 0 if results["table"] else 1
     results = run(args.images, args.out, methods, weights=args.weights, size=args.size, repeats=args.repeats,
                   sensitivity=args.sensitivity, seed=args.seed, limit=args.limit, demo=args.demo)
     print((Path(args.out) / "results.md").read_text())

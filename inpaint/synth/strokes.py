@@ -46,15 +46,23 @@ class StrokeDamage:
 
 
 def stroke_damage(
-    photo: np.ndarray, rng: np.random.Generator, *, marks: int | None = None, kinds: tuple[str, ...] = STROKE_KINDS
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    marks: int | None = None,
+    kinds: tuple[str, ...] = STROKE_KINDS,
+    widths: tuple[int, int] = WIDTH_RANGE,
 ) -> StrokeDamage:
-    """Draw ``marks`` marks (default 3-9) of the given ``kinds`` on a copy of ``photo`` (uint8
-    (H, W, 3)); deterministic for a given generator state."""
+    """Draw ``marks`` marks (default 3-9) of the given ``kinds``, each of a width drawn from
+    ``widths`` (inclusive), on a copy of ``photo`` (uint8 (H, W, 3)); deterministic for a given
+    generator state."""
     if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
         raise ValueError(f"photo must be a uint8 (H, W, 3) array, got {photo.dtype} {photo.shape}")
     unknown = [k for k in kinds if k not in STROKE_KINDS]
     if unknown or not kinds:
         raise ValueError(f"kinds must be a non-empty subset of {STROKE_KINDS}, got {kinds!r}")
+    if not WIDTH_RANGE[0] <= widths[0] <= widths[1] <= WIDTH_RANGE[1]:
+        raise ValueError(f"widths must be a range within {WIDTH_RANGE}, got {widths!r}")
     h, w = photo.shape[:2]
     out = photo.astype(np.float32)
     footprint = np.zeros((h, w), bool)
@@ -62,7 +70,7 @@ def stroke_damage(
     kind_map = np.zeros((h, w), np.uint8)
     for _ in range(int(rng.integers(3, 10)) if marks is None else marks):
         kind = kinds[int(rng.integers(len(kinds)))]
-        width = int(rng.integers(WIDTH_RANGE[0], WIDTH_RANGE[1] + 1))
+        width = int(rng.integers(widths[0], widths[1] + 1))
         coverage = _coverage(kind, h, w, width, rng)
         opacity = float(rng.uniform(*OPACITY_RANGE))
         colour = _colour(rng)
