@@ -18,12 +18,13 @@ Cost grows with the damaged area, not the photo's area.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..io.masks import dilate_damage, to_known_mask
+from ..io.masks import dilate_damage, load_mask, to_known_mask
 from ..io.photos import Photo, PhotoInput, compose, open_photo, to_output
 from ..nn.unet import PConvUNet
 from .candidates import MAX_CANDIDATES, Candidate, CandidateSpec, Progress
@@ -70,8 +71,8 @@ def restore(
 ) -> list[Candidate]:
     """Restore ``photo`` where ``mask`` marks damage; return ``n`` candidates.
 
-    ``mask``: anything ``io.masks.to_known_mask`` reads (an image with white or black marking damage,
-    a painted RGBA layer, a path), under ``mask_convention``; a bool array is taken in the
+    ``mask``: a mask file's path, or anything ``io.masks.to_known_mask`` reads (an image with white
+    or black marking damage, a painted RGBA layer), under ``mask_convention``; a bool array is taken in the
     library's convention (True = known). ``method``: ``pconv`` (needs ``model``) or a classical
     method. ``specs`` replaces the planned candidates with exact ones (a controlled study's
     conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty
@@ -84,6 +85,8 @@ def restore(
         if mask.shape != ph.data.shape[:2]:
             raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is {ph.size[0]}x{ph.size[1]}")
         known = mask
+    elif isinstance(mask, (str, os.PathLike)):
+        known = load_mask(mask, mask_convention, size=ph.size, resize=resize_mask)
     else:
         known = to_known_mask(mask, mask_convention, size=ph.size, resize=resize_mask)
     if known.all():

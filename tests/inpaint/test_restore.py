@@ -380,3 +380,20 @@ def test_a_crop_comes_out_the_same_whatever_else_shares_its_batch(prior):
         assert together[0][j].shape == (24, 24, 3)
         np.testing.assert_array_equal(together[0][j], alone[0][j])
     assert not np.array_equal(together[0][0], together[0][1])  # the two candidates differ
+
+
+def test_photo_and_mask_can_be_given_as_paths(tmp_path):
+    """``restore("scan.png", "mask.png")``: the mask file is read with its convention (white =
+    damage here), the same as passing the known mask; a bad mask file is one ValueError line."""
+    img = photo(40, 56, seed=9)
+    known = np.ones((40, 56), bool)
+    known[10:20, 15:30] = False
+    Image.fromarray(img).save(tmp_path / "scan.png")
+    Image.fromarray(np.where(known, 0, 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    by_path = restore(str(tmp_path / "scan.png"), tmp_path / "mask.png", n=1, method="telea")[0]
+    by_array = restore(img, known, n=1, method="telea")[0]
+    assert np.array_equal(np.asarray(by_path.image), np.asarray(by_array.image))
+    assert np.array_equal(by_path.replaced, by_array.replaced)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="cannot read mask file"):
+        restore(img, str(tmp_path / "broken.png"), n=1, method="telea")
