@@ -1,19 +1,21 @@
-"""PLACEHOLDER"""
+"""Training photos: any photo decoded to upright RGB, random multi-scale square crops of a folder
+(or of its manifest's training photos), CelebA and Places365 in their own layouts, weighted mixes
+of them, the ``--data`` spec that names them, and the seeding of DataLoader workers."""
 
 from __future__ import annotations
 
-from PIL import Image, ImageOps
-from collections.abc import Sequence
-from pathlib import Path
-from torch.utils.data import Dataset
 import csv
 import logging
 import math
-import numpy as np
 import random
 import time
-import torch
+from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -383,15 +385,15 @@ def build_dataset(spec: str, crop: int = 256, *, split: str = "train",
     (so a shuffling DataLoader sees each photo once per epoch); several are mixed by weight.
 
     ``cache_decoded=None`` (the default) caches and preloads folders of up to
-    ``AUTO_CACHE_MAX_FILES`` photos and nothing else: the offline set is ~230 photos, several at
-    2160 px, and decoding them per crop measured 37-61 ms against 11-28 ms from the cache (crops
-    of 128-256 px, this 2-core CPU). Preloading here, in the main process, lets DataLoader
-    workers (re-forked every epoch when not persistent) share the decoded pixels."""
+    ``AUTO_CACHE_MAX_FILES`` photos and nothing else. Preloading here, in the main process, lets
+    DataLoader workers (re-forked every epoch when not persistent) share the decoded pixels."""
     sources: list[tuple[Dataset, float]] = []
     for kind, path, weight in parse_data_spec(spec):
         common = dict(crop=crop, scale=scale, hflip=hflip)
         if kind == "folder":
             ds: Dataset = ImageFolderDataset(path, roles=("train",), **common)
+            # The offline set is ~230 photos, several at 2160 px: decoding them per crop was measured
+            # at 37-61 ms a crop against 11-28 ms from the cache (crops of 128-256 px, a 2-core CPU).
             if cache_decoded or (cache_decoded is None and len(ds) <= AUTO_CACHE_MAX_FILES):
                 ds.cache_decoded = True
                 started = time.perf_counter()

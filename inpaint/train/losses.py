@@ -1,11 +1,15 @@
-"""PLACEHOLDER"""
+"""The restorer's loss (Liu et al., 2018): valid-pixel and hole L1, perceptual and style terms on
+frozen ImageNet features, total variation on the 1-pixel dilation of the hole, and an optional
+SSIM term of the composite computed as the evaluation computes SSIM."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from torch import nn
+
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from .perceptual import FeatureExtractor, gram
 
 

