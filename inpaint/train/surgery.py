@@ -1,9 +1,26 @@
-"""PLACEHOLDER"""
+"""Model surgery for runs that go on from trained weights: weights loaded into a model with a
+new refinement head, prior or line-feature inputs (the new parts start at zero, so the model
+starts as the one it continues), a detector widened by Net2Net, and which model options a
+resumed run takes from its checkpoint."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
 from ..nn.damagenet import DamageNet, DamageNetConfig
+
+# Model options of the refinement head, which a run may add when it resumes, with the value a
+# checkpoint written before the option existed implies (both networks have them).
+HEAD_OPTIONS: dict[str, Any] = {"refine_channels": 0, "refine_kernel": 3}
+
+
+def resumed_options(cfg: Any, checkpoint_config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run uses for each of ``options``: the flag's value when given, else the
+    checkpoint's, else the value ``options`` says older checkpoints imply."""
+    return {name: getattr(cfg, name) if getattr(cfg, name) is not None else checkpoint_config.get(name, before)
+            for name, before in options.items()}
 
 
 def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...],
@@ -17,7 +34,8 @@ def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor],
     if tuple(line_sizes) == wanted:
         return state
     if line_sizes:
-        raise ValueError(f"{source} has line features {list(line_sizes)}; this run wants {list(wanted)}: use a new --out")
+        raise ValueError(f"{source} has line features {list(line_sizes)}; this run wants {list(wanted)}: "
+                         "use a new --out")
     key = "encoder.0.conv.weight"
     old = state[key]
     grown = old.new_zeros(old.shape[0], model.config.encoder_inputs, *old.shape[2:])
@@ -54,7 +72,8 @@ def widen_detector(model: DamageNet, width: int, *, seed: int = 0, noise: float 
 
     def widen_out(prefix: str, idx: torch.Tensor) -> None:
         n_old = state[prefix + ".conv.weight"].shape[0]
-        for key in [k for k in state if k.startswith(prefix + ".") and state[k].dim() >= 1 and state[k].shape[0] == n_old]:
+        grown = [k for k in state if k.startswith(prefix + ".") and state[k].dim() >= 1 and state[k].shape[0] == n_old]
+        for key in grown:
             state[key] = state[key][idx]
         w = state[prefix + ".conv.weight"]
         if noise and len(idx) > n_old:

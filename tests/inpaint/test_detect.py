@@ -20,7 +20,8 @@ from inpaint.nn.damagenet import DamageNet, DamageNetConfig
 from inpaint.detect.pipeline import DetectSettings, _tile_boxes, coarse_level, detect_damage, learned_threshold, multiscale_probability, predict_probability
 from inpaint.detect.classical import classical_damage
 from inpaint.train.surgery import widen_detector
-from inpaint.train.detector import DamageDataset, DetectorTrainer, DetectTrainConfig, detection_loss, pick_threshold, thin_damage
+from inpaint.train.detector import DamageDataset, DetectorTask, DetectTrainConfig, detection_loss, pick_threshold, thin_damage
+from inpaint.train.loop import TrainingLoop
 from inpaint.synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from inpaint.synth.truth import dark_damage
 from inpaint.eval.metrics import f1_counts, scores
@@ -452,6 +453,10 @@ def photo_folder(tmp_path):
     return folder
 
 
+def detector_loop(cfg: DetectTrainConfig) -> TrainingLoop:
+    return TrainingLoop(DetectorTask(cfg))
+
+
 def test_dataset_gives_images_and_binary_targets(photo_folder):
     from inpaint.train.data import build_dataset
 
@@ -467,14 +472,14 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
                             max_width_mult=2, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
                             thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
-    folder = DetectorTrainer(cfg).fit()
+    folder = detector_loop(cfg).fit()
     first = torch.load(out / "checkpoint.pt", weights_only=True)
     assert first["step"] == 2
     det = load_detector(folder, device="cpu")
     assert det.config.channels == [4, 8, 8]  # the widest level is width * max_width_mult
     assert [v.shape[0] for k, v in det.state_dict().items() if k.startswith("encoder.") and v.ndim == 4] == [4, 8, 8]
     with pytest.raises(ValueError, match="another detector config"):
-        DetectorTrainer(dataclasses.replace(cfg, max_width_mult=4))
+        detector_loop(dataclasses.replace(cfg, max_width_mult=4))
     assert det.metadata["steps"] == 2 and 0 < det.config.threshold < 1 and det.config.version == "damage-w4-d3-s2"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_best_f1" in r for r in log)
@@ -482,8 +487,8 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
     assert 0 <= last["val_clean_fpr"] <= 1 and det.config.threshold == last["val_best_threshold"]
 
     cfg.steps = 3
-    trainer = DetectorTrainer(cfg)
-    assert trainer.step == 2  # resumed
+    trainer = detector_loop(cfg)
+    assert trainer.progress.step == 2  # resumed
     trainer.fit()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
     assert load_detector(out / "model", device="cpu").metadata["steps"] == 3
@@ -493,11 +498,11 @@ def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_pat
     out = tmp_path / "run"
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), width=4, depth=3, crop=48, batch_size=2,
                             steps=2, workers=0, val_every=0)
-    DetectorTrainer(cfg).fit()
+    detector_loop(cfg).fit()
     before = load_detector(out / "model", device="cpu")
     headed = dataclasses.replace(cfg, steps=4, refine_channels=3, refine_lr=1e-2)
-    trainer = DetectorTrainer(headed)
-    assert trainer.step == 2 and trainer.model.config.refine_channels == 3
+    trainer = detector_loop(headed)
+    assert trainer.progress.step == 2 and trainer.model.config.refine_channels == 3
     assert {g["name"]: g["lr"] for g in trainer.opt.param_groups} == {"net": cfg.lr, "refine": 1e-2}
     x = torch.rand(1, 3, 40, 40)
     with torch.no_grad():  # the head starts as nothing: the resumed model is the one it continues
@@ -508,23 +513,23 @@ def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_pat
     assert after.config.refine_channels == 3 and after.metadata["steps"] == 4
     assert float(after.refine.out.weight.abs().sum()) > 0  # it trained
     # resumed without the flag, the run keeps its head; another head does not fit
-    assert DetectorTrainer(dataclasses.replace(cfg, steps=5)).model.config.refine_channels == 3
+    assert detector_loop(dataclasses.replace(cfg, steps=5)).model.config.refine_channels == 3
     with pytest.raises(ValueError, match="refinement head of 3"):
-        DetectorTrainer(dataclasses.replace(cfg, steps=5, refine_channels=5))
+        detector_loop(dataclasses.replace(cfg, steps=5, refine_channels=5))
     with pytest.raises(ValueError, match="does not fit"):
-        DetectorTrainer(dataclasses.replace(cfg, steps=5, refine_kernel=5))
+        detector_loop(dataclasses.replace(cfg, steps=5, refine_kernel=5))
 
 
 def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_folder, tmp_path):
     base = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "first"), width=4, depth=3, crop=48,
                              batch_size=2, steps=2, workers=0, val_every=0, amp="off")
-    first = load_detector(DetectorTrainer(base).fit(), device="cpu")
+    first = load_detector(detector_loop(base).fit(), device="cpu")
     assert [(p["steps"], p["crop"], p["batch_size"]) for p in first.metadata["phases"]] == [(2, 48, 2)]
 
     more = dataclasses.replace(base, out=str(tmp_path / "more"), init=str(tmp_path / "first" / "model"), crop=40,
                                batch_size=3, steps=5, lr=3e-4, thin_weight=4.0)
-    trainer = DetectorTrainer(more)
-    assert (trainer.step, trainer.images_seen) == (2, 4)
+    trainer = detector_loop(more)
+    assert (trainer.progress.step, trainer.progress.images_seen) == (2, 4)
     x = torch.rand(1, 3, 40, 40)
     with torch.no_grad():  # it starts as the exported model (which computes in channels-last order)
         torch.testing.assert_close(trainer.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
@@ -546,13 +551,13 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
         (2, 4, 48, 2, base.lr), (3, 9, 40, 3, 3e-4)]
     assert phases[1]["thin_weight"] == 4.0 and after.metadata["train_seconds"] >= first.metadata["train_seconds"]
     # with a checkpoint in the run, --init is ignored: the run resumes
-    assert DetectorTrainer(dataclasses.replace(more, steps=6)).step == 5
+    assert detector_loop(dataclasses.replace(more, steps=6)).progress.step == 5
     # another architecture does not fit; a refinement head may be added, starting as nothing
     with pytest.raises(ValueError, match="another detector config"):
-        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "deep"), depth=4))
+        detector_loop(dataclasses.replace(more, out=str(tmp_path / "deep"), depth=4))
     # a wider run widens the detector (Net2Net), starting close to it: its copies carry 1% noise
-    wide = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "wide"), width=6, dark_weight=1.5))
-    assert wide.model.encoder[0].conv.weight.shape[0] == 6 and wide.step == 2
+    wide = detector_loop(dataclasses.replace(more, out=str(tmp_path / "wide"), width=6, dark_weight=1.5))
+    assert wide.model.encoder[0].conv.weight.shape[0] == 6 and wide.progress.step == 2
     with torch.no_grad():
         torch.testing.assert_close(wide.model.eval()(x), first(x), atol=0.05, rtol=0)
     wide_after = load_detector(wide.fit(), device="cpu")
@@ -563,8 +568,8 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     last = json.loads((tmp_path / "wide" / "model" / "training_record.json").read_text())["phases"][-1]
     assert (last["widened"], last["thin_weight"], last["dark_weight"]) == ([4, 6], 4.0, 1.5)
     # bf16 steps (on any CPU: slow without native bf16, but a tiny model) are recorded as such
-    half = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "half"), amp="bf16"))
-    assert half.precision == "bfloat16" and more.amp == "off"
+    half = detector_loop(dataclasses.replace(more, out=str(tmp_path / "half"), amp="bf16"))
+    assert half.task.precision == "bfloat16" and more.amp == "off"
     half_after = load_detector(half.fit(), device="cpu")
     assert half_after.metadata["phases"][-1]["precision"] == "bfloat16" and half_after.metadata["steps"] == 5
     assert all(v.dtype == torch.float32 for v in half_after.state_dict().values() if v.is_floating_point())
@@ -574,13 +579,13 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert (last["steps"], last["images_seen"], last["crop"], last["batch_size"], last["lr"], last["thin_weight"],
             last["precision"]) == (3, 9, 40, 3, 0.0003, 4.0, "bfloat16")
     with pytest.raises(ValueError, match="only be widened"):
-        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
-    headed = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
-    assert headed.model.config.refine_channels == 3 and headed.step == 2
+        detector_loop(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
+    headed = detector_loop(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
+    assert headed.model.config.refine_channels == 3 and headed.progress.step == 2
     with torch.no_grad():
         torch.testing.assert_close(headed.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
     # line features may join too: the first layer's new inputs start at zero
-    lined = DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3, 5]))
+    lined = detector_loop(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3, 5]))
     assert lined.model.config.line_sizes == (3, 5) and lined.model.encoder[0].conv.weight.shape[1] == 3 + 4
     with torch.no_grad():
         torch.testing.assert_close(lined.model.eval()(x), first(x), atol=1e-6, rtol=1e-6)
@@ -593,14 +598,14 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     last = json.loads((tmp_path / "lined" / "model" / "training_record.json").read_text())["phases"][-1]
     assert (last["steps"], last["crop"], last["lr"], last["thin_weight"], last["line_sizes"]) == (3, 40, 0.0003, 4.0, [3, 5])
     with pytest.raises(ValueError, match="line features"):  # other line sizes do not fit
-        DetectorTrainer(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
+        detector_loop(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
 
 
 def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_path):
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
                             width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=0, val_images=2,
                             ema_decay=0.75)
-    trainer = DetectorTrainer(cfg)
+    trainer = detector_loop(cfg)
     seen = []  # the live weights after each step, as the average sees them
     update = trainer.ema.update_parameters
     trainer.ema.update_parameters = lambda m: (seen.append({k: v.clone() for k, v in m.state_dict().items()}), update(m))
@@ -613,9 +618,9 @@ def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_pa
     assert not torch.equal(exported[floats[0]], seen[1][floats[0]])
     ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert torch.equal(ck["model"][floats[0]], seen[1][floats[0]])  # training goes on from the live weights
-    assert DetectorTrainer(dataclasses.replace(cfg, steps=3)).ema.n_averaged.item() == 2  # and so does the average
+    assert detector_loop(dataclasses.replace(cfg, steps=3)).ema.n_averaged.item() == 2  # and so does the average
     with pytest.raises(ValueError, match="ema-decay"):
-        DetectorTrainer(dataclasses.replace(cfg, out=str(tmp_path / "bad"), ema_decay=1.0))
+        detector_loop(dataclasses.replace(cfg, out=str(tmp_path / "bad"), ema_decay=1.0))
 
 
 def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder, tmp_path):
@@ -628,7 +633,7 @@ def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder,
                             width=old.config.width, depth=old.config.depth, max_width_mult=old.config.max_width_mult,
                             crop=48, batch_size=2, steps=8, workers=0, val_every=0)
     assert [(r["steps"], r["crop"], r["batch_size"]) for r in
-            load_detector(DetectorTrainer(cfg).fit(), device="cpu").metadata["phases"]] == [(7, 64, 8), (1, 48, 2)]
+            load_detector(detector_loop(cfg).fit(), device="cpu").metadata["phases"]] == [(7, 64, 8), (1, 48, 2)]
 
 
 def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
@@ -637,7 +642,7 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
                             width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
                             thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
-    folder = DetectorTrainer(cfg).fit()
+    folder = detector_loop(cfg).fit()
     run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1, limit=2,
         model=load_detector(folder, device="cpu"))
     r = _cli("card", "--model", str(folder), "--eval", str(tmp_path / "ev"), "--train-command", "scripts/train_detector.sh run")

@@ -1,7 +1,10 @@
-"""Training: losses against direct computations, checkpoints and resume, stage 2, and DDP (gloo)."""
+"""Training: losses against direct computations, the shared loop (resume, stop signals, validation,
+time budgets, precision) on a toy task, the restorer's checkpoints, stages and DDP (gloo)."""
 
+import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaint.train.losses import InpaintingLoss, LossWeights
-from inpaint.train.restorer import TrainConfig, Trainer
 from inpaint.nn.unet import load_model
+from inpaint.train.detector import DetectorTask
+from inpaint.train.loop import Progress, Start, Task, TrainingLoop, save_atomic
+from inpaint.train.losses import InpaintingLoss, LossWeights
+from inpaint.train.restorer import RestorerTask, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +39,10 @@ def tiny_cfg(photos, out, **kw) -> TrainConfig:
                 features="none", workers=0, val_every=2, val_data=str(photos), val_images=4, checkpoint_minutes=60)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def restorer_loop(cfg: TrainConfig) -> TrainingLoop:
+    return TrainingLoop(RestorerTask(cfg))
 
 
 def test_pixel_losses_match_direct_computation():
@@ -127,7 +136,7 @@ def test_full_loss_has_all_terms_and_gradients():
 
 def test_train_checkpoint_resume_and_export(photos, tmp_path):
     out = tmp_path / "run"
-    tr = Trainer(tiny_cfg(photos, out))
+    tr = restorer_loop(tiny_cfg(photos, out))
     folder = tr.fit()
     assert (out / "checkpoint.pt").is_file() and list((out / "samples").glob("*.jpg"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -135,15 +144,15 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
     model = load_model(folder, device="cpu")  # steps > 0: accepted as trained
     assert model.metadata["steps"] == 3 and model.metadata["images_seen"] == 12
     # resume: same run directory, more steps, continues the count
-    tr2 = Trainer(tiny_cfg(photos, out, steps=5))
-    assert tr2.step == 3
+    tr2 = restorer_loop(tiny_cfg(photos, out, steps=5))
+    assert tr2.progress.step == 3
     for k, v in tr.model.state_dict().items():
         assert torch.equal(v, tr2.model.state_dict()[k])
     tr2.fit()
     assert load_model(out / "model", device="cpu").metadata["steps"] == 5
     # stage 2 starts from stage 1's weights with the encoder's BatchNorm frozen
-    tr3 = Trainer(tiny_cfg(photos, out, stage=2, steps=2))
-    assert tr3.step == 0 and tr3.total_steps == 5 and tr3.lr == 5e-5
+    tr3 = restorer_loop(tiny_cfg(photos, out, stage=2, steps=2))
+    assert tr3.progress.step == 0 and tr3.progress.total_steps == 5 and tr3.task.lr == 5e-5
     before = {k: v.clone() for k, v in tr3.model.encoder.state_dict().items() if "bn" in k}
     tr3.fit()
     after = tr3.model.encoder.state_dict()
@@ -153,11 +162,11 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
 
 def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, tmp_path):
     out = tmp_path / "run"
-    Trainer(tiny_cfg(photos, out, decoder_renorm="joint")).fit()
+    restorer_loop(tiny_cfg(photos, out, decoder_renorm="joint")).fit()
     # resumed without the flag, a run keeps its renormalisation (the compact preset's is per group)
-    assert Trainer(tiny_cfg(photos, out, steps=4)).model.config.decoder_renorm == "joint"
-    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, decoder_renorm="per_group"))
-    assert tr.total_steps == 3 and tr.model.config.decoder_renorm == "per_group"
+    assert restorer_loop(tiny_cfg(photos, out, steps=4)).model.config.decoder_renorm == "joint"
+    tr = restorer_loop(tiny_cfg(photos, out, stage=2, steps=2, decoder_renorm="per_group"))
+    assert tr.progress.total_steps == 3 and tr.model.config.decoder_renorm == "per_group"
     assert all(b.renorm == "per_group" for b in tr.model.decoder)
     folder = tr.fit()
     model = load_model(folder, device="cpu")
@@ -169,12 +178,12 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
 
 def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
     out = tmp_path / "run"
-    first = Trainer(tiny_cfg(photos, out))
+    first = restorer_loop(tiny_cfg(photos, out))
     first.fit()
     with pytest.raises(ValueError, match="new stage"):  # not in the middle of stage 1
-        Trainer(tiny_cfg(photos, out, steps=4, refine_channels=4))
-    tr = Trainer(tiny_cfg(photos, out, stage=2, steps=2, refine_channels=4, refine_lr=1e-3))
-    assert tr.model.refine is not None and tr.total_steps == 3
+        restorer_loop(tiny_cfg(photos, out, steps=4, refine_channels=4))
+    tr = restorer_loop(tiny_cfg(photos, out, stage=2, steps=2, refine_channels=4, refine_lr=1e-3))
+    assert tr.model.refine is not None and tr.progress.total_steps == 3
     assert {g["name"]: g["lr"] for g in tr.opt.param_groups} == {"net": 5e-5, "refine": 1e-3}
     for k, v in first.model.state_dict().items():  # the rest of the model is the stage-1 model
         assert torch.equal(v, tr.model.state_dict()[k])
@@ -184,16 +193,16 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
     assert model.config.refine_channels == 4 and float(model.refine.out.weight.abs().sum()) > 0  # it trained
     assert [(s["stage"], s["refine_channels"]) for s in model.metadata["stages"]] == [(1, 0), (2, 4)]
     # resumed without the flag, the run keeps its head; a different head is refused
-    assert Trainer(tiny_cfg(photos, out, stage=2, steps=3)).model.config.refine_channels == 4
+    assert restorer_loop(tiny_cfg(photos, out, stage=2, steps=3)).model.config.refine_channels == 4
     with pytest.raises(ValueError, match="does not fit"):  # the same head with another window
-        Trainer(tiny_cfg(photos, out, stage=2, steps=3, refine_channels=4, refine_kernel=5))
+        restorer_loop(tiny_cfg(photos, out, stage=2, steps=3, refine_channels=4, refine_kernel=5))
     with pytest.raises(ValueError, match="refinement head of 4"):
-        Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=2))
+        restorer_loop(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=2))
     with pytest.raises(ValueError, match="does not fit"):  # a head with another window
-        Trainer(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
+        restorer_loop(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
 
 
-def assert_starts_as(tr: Trainer, model) -> None:
+def assert_starts_as(tr: TrainingLoop, model) -> None:
     """The trainer's model, with its new parts at their initialisation, computes what ``model``
     (the one it continues) computes."""
     x = torch.rand(2, 3, 32, 32)
@@ -205,10 +214,10 @@ def assert_starts_as(tr: Trainer, model) -> None:
 
 def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     out = tmp_path / "run"
-    Trainer(tiny_cfg(photos, out, steps=2, refine_channels=4)).fit()
+    restorer_loop(tiny_cfg(photos, out, steps=2, refine_channels=4)).fit()
     headed = load_model(out / "model", device="cpu")
-    tr = Trainer(tiny_cfg(photos, out, steps=4, prior="smooth", refine_lr=1e-3))
-    assert tr.step == 2 and tr.model.config.prior == "smooth" and tr.segment_start == 2
+    tr = restorer_loop(tiny_cfg(photos, out, steps=4, prior="smooth", refine_lr=1e-3))
+    assert tr.progress.step == 2 and tr.model.config.prior == "smooth" and tr.task.segment_start == 2
     assert not tr.opt.state  # a fresh optimiser: the old one has no state for the prior's weights
     assert_starts_as(tr, headed)
     tr.fit()
@@ -225,9 +234,9 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     assert record["phases"][1]["refine_lr"] == 1e-3 and "in 2 stage segment(s)" in card
     assert "reads a smooth fill of the hole" in card
     # resumed without the flag the run keeps its prior; weights with a prior fit no model without one
-    assert Trainer(tiny_cfg(photos, out, steps=5)).model.config.prior == "smooth"
+    assert restorer_loop(tiny_cfg(photos, out, steps=5)).model.config.prior == "smooth"
     with pytest.raises(ValueError, match="reads the smooth prior"):
-        Trainer(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=4, prior="none"))
+        restorer_loop(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=4, prior="none"))
 
 
 def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_on(photos, tmp_path, caplog):
@@ -235,19 +244,19 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     (--init) with the gate added starts as that model, and its export carries the whole training
     record (steps, crops, time and the earlier stage rows) followed by its own segment."""
     first = tmp_path / "first"
-    Trainer(tiny_cfg(photos, first, steps=2, refine_channels=4, prior="smooth")).fit()
+    restorer_loop(tiny_cfg(photos, first, steps=2, refine_channels=4, prior="smooth")).fit()
     smooth = load_model(first / "model", device="cpu")
     out = tmp_path / "gated"
-    tr = Trainer(tiny_cfg(photos, out, steps=3, init=str(first / "model"), refine_channels=4,
+    tr = restorer_loop(tiny_cfg(photos, out, steps=3, init=str(first / "model"), refine_channels=4,
                           prior="smooth_gated", refine_lr=1e-3))
-    assert tr.step == 0 and tr.total_steps == 2 and tr.images_seen == smooth.metadata["images_seen"]
-    assert tr.seconds == pytest.approx(smooth.metadata["train_seconds"])
+    assert tr.progress.step == 0 and tr.progress.total_steps == 2 and tr.progress.images_seen == smooth.metadata["images_seen"]
+    assert tr.progress.seconds == pytest.approx(smooth.metadata["train_seconds"])
     assert_starts_as(tr, smooth)
     tr.fit()
     model = load_model(out / "model", device="cpu")
     assert model.config.prior == "smooth_gated" and float(model.refine.gate.weight.abs().sum()) > 0  # it trained
     assert model.metadata["steps"] == 5 and model.config.version.endswith("-s5")
-    assert model.metadata["images_seen"] == smooth.metadata["images_seen"] + 3 * tr.cfg.batch_size
+    assert model.metadata["images_seen"] == smooth.metadata["images_seen"] + 3 * tr.task.cfg.batch_size
     assert [(s["stage"], s["steps"], s.get("prior")) for s in model.metadata["stages"]] == [
         (1, 2, "smooth"), (1, 3, "smooth_gated")]
     from inpaint.eval.card import write_card
@@ -257,31 +266,31 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     assert [(p["stage"], p["steps"], p.get("prior")) for p in record["phases"]] == [(1, 2, "smooth"), (1, 3, "smooth_gated")]
     assert "a per-pixel gate" in card
     # without flags a run from a model keeps that model's head and prior
-    plain = Trainer(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
+    plain = restorer_loop(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
     assert (plain.refine_channels, plain.prior) == (4, "smooth")
     # resumed from its own checkpoint the record is the checkpoint's, not counted twice, and the
     # --init model is not loaded at all
     with caplog.at_level("INFO", logger="inpaint.train.restorer"):
-        assert Trainer(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).total_steps == 5
+        assert restorer_loop(tiny_cfg(photos, out, steps=4, init=str(first / "model"))).progress.total_steps == 5
     assert "resuming from it, not from --init" in caplog.text and "added" not in caplog.text
     # a gated head's weights do not go back into a plain smooth prior
     with pytest.raises(ValueError, match="reads the smooth_gated prior"):
-        Trainer(tiny_cfg(photos, tmp_path / "back", init=str(out / "model"), refine_channels=4, prior="smooth"))
+        restorer_loop(tiny_cfg(photos, tmp_path / "back", init=str(out / "model"), refine_channels=4, prior="smooth"))
 
 
 def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_path):
     out = tmp_path / "run"
-    Trainer(tiny_cfg(photos, out)).fit()
+    restorer_loop(tiny_cfg(photos, out)).fit()
     assert load_model(out / "model", device="cpu").config.working_size == 32
-    tr = Trainer(tiny_cfg(photos, out, crop=48, steps=5))
-    assert tr.step == 3 and tr.model.config.working_size == 48  # resumed mid-stage, at the new crop
+    tr = restorer_loop(tiny_cfg(photos, out, crop=48, steps=5))
+    assert tr.progress.step == 3 and tr.model.config.working_size == 48  # resumed mid-stage, at the new crop
     tr.fit()
     model = load_model(out / "model", device="cpu")
     assert model.config.working_size == 48 and model.metadata["steps"] == 5
     # the card's stage table shows both parts of stage 1, and the next stage starts a row of its own
     assert [(s["stage"], s["steps"], s["crop"]) for s in model.metadata["stages"]] == [(1, 3, 32), (1, 2, 48)]
-    Trainer(tiny_cfg(photos, out, crop=48, steps=6)).fit()  # same options: the same segment goes on
-    Trainer(tiny_cfg(photos, out, crop=48, stage=2, steps=1, lr=1e-5)).fit()
+    restorer_loop(tiny_cfg(photos, out, crop=48, steps=6)).fit()  # same options: the same segment goes on
+    restorer_loop(tiny_cfg(photos, out, crop=48, stage=2, steps=1, lr=1e-5)).fit()
     stages = load_model(out / "model", device="cpu").metadata["stages"]
     assert [(s["stage"], s["steps"], s["crop"], s["lr"]) for s in stages] == [
         (1, 3, 32, 2e-4), (1, 3, 48, 2e-4), (2, 1, 48, 1e-5)]
@@ -292,20 +301,21 @@ def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_
     record = json.loads((out / "model" / "training_record.json").read_text())  # one row per stage segment
     assert [(p["stage"], p["steps"], p["lr"]) for p in record["phases"]] == [(1, 3, 2e-4), (1, 3, 2e-4), (2, 1, 1e-5)]
     with pytest.raises(ValueError, match="another model config"):  # the architecture still has to match
-        Trainer(tiny_cfg(photos, out, width=8, steps=6))
+        restorer_loop(tiny_cfg(photos, out, width=8, steps=6))
 
 
 def test_pixel_only_training_takes_other_loss_weights(photos, tmp_path):
     """features none with a weight given ({"valid": 0.1}): the feature terms are off, the weight is
     used; asking for a feature term without features is an error."""
-    tr = Trainer(tiny_cfg(photos, tmp_path / "run", loss_weights={"valid": 0.1}))
-    assert (tr.loss.w.valid, tr.loss.w.hole, tr.loss.w.perceptual, tr.loss.w.style) == (0.1, 6.0, 0.0, 0.0)
+    tr = restorer_loop(tiny_cfg(photos, tmp_path / "run", loss_weights={"valid": 0.1}))
+    w = tr.task.criterion.w
+    assert (w.valid, w.hole, w.perceptual, w.style) == (0.1, 6.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="feature extractor"):
-        Trainer(tiny_cfg(photos, tmp_path / "run2", loss_weights={"style": 6.0}))
+        restorer_loop(tiny_cfg(photos, tmp_path / "run2", loss_weights={"style": 6.0}))
 
 
 def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photos, tmp_path):
-    folder = Trainer(tiny_cfg(photos, tmp_path / "run")).fit()
+    folder = restorer_loop(tiny_cfg(photos, tmp_path / "run")).fit()
     ev = tmp_path / "ev"
     r = subprocess.run([sys.executable, "-m", "inpaint", "evaluate", "--images", str(photos), "--out", str(ev),
                         "--weights", str(folder), "--methods", "pconv,telea", "--sizes", "32", "--masks-per-bin", "1",
@@ -343,6 +353,7 @@ def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
 _RUN_WITH_WORKER = """
 import sys
 import inpaint.train.restorer as T
+from inpaint.train.loop import TrainingLoop
 fail_after = int(sys.argv[3])
 calls = {"n": 0}
 real = T._training_masks
@@ -354,7 +365,7 @@ def masks(h, w, rng):  # runs in the data worker
 T._training_masks = masks
 cfg = T.TrainConfig(data="folder:" + sys.argv[1], out=sys.argv[2], width=4, depth=3, crop=32, batch_size=2,
                     steps=100000, features="none", workers=1, val_every=0, checkpoint_minutes=60)
-print("exported", T.Trainer(cfg).fit(), flush=True)
+print("exported", TrainingLoop(T.RestorerTask(cfg)).fit(), flush=True)
 """
 
 
@@ -449,3 +460,170 @@ def test_the_bundled_recipe_runs_its_phases_and_the_card_table_shows_each(photos
     gated, more = run_bundled_recipe(tmp_path / "more", ["0", "0", "0", "0", "0.01", "0.01"], env)
     assert more == rows + [(2, 256, 8, 3e-5, 16, 1e-3, "smooth_gated"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth_gated")]
     assert gated.config.prior == "smooth_gated" and gated.metadata["steps"] > model.metadata["steps"]
+
+
+# ----------------------------------------------------------------------------- the shared loop
+
+
+@dataclasses.dataclass
+class ToyConfig:
+    out: str
+    steps: int = 6
+    batch_size: int = 4
+    workers: int = 0
+    seed: int = 0
+    amp: str = "off"
+    checkpoint_minutes: float = 60.0
+    val_every: int = 0
+    max_minutes: float | None = None
+    ema_decay: float | None = None
+    stop_at: int | None = None  # the toy's loss sends SIGINT to its own process at this call
+
+
+class SameSample(torch.utils.data.Dataset):
+    """The same (x, y) at every index: the batches do not depend on the order the loader draws in."""
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0])
+
+
+class ToyTask(Task):
+    """A linear regression: the smallest task, to watch the loop itself."""
+
+    def __init__(self, cfg: ToyConfig) -> None:
+        super().__init__(cfg)
+        self.calls, self.validations, self.autocast = 0, [], []
+
+    def dataset(self):
+        return SameSample()
+
+    def build(self, checkpoint):
+        return torch.nn.Linear(3, 1).to(self.device)
+
+    def group_lr(self, name):
+        return 0.05
+
+    def start(self, model, checkpoint):
+        if checkpoint is None:
+            return Start(Progress())
+        model.load_state_dict(checkpoint["model"])
+        progress = Progress(step=checkpoint["step"], seconds=checkpoint["seconds"], images_seen=checkpoint["images_seen"])
+        return Start(progress, checkpoint["optimizer"], checkpoint["rng"])
+
+    def forward(self, model, batch):
+        self.autocast.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return model(batch[0])
+
+    def loss(self, output, batch):
+        self.calls += 1
+        if self.calls == self.cfg.stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        mse = ((output.float() - batch[1]) ** 2).mean()
+        return mse, {"mse": float(mse.detach())}
+
+    def prepare_validation(self, progress):
+        self.prepared_at = progress.step
+
+    def validate(self, model, progress):
+        self.validations.append((progress.step, model.training, torch.is_grad_enabled()))
+        return {"val_step": progress.step}
+
+    def checkpoint_entries(self, model, progress):
+        return {"toy": True}
+
+    def export(self, model, folder, progress, provenance):
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), folder / "weights.pt")
+        (folder / "meta.json").write_text(json.dumps({"steps": progress.step, **provenance}))
+        return folder
+
+
+def toy_loop(out, **kw) -> TrainingLoop:
+    return TrainingLoop(ToyTask(ToyConfig(out=str(out), **kw)))
+
+
+def test_a_task_implements_every_abstract_method_or_cannot_be_made(tmp_path):
+    class Partial(Task):
+        def dataset(self):
+            return SameSample()
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial(ToyConfig(out=str(tmp_path)))
+    assert set(Task.__abstractmethods__) == {"dataset", "build", "group_lr", "start", "forward", "loss",
+                                             "prepare_validation", "validate", "checkpoint_entries", "export"}
+    assert all(name in vars(RestorerTask) and name in vars(DetectorTask) for name in Task.__abstractmethods__)
+    settings = ToyTask(ToyConfig(out=str(tmp_path), steps=9)).settings  # the loop's fields of the task's config
+    assert (settings.steps, settings.batch_size, settings.resume) == (9, 4, True)
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    """Three steps, a checkpoint, three more in a new loop: the weights, Adam's moments and the
+    weight average are those of six steps in one go, bit for bit."""
+    straight = toy_loop(tmp_path / "straight", steps=6, ema_decay=0.8)
+    straight.fit()
+    toy_loop(tmp_path / "resumed", steps=3, ema_decay=0.8).fit()
+    resumed = toy_loop(tmp_path / "resumed", steps=6, ema_decay=0.8)
+    assert resumed.progress.step == 3 and resumed.ema.n_averaged.item() == 3
+    resumed.fit()
+    a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("straight", "resumed"))
+    for key in ("model", "ema"):
+        assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    moments_a, moments_b = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert all(torch.equal(moments_a[i][k], moments_b[i][k]) for i in moments_a for k in moments_a[i])
+    assert (b["step"], b["images_seen"], b["toy"]) == (6, 24, True)
+    exported = [torch.load(tmp_path / run / "model" / "weights.pt", weights_only=True) for run in ("straight", "resumed")]
+    assert all(torch.equal(exported[0][k], exported[1][k]) for k in exported[0])
+    assert not torch.equal(exported[1]["weight"], b["model"]["weight"])  # the export is the average
+
+
+def test_a_stop_signal_checkpoints_and_exports_and_the_run_goes_on_from_there(tmp_path):
+    handler = signal.getsignal(signal.SIGINT)
+    loop = toy_loop(tmp_path / "run", steps=1000, stop_at=3)
+    folder = loop.fit()
+    assert loop.stop_reason == "signal" and signal.getsignal(signal.SIGINT) is handler
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 3 and ck["toy"] is True and json.loads((folder / "meta.json").read_text())["steps"] == 3
+    again = toy_loop(tmp_path / "run", steps=5)
+    assert again.progress.step == 3
+    again.fit()
+    assert again.stop_reason == "steps" and again.progress.step == 5
+
+
+def test_validation_every_n_steps_in_eval_mode_and_a_time_budget(tmp_path):
+    loop = toy_loop(tmp_path / "run", steps=5, val_every=2)
+    loop.fit()
+    assert loop.task.prepared_at == 0 and loop.model.training
+    assert loop.task.validations == [(2, False, False), (4, False, False), (5, False, False)]  # and at the end
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [(r["step"], "val_step" in r, "loss_total" in r) for r in log] == [
+        (2, True, False), (4, True, False), (5, False, True), (5, True, False)]
+    timed = toy_loop(tmp_path / "timed", steps=10**9, max_minutes=0.002)
+    timed.fit()
+    assert timed.stop_reason == "time" and 0 < timed.progress.step < 10**9 and timed.minutes > 0.002
+
+
+def test_amp_runs_the_forward_pass_under_bf16_autocast(tmp_path):
+    half = toy_loop(tmp_path / "half", steps=2, amp="bf16")
+    half.fit()
+    full = toy_loop(tmp_path / "full", steps=2, amp="off")
+    full.fit()
+    assert half.task.autocast == [torch.bfloat16] * 2 and full.task.autocast == [None] * 2
+    assert all(v.dtype == torch.float32 for v in half.model.state_dict().values())
+
+
+def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_atomic({"step": 1}, path)
+
+    def full_disk(obj, f):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError):
+        save_atomic({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"step": 1}
