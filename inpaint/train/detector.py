@@ -28,6 +28,7 @@ from ..synth.truth import dark_damage
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
 from .machine import autocast_dtype, machine_summary
+from .recipe import add_recipe_arguments, recipe_command
 from .surgery import HEAD_OPTIONS, load_weights_adding_head, load_weights_adding_inputs, resumed_options, widen_detector
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class DetectTrainConfig:
     # float32 elsewhere (see machine.cpu_has_fast_bf16); validation always runs in float32, as the
     # detector does on a CPU.
     amp: str = "auto"
+    recipe: dict[str, Any] | None = None  # the recipe and phase this run is (set by the recipe runner)
 
 
 class DetectorTask(Task):
@@ -366,9 +368,10 @@ class DetectorTask(Task):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DetectTrainConfig(data="", out="")
-    p.add_argument("--data", required=True,
-                   help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2")
+    p.add_argument("--data", help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 "
+                                  "(required without --recipe)")
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, exported model in RUN/model)")
+    add_recipe_arguments(p)
     p.add_argument("--val-data",
                    help="folder of validation photos (fixed synthetic damage; picks the default threshold)")
     p.add_argument("--width", type=int, default=d.width)
@@ -433,7 +436,12 @@ def _loop(options: dict[str, Any]) -> TrainingLoop:
 
 
 def main(args: argparse.Namespace) -> int:
-    names = {f.name for f in dataclasses.fields(DetectTrainConfig)}
-    folder = _loop({k: v for k, v in vars(args).items() if k in names}).fit()
-    print(f"exported {folder}")
+    folders = recipe_command(args, "detector", DetectTrainConfig, _loop, add_arguments)
+    if folders is None:
+        if not args.data:
+            raise ValueError("give --data (a dataset spec) or --recipe FILE")
+        names = {f.name for f in dataclasses.fields(DetectTrainConfig)}
+        folders = [_loop({k: v for k, v in vars(args).items() if k in names}).fit()]
+    for folder in folders[-1:]:
+        print(f"exported {folder}")
     return 0

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -124,6 +125,17 @@ def smooth_terms(smoothed: dict[str, float], parts: dict[str, float], decay: flo
         smoothed[k] = v if k not in smoothed else decay * smoothed[k] + (1 - decay) * v
 
 
+def git_commit() -> str | None:
+    """The commit of the git checkout this code runs from (None outside one, or without git)."""
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = r.stdout.strip()
+    return sha if r.returncode == 0 and sha else None
+
+
 # ----------------------------------------------------------------------------- what a task is
 
 
@@ -145,6 +157,7 @@ class LoopSettings:
     # validate and export an exponential moving average of the weights (buffers included) with this
     # decay per step; None: the last step's weights
     ema_decay: float | None = None
+    recipe: dict[str, Any] | None = None  # the recipe file and phase a run comes from (see recipe.py)
 
     @classmethod
     def of(cls, config: Any) -> LoopSettings:
@@ -292,7 +305,7 @@ class TrainingLoop:
         self.ema = self._weight_average(checkpoint if resumed_optimizer else None)
         self.ddp = self._wrap_distributed()
         self.start_progress = replace(self.progress)  # this invocation's first step, for its rate
-        self.provenance: dict[str, Any] = {}  # what else the exported metadata records
+        self.provenance = {"recipe": s.recipe, "commit": git_commit()}
         self.stop_reason: str | None = None
         self.minutes = 0.0
         if self.rank == 0:

@@ -24,6 +24,7 @@ from ..nn.unet import PRIORS, RENORMS, PConvUNet, PConvUNetConfig, save_model
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
 from .losses import InpaintingLoss, LossWeights, ssim_per_image
+from .recipe import add_recipe_arguments, recipe_command
 from .surgery import HEAD_OPTIONS, load_weights_adding_head, resumed_options
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class TrainConfig:
     # what else the refinement head reads (see PConvUNetConfig.prior); None = the preset's or the
     # resumed run's. A run with a head may add the smooth prior when it resumes.
     prior: str | None = None
+    recipe: dict[str, Any] | None = None  # the recipe and phase this run is (set by the recipe runner)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -373,9 +375,10 @@ class RestorerTask(Task):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="", out="")
-    p.add_argument("--data", required=True,
-                   help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2")
+    p.add_argument("--data", help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 "
+                                  "(required without --recipe)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, samples, exported model)")
+    add_recipe_arguments(p)
     p.add_argument("--model", default=d.model, help="compact | paper256 | paper512 | a config.json")
     p.add_argument("--width", type=int)
     p.add_argument("--depth", type=int)
@@ -423,13 +426,20 @@ def _loop(options: dict[str, Any]) -> TrainingLoop:
 
 
 def main(args: argparse.Namespace) -> int:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    loop = _loop({k: v for k, v in vars(args).items() if k in names})
-    folder = loop.fit()
-    if folder is not None:
-        p = loop.progress
-        print(f"exported {folder} after {p.total_steps} steps, {p.images_seen} images, "
-              f"{p.images_seen / max(p.seconds, 1e-9):.1f} images/s")
+    folders = recipe_command(args, "restorer", TrainConfig, _loop, add_arguments)
+    if folders is None:
+        if not args.data:
+            raise ValueError("give --data (a dataset spec) or --recipe FILE")
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        loop = _loop({k: v for k, v in vars(args).items() if k in names})
+        folder = loop.fit()
+        if folder is not None:
+            p = loop.progress
+            print(f"exported {folder} after {p.total_steps} steps, {p.images_seen} images, "
+                  f"{p.images_seen / max(p.seconds, 1e-9):.1f} images/s")
+    else:
+        for folder in folders[-1:]:
+            print(f"exported {folder}")
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

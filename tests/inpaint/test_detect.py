@@ -661,13 +661,16 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
     assert scratch_row in card and sum(line.startswith("| kind |") for line in card.splitlines()) == 1
-    assert "- recipe: not recorded" in card and "- training commit: not recorded" in card
+    # the trainer records the commit it ran from (git rev-parse HEAD), and no recipe without --recipe
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    assert "- recipe: not recorded" in card
+    assert (f"- training commit: `{commit}`" if commit else "- training commit: not recorded") in card
     assert "- training record: [training_record.json](training_record.json)" in card
     # the full record beside the card: the phases, the run's configuration and validation, the evaluation
     detector = load_detector(folder, device="cpu")
     record = json.loads((folder / "training_record.json").read_text())
     assert record["model"] == "damage-w4-d3-s2" and record["command"] == "scripts/train_detector.sh run"
-    assert (record["recipe"], record["commit"]) == (None, None)
+    assert (record["recipe"], record["commit"]) == (None, commit)
     assert [{k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]] == detector.metadata["phases"]
     assert record["validation"] == detector.metadata["validation"]
     assert record["last_phase_config"] == detector.metadata["train_config"] and record["last_phase_config"]["thin_weight"] == 4.0

@@ -1,7 +1,8 @@
 """Training: losses against direct computations, the shared loop (resume, stop signals, validation,
-time budgets, precision) on a toy task, the restorer's checkpoints, stages and DDP (gloo)."""
+time budgets, precision) on a toy task, the restorer's checkpoints, stages and DDP (gloo), and recipes."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import torch
 from PIL import Image
 
 from inpaint.nn.unet import load_model
-from inpaint.train.detector import DetectorTask
+from inpaint.train.detector import DetectorTask, DetectTrainConfig
 from inpaint.train.loop import Progress, Start, Task, TrainingLoop, save_atomic
 from inpaint.train.losses import InpaintingLoss, LossWeights
 from inpaint.train.restorer import RestorerTask, TrainConfig
@@ -428,10 +429,10 @@ def test_checkpoint_if_due_checkpoints_and_exports_only_when_due():
     assert checkpoint_if_due(Run(), old, minutes=5) > old and calls == ["checkpoint", "export"]
 
 
-def run_bundled_recipe(run, minutes: list[str], env: dict[str, str]):
-    """scripts/train_bundled.sh RUN MINUTES... -> the exported model and its stage rows
+def run_bundled_recipe(run, args: list[str], env: dict[str, str]):
+    """scripts/train_bundled.sh RUN ARGS... -> the exported model and its stage rows
     (stage, crop, batch, lr, head channels, head lr, prior)."""
-    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(run), *minutes],
+    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(run), *args],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     model = load_model(run / "model", device="cpu")
@@ -442,12 +443,13 @@ def run_bundled_recipe(run, minutes: list[str], env: dict[str, str]):
 
 
 def test_the_bundled_recipe_runs_its_phases_and_the_card_table_shows_each(photos, tmp_path):
-    """scripts/train_bundled.sh with a few seconds per phase: stage 1, stage 2 (the head added), stage 2
+    """scripts/train_bundled.sh (recipes/restorer.toml) with a few seconds per phase: stage 1, stage 2 (the
+    head added), stage 2
     at 256 px crops, the anneal, the smooth prior joining the head, its anneal; each phase resumes
     the last and is a row of the stage table. Then, from that run's export, the gate and its anneal."""
     env = {**os.environ, "PYTHON": sys.executable, "TRAIN_PHOTOS": str(photos), "VAL_PHOTOS": str(photos),
            "OMP_NUM_THREADS": "1"}
-    model, rows = run_bundled_recipe(tmp_path / "run", ["0.01"] * 6, env)
+    model, rows = run_bundled_recipe(tmp_path / "run", ["--set", "max_minutes=0.01"], env)
     assert rows == [(1, 128, 16, 2e-4, 0, None, None), (2, 128, 16, 5e-5, 16, 1e-3, None),
                     (2, 256, 8, 5e-5, 16, 1e-3, None), (2, 256, 8, 1e-5, 16, 2e-4, None),
                     (2, 256, 8, 3e-5, 16, 1e-3, "smooth"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth")]
@@ -456,8 +458,9 @@ def test_the_bundled_recipe_runs_its_phases_and_the_card_table_shows_each(photos
 
     # going on from the exported model (as the bundled weights were: their checkpoint is not
     # shipped), the gate joining the smooth prior, then its anneal: the record carries on
-    env = {**env, "PRIOR": "smooth_gated", "INIT": str(tmp_path / "run" / "model")}
-    gated, more = run_bundled_recipe(tmp_path / "more", ["0", "0", "0", "0", "0.01", "0.01"], env)
+    gated, more = run_bundled_recipe(tmp_path / "more", ["--set", f"init={tmp_path / 'run' / 'model'}",
+                                                        "--set", "prior.prior=smooth_gated", "--set", "max_minutes=0.01",
+                                                        "--phase", "prior", "--phase", "prior_anneal"], env)
     assert more == rows + [(2, 256, 8, 3e-5, 16, 1e-3, "smooth_gated"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth_gated")]
     assert gated.config.prior == "smooth_gated" and gated.metadata["steps"] > model.metadata["steps"]
 
@@ -556,7 +559,7 @@ def test_a_task_implements_every_abstract_method_or_cannot_be_made(tmp_path):
                                              "prepare_validation", "validate", "checkpoint_entries", "export"}
     assert all(name in vars(RestorerTask) and name in vars(DetectorTask) for name in Task.__abstractmethods__)
     settings = ToyTask(ToyConfig(out=str(tmp_path), steps=9)).settings  # the loop's fields of the task's config
-    assert (settings.steps, settings.batch_size, settings.resume) == (9, 4, True)
+    assert (settings.steps, settings.batch_size, settings.resume, settings.recipe) == (9, 4, True, None)
 
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
@@ -627,3 +630,179 @@ def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         save_atomic({"step": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"step": 1}
+
+
+# ----------------------------------------------------------------------------- recipes
+
+
+# What scripts/train_bundled.sh and scripts/train_detector.sh passed to each invocation, with their
+# defaults (all phases given minutes; P = TRAIN_PHOTOS, V = VAL_PHOTOS): the recipes must say the same.
+RESTORER_FLAGS = ("--data folder:P --out RUN --model compact --width 32 --depth 7 --crop 128 --scale 0.1 1.0 "
+                  "--batch-size 16 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-data V "
+                  "--decoder-renorm per_group --steps 1000000")
+RESTORER_LARGE = "--crop 256 --scale 0.2 1.0 --batch-size 8 --stage 2 --features none --loss-weights '{\"valid\": 0.1, \"ssim\": 2.0}'"
+RESTORER_PHASES = {
+    "stage1": "--stage 1 --features none --max-minutes 90",
+    "stage2": "--stage 2 --features none --loss-weights '{\"valid\": 0.1, \"ssim\": 2.0}' --refine-channels 16 "
+              "--refine-kernel 5 --refine-lr 1e-3 --max-minutes 20",
+    "large_crops": RESTORER_LARGE + " --refine-lr 1e-3 --max-minutes 0",
+    "anneal": RESTORER_LARGE + " --lr 1e-5 --refine-lr 2e-4 --max-minutes 0",
+    "prior": RESTORER_LARGE + " --prior smooth --lr 3e-5 --refine-lr 1e-3 --max-minutes 0",
+    "prior_anneal": RESTORER_LARGE + " --lr 1e-5 --refine-lr 2e-4 --max-minutes 0",
+}
+DETECTOR_FLAGS = ("--data folder:P --val-data P --out RUN --width 12 --depth 5 --crop 256 --scale 0.15 1.0 "
+                  "--batch-size 8 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-images 48 --steps 1000000 "
+                  "--amp auto")
+DETECTOR_THIN = "--thin-weight 4 --single-kind-fraction 0.3"
+DETECTOR_PHASES = {
+    "start": "--lr 1e-3 --max-minutes 50", "lower_lr": "--lr 2e-4 --max-minutes 23", "low_lr": "--lr 1e-4 --max-minutes 4",
+    "thin": DETECTOR_THIN + " --lr 2e-4 --max-minutes 60", "thin_anneal": DETECTOR_THIN + " --lr 5e-5 --max-minutes 45",
+    "lines": DETECTOR_THIN + " --line-sizes 3 7 --lr 1e-4 --ema-decay 0.999 --max-minutes 0",
+    "lines_anneal": DETECTOR_THIN + " --line-sizes 3 7 --lr 3e-5 --ema-decay 0.998 --max-minutes 0",
+}
+
+
+def effective(cfg) -> dict:
+    """A config's fields as training uses them (the stage's lr when none is given, the loss weights
+    in full, sequences as lists)."""
+    d = dataclasses.asdict(cfg)
+    d.pop("recipe")
+    if isinstance(cfg, TrainConfig):
+        d["lr"] = RestorerTask(cfg).lr
+        d["loss_weights"] = dataclasses.asdict(LossWeights(**cfg.loss_weights))
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+@pytest.mark.parametrize("task", ["restorer", "detector"])
+def test_the_bundled_recipes_say_what_the_training_scripts_did(task):
+    import argparse
+    import shlex
+
+    from inpaint.train import detector, restorer
+    from inpaint.train.recipe import load_recipe
+
+    module, config_type = (restorer, TrainConfig) if task == "restorer" else (detector, DetectTrainConfig)
+    common, phases = (RESTORER_FLAGS, RESTORER_PHASES) if task == "restorer" else (DETECTOR_FLAGS, DETECTOR_PHASES)
+    recipe = load_recipe(ROOT / "recipes" / f"{task}.toml", task, config_type, environ={"TRAIN_PHOTOS": "P", "VAL_PHOTOS": "V"})
+    assert [p.name for p in recipe.phases] == list(phases)
+    assert recipe.threads == (1 if task == "detector" else None)  # the detector's script set OMP_NUM_THREADS=1
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    names = {f.name for f in dataclasses.fields(config_type)}
+    for phase in recipe.phases:
+        args = vars(parser.parse_args(shlex.split(common + " " + phases[phase.name])))
+        expected = config_type(**{k: v for k, v in args.items() if k in names})
+        assert effective(config_type(**phase.options, out="RUN")) == effective(expected), phase.name
+
+
+def write_tiny_recipe(path: Path, photos: Path, task: str = "restorer") -> Path:
+    tiny = "width = 4\ndepth = 3\ncrop = 32\nbatch_size = 4\nworkers = 0\nval_every = 0\ncheckpoint_minutes = 60\n"
+    if task == "restorer":
+        tiny += 'features = "none"\n'
+    path.write_text(f'task = "{task}"\n[paths]\nPHOTOS = "{photos}"\n[defaults]\ndata = "folder:${{PHOTOS}}"\n{tiny}'
+                    '[[phase]]\nname = "one"\nsteps = 2\n'
+                    f'[[phase]]\nname = "two"\n{"stage = 2" if task == "restorer" else "lr = 1e-4"}\nsteps = 3\n'
+                    '[[phase]]\nname = "later"\nmax_minutes = 0\n')
+    return path
+
+
+def test_recipe_overrides_paths_and_mistakes(photos, tmp_path):
+    from inpaint.train.recipe import load_recipe
+
+    path = write_tiny_recipe(tmp_path / "tiny.toml", Path("~/photos"))
+    sets = ["crop=48", "two.lr=2e-4", "loss_weights={ valid = 0.1 }", "init=weights", "threads=2"]
+    recipe = load_recipe(path, "restorer", TrainConfig, [*sets, "paths.PHOTOS=/given"], environ={"PHOTOS": "/env"})
+    one, two, _ = recipe.phases
+    assert (one.options["data"], one.options["crop"], one.options["loss_weights"], one.options["init"]) == (
+        "folder:/given", 48, {"valid": 0.1}, "weights")
+    assert (two.options["lr"], two.options["stage"], "lr" in one.options, recipe.threads) == (2e-4, 2, False, 2)
+    assert recipe.provenance(two) == {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                      "phase": "two", "overrides": [*sets, "paths.PHOTOS=/given"]}
+    assert load_recipe(path, "restorer", TrainConfig, environ={"PHOTOS": "/env"}).phases[0].options["data"] == "folder:/env"
+    assert load_recipe(path, "restorer", TrainConfig, environ={}).phases[0].options["data"] == (
+        "folder:" + os.path.expanduser("~/photos"))
+    for sets, message in [(["crops=48"], "unknown option crops"), (["crop=big"], "crop = 'big' is not"),
+                          (["three.lr=1"], "no phase three"), (["lr"], "NAME=VALUE"), (["out=x"], "unknown option out")]:
+        with pytest.raises(ValueError, match=message):
+            load_recipe(path, "restorer", TrainConfig, sets, environ={})
+    with pytest.raises(ValueError, match="recipe for 'restorer', not 'detector': use train$"):
+        load_recipe(path, "detector", DetectTrainConfig, environ={})
+    path.write_text(path.read_text().replace("${PHOTOS}", "${NOWHERE}"))
+    with pytest.raises(ValueError, match="NOWHERE"):
+        load_recipe(path, "restorer", TrainConfig, environ={})
+
+
+def test_a_recipe_runs_each_phase_once_and_its_models_cite_it_and_the_commit(photos, tmp_path, capsys):
+    from inpaint.cli import main as cli
+    from inpaint.nn.damagenet import load_detector
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    recipe, out = write_tiny_recipe(tmp_path / "tiny.toml", photos), tmp_path / "run"
+    sha = hashlib.sha256(recipe.read_bytes()).hexdigest()
+    assert cli(["train", "--recipe", str(recipe), "--out", str(out)]) == 0
+    model = load_model(out / "model", device="cpu")
+    assert model.metadata["recipe"] == {"path": str(recipe.resolve()), "sha256": sha, "phase": "two", "overrides": []}
+    assert model.metadata["commit"] == commit
+    assert [(s["stage"], s["steps"]) for s in model.metadata["stages"]] == [(1, 2), (2, 3)]
+    state = json.loads((out / "recipe.json").read_text())
+    assert state["recipe"]["sha256"] == sha and {k: v["status"] for k, v in state["phases"].items()} == {
+        "one": "done", "two": "done"}
+    # the same command again: both phases are done, nothing trains
+    written = (out / "checkpoint.pt").stat().st_mtime_ns
+    assert cli(["train", "--recipe", str(recipe), "--out", str(out)]) == 0
+    assert (out / "checkpoint.pt").stat().st_mtime_ns == written
+    # --phase runs a phase again, --set changes its options
+    assert cli(["train", "--recipe", str(recipe), "--out", str(out), "--phase", "two", "--set", "two.steps=4"]) == 0
+    model = load_model(out / "model", device="cpu")
+    assert model.metadata["steps"] == 6 and model.metadata["recipe"]["overrides"] == ["two.steps=4"]
+    capsys.readouterr()
+    for argv, message in [(["--lr", "1e-3"], "instead of --lr use --set"), (["--phase", "later"], "later.max_minutes=M"),
+                          (["--phase", "three"], "has phases one, two, later")]:
+        assert cli(["train", "--recipe", str(recipe), "--out", str(out), *argv]) == 2
+        assert message in capsys.readouterr().err
+    assert cli(["train", "--data", f"folder:{photos}", "--out", str(out), "--set", "crop=8"]) == 2
+    assert "--set go with --recipe" in capsys.readouterr().err
+    # the detector's command runs detector recipes, and its export cites them the same way
+    detector_recipe = write_tiny_recipe(tmp_path / "detector.toml", photos, task="detector")
+    assert cli(["train-detector", "--recipe", str(recipe), "--out", str(tmp_path / "det")]) == 2
+    assert cli(["train-detector", "--recipe", str(detector_recipe), "--out", str(tmp_path / "det")]) == 0
+    detector = load_detector(tmp_path / "det" / "model", device="cpu")
+    assert detector.metadata["recipe"]["phase"] == "two" and detector.metadata["commit"] == commit
+    assert [(p["steps"], p["lr"]) for p in detector.metadata["phases"]] == [(2, 1e-3), (1, 1e-4)]
+
+
+def test_a_stopped_phase_goes_on_for_the_rest_of_its_minutes(tmp_path):
+    from inpaint.train.recipe import load_recipe, run_recipe
+
+    path = tmp_path / "r.toml"
+    path.write_text('task = "restorer"\n[defaults]\ndata = "folder:x"\n'
+                    '[[phase]]\nname = "a"\nmax_minutes = 10\n[[phase]]\nname = "b"\nmax_minutes = 5\n')
+    recipe = load_recipe(path, "restorer", TrainConfig, environ={})
+    runs, endings = [], [("signal", 4.0), ("time", 6.0), ("time", 5.0)]
+
+    class Loop:
+        rank, progress = 0, Progress(step=1)
+
+        def __init__(self, options):
+            runs.append((options["recipe"]["phase"], options["max_minutes"]))
+            self.stop_reason, self.minutes = endings.pop(0)
+
+        def fit(self):
+            return None
+
+    out = tmp_path / "run"
+    out.mkdir()
+    run_recipe(recipe, out, Loop)  # a stops on a signal after 4 of its 10 minutes: b waits
+    assert runs == [("a", 10)]
+    run_recipe(recipe, out, Loop)
+    assert runs == [("a", 10), ("a", 6), ("b", 5)]
+    run_recipe(recipe, out, Loop)  # all done
+    assert len(runs) == 3 and json.loads((out / "recipe.json").read_text())["phases"]["a"] == {
+        "status": "done", "minutes": 10.0, "step": 1}
+
+
+def test_the_training_scripts_refuse_the_knobs_they_no_longer_read(tmp_path):
+    for script, knob in [("train_bundled.sh", "PRIOR"), ("train_detector.sh", "M6")]:
+        r = subprocess.run(["bash", f"scripts/{script}", str(tmp_path / "run")], capture_output=True, text=True,
+                           cwd=ROOT, env={**os.environ, knob: "1"}, timeout=60)
+        assert r.returncode == 2 and f"{knob}: set recipe options with --set" in r.stderr
