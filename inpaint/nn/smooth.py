@@ -11,7 +11,7 @@ few dozen small batched tensor operations on the model's device:
    of the level above, then relax with Jacobi sweeps of the 5-point Laplacian and damped sweeps of
    the bilaplacian, known pixels fixed.
 
-It is not solved to convergence (``tests/inpaint/test_fill.py`` measures it against direct sparse
+It is not solved to convergence (``tests/inpaint/nn/test_smooth.py`` measures it against direct sparse
 solves of both problems): it is a prior for the network to correct, fixed once a model is trained
 with it (changing the sweeps changes what such a model sees). Only ``image * mask`` is read, so
 (like the partial convolutions) the values inside the hole never matter. Outside the image counts

@@ -21,7 +21,7 @@ from inpaint.train.loop import Progress, Start, Task, TrainingLoop, save_atomic
 from inpaint.train.losses import InpaintingLoss, LossWeights
 from inpaint.train.restorer import RestorerTask, TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

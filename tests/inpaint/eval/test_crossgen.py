@@ -17,7 +17,7 @@ from inpaint.eval.crossgen import CONTENT_CLASSES, PLAIN_CHANGE, SENSITIVITIES, 
 from inpaint.synth.strokes import stroke_damage
 from tests.helpers import tiny_detector
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_content_classes_name_thin_lines_edges_texture_and_flat_areas():

@@ -1,35 +1,14 @@
-"""Tests for inpaint.io.masks (conventions at the edge, dilation) and inpaint.synth (random masks, damage synthesis)."""
+"""People's masks at the library's edge (inpaint.io.masks): conventions, binarising, sizes, files, dilation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 from scipy import ndimage
-
 from inpaint.io.masks import MaskConvention, damage_from_known, detect_convention, dilate_damage, hole_ratio, known_to_image, load_mask, to_known_mask
-from inpaint.synth.damage import DAMAGE_KINDS, SEVERITIES, synthesize_damage, synthesize_damage_mask
-from inpaint.synth.holes import HOLE_BINS, hole_bin, random_irregular_mask
-from inpaint.synth.mix import random_training_mask
-
-# --- fixtures --------------------------------------------------------------------------------
-
-
-def make_damage(width: int = 64, height: int = 48) -> np.ndarray:
-    """bool (H, W) damage covering about 12 % of the image: a thick stroke and a blob."""
-    image = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(image)
-    draw.line([(4, 6), (width * 0.75, height * 0.6)], fill=255, width=5)
-    draw.ellipse([width * 0.55, height * 0.62, width * 0.85, height * 0.92], fill=255)
-    return np.asarray(image) > 127
-
-
-@pytest.fixture
-def damage() -> np.ndarray:
-    return make_damage()
 
 
 def near_edge(damage: np.ndarray, pixels: int = 1) -> np.ndarray:
@@ -38,18 +17,6 @@ def near_edge(damage: np.ndarray, pixels: int = 1) -> np.ndarray:
     grown = ndimage.binary_dilation(damage, square, iterations=pixels)
     shrunk = ndimage.binary_erosion(damage, square, iterations=pixels, border_value=1)
     return grown & ~shrunk
-
-
-def photo(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
-    """A smooth colourful test photo with some texture (uint8 RGB)."""
-    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    rng = np.random.default_rng(seed)
-    rgb = np.stack([0.2 + 0.6 * xx, 0.3 + 0.5 * yy, 0.5 + 0.3 * np.sin(6 * xx + 3 * yy)], axis=2)
-    rgb = rgb * 255 + rng.normal(0, 6, rgb.shape)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-# --- conventions and input modes --------------------------------------------------------------
 
 
 def white_on_black(damage: np.ndarray) -> np.ndarray:
@@ -192,9 +159,6 @@ def test_bilinear_resized_mask_comes_out_binary_and_in_place(damage: np.ndarray)
     assert not ((~known != reference) & ~near_edge(reference, 1)).any()
 
 
-# --- sizes ------------------------------------------------------------------------------------
-
-
 def test_size_mismatch_message_names_both_sizes_and_the_fix(damage: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"64x48.*128x96.*resize=True"):
         to_known_mask(white_on_black(damage), size=(128, 96))
@@ -230,9 +194,6 @@ def test_resize_down_keeps_a_one_pixel_scratch() -> None:
     assert hole_ratio(known) < 0.06
 
 
-# --- bad input --------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("mask", "message"),
     [
@@ -260,9 +221,6 @@ def test_unknown_convention_and_alpha_without_alpha_are_refused(damage: np.ndarr
         to_known_mask(white_on_black(damage), "alpha")
 
 
-# --- files and the user-facing convention -----------------------------------------------------
-
-
 def test_known_to_image_is_white_damage_and_round_trips_through_a_file(damage: np.ndarray, tmp_path: Path) -> None:
     image = known_to_image(~damage)
     assert image.mode == "L" and image.size == (64, 48)
@@ -284,9 +242,6 @@ def test_load_mask_reports_unreadable_files(tmp_path: Path) -> None:
         load_mask(text)
     with pytest.raises(ValueError, match="cannot read mask file"):
         load_mask(tmp_path / "missing.png")
-
-
-# --- dilation and hole statistics --------------------------------------------------------------
 
 
 def disk(radius: int) -> np.ndarray:
@@ -324,197 +279,3 @@ def test_dilation_zero_copies_and_rejects_bad_radii(damage: np.ndarray) -> None:
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="non-negative integer"):
             dilate_damage(known, bad)
-
-
-def test_hole_ratio_and_bins() -> None:
-    known = np.ones((10, 10), bool)
-    known[:2] = False
-    assert hole_ratio(known) == 0.2
-    assert hole_ratio(known.astype(np.float32)) == 0.2
-    assert HOLE_BINS[0] == (0.01, 0.1) and HOLE_BINS[-1] == (0.5, 0.6) and len(HOLE_BINS) == 6
-    assert hole_bin(0.2) == 1 and hole_bin(0.2000001) == 2 and hole_bin(0.01) is None
-    assert hole_bin(0.6) == 5 and hole_bin(0.61) is None
-
-
-# --- random irregular masks -------------------------------------------------------------------
-
-
-def touches_border(known: np.ndarray) -> bool:
-    ring = np.concatenate([known[0], known[-1], known[:, 0], known[:, -1]])
-    return bool((~ring).any())
-
-
-@pytest.mark.parametrize("size", [(64, 64), (97, 80), (128, 128), (256, 256), (512, 384)])
-def test_irregular_masks_hit_every_bin_with_and_without_border(size: tuple[int, int]) -> None:
-    rng = np.random.default_rng(size[0])
-    for low, high in HOLE_BINS:
-        for border in (True, False, None):
-            known = random_irregular_mask(*size, rng, hole_range=(low, high), border=border)
-            assert known.dtype == bool and known.shape == size
-            assert low < hole_ratio(known) <= high
-            if border is not None:
-                assert touches_border(known) == border
-
-
-@pytest.mark.parametrize("style", ["thin", "mixed"])
-def test_thin_and_mixed_styles_hit_bins_too(style: str) -> None:
-    rng = np.random.default_rng(7)
-    for size in (64, 200):
-        for low, high in HOLE_BINS:
-            known = random_irregular_mask(size, size, rng, hole_range=(low, high), style=style, border=False)
-            assert low < hole_ratio(known) <= high and not touches_border(known)
-
-
-def test_thin_style_is_made_of_thin_lines() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        damage = ~random_irregular_mask(256, 256, rng, style="thin", hole_range=(0.02, 0.05))
-        # Mean distance from a damaged pixel to the nearest known one: about w/4 + 1 for w px lines.
-        depth = ndimage.distance_transform_edt(damage)[damage].mean()
-        assert depth < 2.0
-
-
-def test_irregular_masks_are_deterministic_and_vary_with_the_rng() -> None:
-    def make(seed: int) -> np.ndarray:
-        return random_irregular_mask(96, 96, np.random.default_rng(seed), hole_range=(0.2, 0.3), border=True)
-
-    np.testing.assert_array_equal(make(1), make(1))
-    assert not np.array_equal(make(1), make(2))
-
-
-def test_irregular_mask_refuses_impossible_requests() -> None:
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="hole_range"):
-        random_irregular_mask(32, 32, rng, hole_range=(0.5, 0.4))
-    with pytest.raises(ValueError, match="style"):
-        random_irregular_mask(32, 32, rng, style="zigzag")
-    with pytest.raises(ValueError, match="border ring"):
-        random_irregular_mask(3, 3, rng, hole_range=(0.5, 0.6), border=False)
-    with pytest.raises(ValueError, match="whole number of pixels"):
-        random_irregular_mask(4, 4, rng, hole_range=(0.5, 0.51))
-
-
-def test_training_masks_mix_and_are_deterministic() -> None:
-    rng = np.random.default_rng(0)
-    ratios = []
-    for _ in range(60):
-        known = random_training_mask(128, 128, rng)
-        assert known.dtype == bool and known.shape == (128, 128)
-        ratios.append(hole_ratio(known))
-    ratios = np.array(ratios)
-    assert (ratios > 0).all() and (ratios <= 0.6).all()
-    assert (ratios < 0.05).sum() >= 10 and (ratios > 0.3).sum() >= 10  # thin damage and big holes
-    a = random_training_mask(64, 80, np.random.default_rng(5))
-    b = random_training_mask(64, 80, np.random.default_rng(5))
-    np.testing.assert_array_equal(a, b)
-
-
-# --- damage synthesis -------------------------------------------------------------------------
-
-
-def test_synthesis_is_deterministic_by_seed() -> None:
-    image = photo()
-    first = synthesize_damage(image, "severe", seed=11, return_kinds=True)
-    second = synthesize_damage(image, "severe", seed=11, return_kinds=True)
-    for a, b in zip(first, second):
-        np.testing.assert_array_equal(a, b)
-    other = synthesize_damage(image, "severe", seed=12)
-    assert not np.array_equal(first[1], other[1])
-    via_generator = synthesize_damage(image, "severe", seed=np.random.default_rng(11))
-    np.testing.assert_array_equal(via_generator[1], first[1])
-
-
-@pytest.mark.parametrize("severity", SEVERITIES)
-def test_known_pixels_are_bit_exact_and_damage_changes_pixels(severity: str) -> None:
-    image = photo()
-    for seed in range(4):
-        damaged, known, kinds = synthesize_damage(image, severity, seed=seed, return_kinds=True)
-        assert damaged.shape == image.shape and damaged.dtype == np.uint8
-        assert known.shape == image.shape[:2] and known.dtype == bool
-        assert kinds.dtype == np.uint8 and kinds.shape == known.shape
-        np.testing.assert_array_equal(damaged[known], image[known])
-        np.testing.assert_array_equal(kinds == 0, known)
-        assert (~known).any()
-        changed = (damaged != image).any(axis=2)
-        assert changed[~known].mean() > 0.6  # the mask is where the damage is, not a loose hull
-
-
-@pytest.mark.parametrize("kind", DAMAGE_KINDS)
-def test_each_kind_alone_damages_and_is_labelled(kind: str) -> None:
-    image = photo()
-    label = DAMAGE_KINDS.index(kind) + 1
-    for severity in SEVERITIES:
-        damaged, known, kinds = synthesize_damage(image, severity, seed=3, kinds=(kind,), return_kinds=True)
-        assert hole_ratio(known) > 0.001
-        assert set(np.unique(kinds)) == {0, label}
-        np.testing.assert_array_equal(damaged[known], image[known])
-    _, _, only = synthesize_damage(image, "moderate", seed=3, kinds=kind, return_kinds=True)  # a bare string
-    assert set(np.unique(only)) == {0, label}
-
-
-def test_severities_are_ordered_and_in_their_ranges() -> None:
-    means = {}
-    for severity in SEVERITIES:
-        ratios = [hole_ratio(synthesize_damage_mask(128, 128, severity, seed=s)) for s in range(8)]
-        means[severity] = float(np.mean(ratios))
-    assert means["minor"] < means["moderate"] < means["severe"]
-    assert 0.003 <= means["minor"] <= 0.02
-    assert 0.02 <= means["moderate"] <= 0.08
-    assert 0.08 <= means["severe"] <= 0.25
-
-
-def test_a_single_kind_follows_the_severity_too() -> None:
-    ratios = [
-        np.mean([hole_ratio(synthesize_damage_mask(128, 128, s, seed=i, kinds=("scratch",))) for i in range(5)])
-        for s in SEVERITIES
-    ]
-    assert ratios[0] < ratios[1] < ratios[2]
-
-
-@pytest.mark.parametrize("shape", [(97, 131), (16, 16), (300, 40), (1, 1)])
-def test_any_resolution_and_odd_sizes(shape: tuple[int, int]) -> None:
-    image = photo(*shape)
-    for severity in SEVERITIES:
-        damaged, known = synthesize_damage(image, severity, seed=1)
-        assert damaged.shape == shape + (3,) and known.shape == shape
-        np.testing.assert_array_equal(damaged[known], image[known])
-
-
-def test_grey_and_pil_photos() -> None:
-    grey = photo()[..., 1]
-    damaged, known = synthesize_damage(grey, "moderate", seed=2)
-    assert damaged.shape == grey.shape + (3,)
-    np.testing.assert_array_equal(damaged[known], np.repeat(grey[..., None], 3, 2)[known])
-    grey_rgb = np.repeat(grey[..., None], 3, 2)  # a black-and-white print scanned in colour
-    np.testing.assert_array_equal(synthesize_damage(grey_rgb, "moderate", seed=2)[0], damaged)
-    from_pil = synthesize_damage(Image.fromarray(photo()), "moderate", seed=2)
-    np.testing.assert_array_equal(from_pil[0], synthesize_damage(photo(), "moderate", seed=2)[0])
-
-
-def test_mask_only_path_matches_the_full_synthesis() -> None:
-    image = photo(80, 120)
-    for seed in range(3):
-        _, known, kinds = synthesize_damage(image, "severe", seed=seed, return_kinds=True)
-        known_only, kinds_only = synthesize_damage_mask(80, 120, "severe", seed=seed, return_kinds=True)
-        np.testing.assert_array_equal(known_only, known)
-        np.testing.assert_array_equal(kinds_only, kinds)
-
-
-def test_damage_scales_with_the_image() -> None:
-    small = np.mean([hole_ratio(synthesize_damage_mask(96, 128, "moderate", seed=s)) for s in range(6)])
-    large = np.mean([hole_ratio(synthesize_damage_mask(384, 512, "moderate", seed=s)) for s in range(6)])
-    assert 0.5 < large / small < 2
-
-
-def test_synthesis_refuses_bad_arguments() -> None:
-    image = photo(32, 32)
-    with pytest.raises(ValueError, match="severity"):
-        synthesize_damage(image, "extreme")
-    with pytest.raises(ValueError, match="kinds"):
-        synthesize_damage(image, kinds=("fire",))
-    with pytest.raises(ValueError, match="kinds"):
-        synthesize_damage(image, kinds=())
-    with pytest.raises(ValueError, match="uint8"):
-        synthesize_damage(image.astype(np.float32))
-    with pytest.raises(ValueError, match="HxWx3"):
-        synthesize_damage(np.zeros((8, 8, 4), np.uint8))
