@@ -33,3 +33,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def reference_refine_head(head: torch.nn.Module, y: torch.Tensor, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The refinement head computed pixel by pixel, as its formula says: for each pixel, the
+    window of [known image, 1 - mask] around it (outside the image: no image, all hole), then
+    ``y + out(leaky_relu(local(window) + point(y)))``. ``y`` (B, C, H, W), ``known`` (B, 3, H, W)
+    already multiplied by the mask, ``mask`` (B, 1, H, W). The one reference both networks' heads
+    are tested against."""
+    b, _, h, w = y.shape
+    k = head.local.weight.shape[-1]
+    r = k // 2
+    out = torch.empty_like(y)
+    for i in range(h):
+        for j in range(w):
+            window = torch.zeros(b, 4, k, k)
+            window[:, 3] = 1.0
+            for di in range(-r, r + 1):
+                for dj in range(-r, r + 1):
+                    if 0 <= i + di < h and 0 <= j + dj < w:
+                        window[:, :3, di + r, dj + r] = known[:, :, i + di, j + dj]
+                        window[:, 3, di + r, dj + r] = 1 - mask[:, 0, i + di, j + dj]
+            hidden = (window[:, None] * head.local.weight[None]).sum((2, 3, 4)) + head.local.bias
+            hidden = hidden + y[:, :, i, j] @ head.point.weight[:, :, 0, 0].T
+            hidden = torch.nn.functional.leaky_relu(hidden, 0.2)
+            out[:, :, i, j] = y[:, :, i, j] + hidden @ head.out.weight[:, :, 0, 0].T + head.out.bias
+    return out

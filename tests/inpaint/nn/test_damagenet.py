@@ -10,6 +10,7 @@ from inpaint.nn.damagenet import DamageNet, DamageNetConfig
 from inpaint.io.weights import WeightsError
 from inpaint.nn.unet import save_model
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig
+from tests.helpers import reference_refine_head
 from tests.inpaint.detect_helpers import tiny_net
 
 
@@ -138,21 +139,8 @@ def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
 
     net = headed_net()
     base = plain(x)  # the decoder's logit (the whole photo is valid)
-    r, xs = net.refine, (x - 0.5) * 2  # the network sees the photo in [-1, 1]
-    direct = torch.zeros_like(base)
-    for i in range(24):
-        for j in range(40):
-            window = torch.zeros(2, 4, 3, 3)  # [photo, 1 - footprint] around (i, j); outside = not photo
-            window[:, 3] = 1.0
-            for di in range(-1, 2):
-                for dj in range(-1, 2):
-                    if 0 <= i + di < 24 and 0 <= j + dj < 40:
-                        window[:, :3, di + 1, dj + 1] = xs[:, :, i + di, j + dj]
-                        window[:, 3, di + 1, dj + 1] = 0.0
-            hidden = (window[:, None] * r.local.weight[None]).sum((2, 3, 4)) + r.local.bias \
-                + r.point.weight[None, :, 0, 0, 0] * base[:, 0, i, j, None]
-            hidden = torch.where(hidden > 0, hidden, 0.2 * hidden)
-            direct[:, 0, i, j] = base[:, 0, i, j] + hidden @ r.out.weight[0, :, 0, 0] + r.out.bias[0]
+    inside = torch.ones(2, 1, 24, 40)
+    direct = reference_refine_head(net.refine, base, (x - 0.5) * 2, inside)  # the photo in [-1, 1]
     torch.testing.assert_close(net(x), direct, atol=1e-4, rtol=1e-4)
 
 

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from inpaint.nn.smooth import smooth_fill
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig
 from inpaint.nn.blocks import DecoderBlock
+from tests.helpers import reference_refine_head
 
 
 def tiny(**kw) -> PConvUNet:
@@ -217,24 +218,9 @@ def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
     assert torch.equal(plain(x, m), headed(x, m))  # a new head adds exactly nothing
     with_trained_head(headed)
     out = headed(x, m)
-    # by hand: y = the decoder's output in [-1, 1], then the head, pixel by pixel
+    # the decoder's output in [-1, 1], then the head, pixel by pixel
     y = (plain(x, m) - 0.5) * 2
-    r = headed.refine
-    known = (x - 0.5) * 2 * m
-    ref = torch.empty_like(y)
-    for b in range(2):
-        for i in range(16):
-            for j in range(16):
-                inp = torch.zeros(4, 3, 3)
-                for di in range(3):
-                    for dj in range(3):
-                        ii, jj = i + di - 1, j + dj - 1
-                        inside = 0 <= ii < 16 and 0 <= jj < 16
-                        inp[:3, di, dj] = known[b, :, ii, jj] if inside else 0.0
-                        inp[3, di, dj] = 1 - m[b, 0, ii, jj] if inside else 1.0  # outside = hole
-                h = (r.local.weight * inp).sum((1, 2, 3)) + r.local.bias + r.point.weight[:, :, 0, 0] @ y[b, :, i, j]
-                h = F.leaky_relu(h, 0.2)
-                ref[b, :, i, j] = y[b, :, i, j] + r.out.weight[:, :, 0, 0] @ h + r.out.bias
+    ref = reference_refine_head(headed.refine, y, (x - 0.5) * 2 * m, m)
     torch.testing.assert_close(out, ref / 2 + 0.5, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(out, plain(x, m))
 
