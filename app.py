@@ -67,8 +67,9 @@ def main() -> None:
     detector, detector_problem = load_damage_detector(settings.detector)
     engine = open_database(settings)
     study.maybe_start_sync(engine, settings.study)  # pushes snapshots to STUDY_HF_DATASET when set
-    demo = build_demo(model, engine, settings, model_problem=problem, detector=detector,
-                      detector_problem=detector_problem)
+    demo = build_demo(
+        model, engine, settings, model_problem=problem, detector=detector, detector_problem=detector_problem
+    )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=4).launch(
         max_file_size=settings.max_upload_bytes,
         css=CSS,

@@ -52,8 +52,14 @@ def run_case(method: str, size: str, weights: str | None, repeats: int) -> dict:
         t0 = time.perf_counter()
         det = detect_damage(photo, method=method, model=model)
         times.append(time.perf_counter() - t0)
-    return {"method": method, "size": size, "seconds": min(times), "median": sorted(times)[len(times) // 2],
-            "flagged": det.fraction, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "method": method,
+        "size": size,
+        "seconds": min(times),
+        "median": sorted(times)[len(times) // 2],
+        "flagged": det.fraction,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -74,19 +80,27 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--case", f"{method},{size}", "--repeats", str(args.repeats)]
             if args.weights:
                 cmd += ["--weights", args.weights]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            out = subprocess.run(
+                cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+            )
             if out.returncode != 0:
-                sys.exit(f"case {method} {size} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+                sys.exit(
+                    f"case {method} {size} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"
+                )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average before: "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; best of {args.repeats}\n")
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average before: "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; best of {args.repeats}\n"
+    )
     print("| photo | method | seconds (best) | median | learned / classical | suggested | peak RSS |")
     print("|---|---|---:|---:|---:|---:|---:|")
     by = {(r["size"], r["method"]): r for r in rows}
     for r in rows:
         ratio = r["seconds"] / by[(r["size"], "classical")]["seconds"]
-        print(f"| {r['size']} | {r['method']} | {r['seconds']:.3f} | {r['median']:.3f} | {ratio:.1f}x | "
-              f"{r['flagged']:.2%} | {r['peak_rss_mb']:.0f} MB |")
+        print(
+            f"| {r['size']} | {r['method']} | {r['seconds']:.3f} | {r['median']:.3f} | {ratio:.1f}x | "
+            f"{r['flagged']:.2%} | {r['peak_rss_mb']:.0f} MB |"
+        )
 
 
 if __name__ == "__main__":

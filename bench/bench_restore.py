@@ -26,8 +26,8 @@ def make_inputs(kind: str):
     import numpy as np
     from skimage import data, transform
 
-    from inpaint.synth.holes import random_irregular_mask
     from inpaint.synth.damage import synthesize_damage_mask
+    from inpaint.synth.holes import random_irregular_mask
 
     if kind == "512":
         img = (transform.resize(data.astronaut(), (512, 512), anti_aliasing=True) * 255).round().astype(np.uint8)
@@ -73,11 +73,23 @@ def run_case(method: str, n: int, size: str, weights: str | None, repeats: int) 
 
         cands = restore(img, known, n=n, seed=0, method=method, model=model)
         hole = ~known
-        pairs = [np.abs(a.image[hole].astype(np.int16) - b.image[hole].astype(np.int16)).mean()
-                 for i, a in enumerate(cands) for b in cands[i + 1:]]
+        pairs = [
+            np.abs(a.image[hole].astype(np.int16) - b.image[hole].astype(np.int16)).mean()
+            for i, a in enumerate(cands)
+            for b in cands[i + 1 :]
+        ]
         diversity = round(float(np.mean(pairs)), 2)
-    return {"diversity": diversity, "method": method, "model": label, "n": n, "size": size, "hole": round(float(1 - known.mean()), 4),
-            "best_s": min(times), "median_s": sorted(times)[len(times) // 2], "peak_rss_mb": round(peak_mb)}
+    return {
+        "diversity": diversity,
+        "method": method,
+        "model": label,
+        "n": n,
+        "size": size,
+        "hole": round(float(1 - known.mean()), 4),
+        "best_s": min(times),
+        "median_s": sorted(times)[len(times) // 2],
+        "peak_rss_mb": round(peak_mb),
+    }
 
 
 def main() -> None:
@@ -92,18 +104,33 @@ def main() -> None:
         print(json.dumps(run_case(method, int(n), size, args.weights, args.repeats)))
         return
 
-    cases = [("telea", 1, "512"), ("ns", 1, "512"), ("biharmonic", 1, "512"), ("patchmatch", 1, "512"),
-             ("pconv", 1, "512"), ("pconv", 4, "512"), ("pconv", 8, "512")]
+    cases = [
+        ("telea", 1, "512"),
+        ("ns", 1, "512"),
+        ("biharmonic", 1, "512"),
+        ("patchmatch", 1, "512"),
+        ("pconv", 1, "512"),
+        ("pconv", 4, "512"),
+        ("pconv", 8, "512"),
+    ]
     if not args.skip_large:
         cases += [("telea", 1, "6000x4000"), ("pconv", 1, "6000x4000"), ("pconv", 4, "6000x4000")]
-    print(f"# restore() benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads = cores, best of {args.repeats} after a warm-up\n")
+    print(
+        f"# restore() benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch threads = cores, best of {args.repeats} after a warm-up\n"
+    )
     print("| photo | damage | method | K | best s | median s | peak RSS MB | vs Telea (same photo) | diversity |")
     print("|---|---|---|---|---|---|---|---|---|")
     results = []
     for method, n, size in cases:
-        cmd = [sys.executable, __file__, "--case", f"{method}:{n}:{size}", "--repeats",
-               str(1 if size != "512" else args.repeats)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            f"{method}:{n}:{size}",
+            "--repeats",
+            str(1 if size != "512" else args.repeats),
+        ]
         if args.weights:
             cmd += ["--weights", args.weights]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -115,8 +142,11 @@ def main() -> None:
         base = next((b for b in results if b["method"] == "telea" and b["size"] == r["size"]), None)
         ratio = f"{r['best_s'] / base['best_s']:.1f}x" if base and base is not r else ""
         name = r["model"] if method == "pconv" else method
-        print(f"| {size} | {100 * r['hole']:.1f}% | {name} | {n} | {r['best_s']:.3f} | {r['median_s']:.3f} | "
-              f"{r['peak_rss_mb']} | {ratio} | {'' if r['diversity'] is None else r['diversity']} |", flush=True)
+        print(
+            f"| {size} | {100 * r['hole']:.1f}% | {name} | {n} | {r['best_s']:.3f} | {r['median_s']:.3f} | "
+            f"{r['peak_rss_mb']} | {ratio} | {'' if r['diversity'] is None else r['diversity']} |",
+            flush=True,
+        )
     print("\ndiversity: mean absolute difference (0-255) inside the damage between every pair of the K candidates")
 
 

@@ -81,10 +81,7 @@ def _setup(url: str, writers: int, synchronous: str) -> tuple[list[str], list[in
     candidates = register_candidates(
         engine,
         mask,
-        [
-            CandidateInfo(m, image_sha256=None, image_bytes=m.encode())
-            for m in ("pconv", "telea", "ns")
-        ],
+        [CandidateInfo(m, image_sha256=None, image_bytes=m.encode()) for m in ("pconv", "telea", "ns")],
     )
     participants = [new_participant(engine) for _ in range(writers)]
     engine.dispose()
@@ -135,9 +132,7 @@ def bench_threads(folder: Path, threads: int, total: int, synchronous: str) -> N
     with ThreadPoolExecutor(threads) as pool:
         runs = list(
             pool.map(
-                lambda i: _votes(
-                    url, participants[i], candidates, per, f"t{i}", synchronous, barrier
-                ),
+                lambda i: _votes(url, participants[i], candidates, per, f"t{i}", synchronous, barrier),
                 range(threads),
             )
         )
@@ -154,10 +149,7 @@ def bench_processes(folder: Path, processes: int, total: int, synchronous: str) 
         with context.Pool(processes) as pool:
             runs = pool.starmap(
                 _votes,
-                [
-                    (url, participants[i], candidates, per, f"p{i}", synchronous, barrier)
-                    for i in range(processes)
-                ],
+                [(url, participants[i], candidates, per, f"p{i}", synchronous, barrier) for i in range(processes)],
             )
     _report(f"{processes} processes", runs, per * processes, _stored(url))
 
@@ -168,9 +160,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--synchronous", default="FULL", choices=("NORMAL", "FULL"))
-    parser.add_argument(
-        "--db-dir", type=Path, help="where to write the databases (default: a temp folder)"
-    )
+    parser.add_argument("--db-dir", type=Path, help="where to write the databases (default: a temp folder)")
     args = parser.parse_args()
     print(
         f"SQLite, WAL, synchronous={args.synchronous}; {args.responses} responses per run "

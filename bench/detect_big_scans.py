@@ -28,13 +28,16 @@ def main() -> None:
     from skimage import data
 
     from inpaint.detect.pipeline import DetectSettings, detect_damage
-    from inpaint.nn.damagenet import load_detector
     from inpaint.eval.metrics import f1_counts, scores
+    from inpaint.nn.damagenet import load_detector
     from inpaint.synth.damage import synthesize_damage
 
     model = load_detector(args.weights, device="cpu")
-    cases = [("astronaut", data.astronaut(), (2048, 2048)), ("coffee", data.coffee(), (3000, 2000)),
-             ("coffee", data.coffee(), (6000, 4000))]
+    cases = [
+        ("astronaut", data.astronaut(), (2048, 2048)),
+        ("coffee", data.coffee(), (3000, 2000)),
+        ("coffee", data.coffee(), (6000, 4000)),
+    ]
     print(f"Detector `{model.config.version}`, moderate damage (seed 3), sensitivity 0.5.\n")
     print("| photo | F1 full resolution only | F1 with the coarse pass | undamaged photo flagged (only / with) |")
     print("|---|---:|---:|---:|")

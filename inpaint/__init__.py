@@ -10,17 +10,14 @@ line use; see ``inpaint.restore``. ``detect_damage(photo, sensitivity=...)`` sug
 mask; see ``inpaint.detect``. Heavy submodules (training, evaluation) are not imported here.
 """
 
-from .io.weights import DEFAULT_DETECTOR, default_detector_source
-from .nn.damagenet import load_detector, save_detector
 from .detect.pipeline import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
-from .nn.damagenet import DamageNet, DamageNetConfig
+from .io.masks import detect_convention, dilate_damage, hole_ratio, known_to_image, load_mask, to_known_mask
 from .io.photos import Photo, open_photo, save_image
+from .io.weights import DEFAULT_DETECTOR, WeightsError, default_detector_source
+from .nn.damagenet import DamageNet, DamageNetConfig, load_detector, save_detector
 from .nn.pconv import PartialConv2d
-from .io.masks import dilate_damage, detect_convention, hole_ratio, known_to_image, load_mask, to_known_mask
+from .nn.unet import PConvUNet, PConvUNetConfig, load_model, save_model
 from .restoration import METHODS, Candidate, CandidateSpec, plan_candidates, restore
-from .nn.unet import PConvUNet, PConvUNetConfig
-from .io.weights import WeightsError
-from .nn.unet import load_model, save_model
 
 __all__ = [
     "DEFAULT_DETECTOR",

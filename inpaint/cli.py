@@ -27,7 +27,10 @@ ROOM_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("inpaint.train.restorer", "train the restorer (the paper's two stages)"),
     "train-detector": ("inpaint.train.detector", "train the damage detector on synthetic damage"),
     "evaluate": ("inpaint.eval.restorer", "the paper-style evaluation against classical methods"),
-    "evaluate-detection": ("inpaint.eval.detector", "damage detection: learned vs classical per damage kind and severity"),
+    "evaluate-detection": (
+        "inpaint.eval.detector",
+        "damage detection: learned vs classical per damage kind and severity",
+    ),
     "card": ("inpaint.eval.card", "write a model folder's model card from its metadata and evaluation"),
 }
 MASK_CONVENTIONS = ("auto", "white-is-damage", "black-is-damage", "alpha")
@@ -36,7 +39,9 @@ MASK_CONVENTIONS = ("auto", "white-is-damage", "black-is-damage", "alpha")
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .restoration import METHODS
 
-    p = argparse.ArgumentParser(prog="python -m inpaint", description="Restore damaged photos with partial convolutions.")
+    p = argparse.ArgumentParser(
+        prog="python -m inpaint", description="Restore damaged photos with partial convolutions."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("restore", help="restore a photo (or a folder of photos) given damage masks")
@@ -44,12 +49,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--mask", help="the damage mask image for one photo")
     g.add_argument("--masks", help="a folder of masks matched to the photos by file stem")
-    r.add_argument("--mask-convention", default="auto", choices=MASK_CONVENTIONS,
-                   help="which colour marks damage (auto: the colour covering less of the mask; alpha: painted RGBA layer)")
-    r.add_argument("--resize-mask", action="store_true", help="resize a mask of another size to the photo (nearest neighbour)")
+    r.add_argument(
+        "--mask-convention",
+        default="auto",
+        choices=MASK_CONVENTIONS,
+        help="which colour marks damage (auto: the colour covering less of the mask; alpha: painted RGBA layer)",
+    )
+    r.add_argument(
+        "--resize-mask", action="store_true", help="resize a mask of another size to the photo (nearest neighbour)"
+    )
     r.add_argument("-n", type=int, default=4, help="number of restorations (1-8)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--variation", type=float, default=0.5, help="0 = candidates differ only by dilation, 1 = strongly varied")
+    r.add_argument(
+        "--variation", type=float, default=0.5, help="0 = candidates differ only by dilation, 1 = strongly varied"
+    )
     r.add_argument("--method", default="pconv", choices=METHODS)
     r.add_argument("--weights", help="model folder or Hugging Face Hub repo id (default: $INPAINT_WEIGHTS or weights/)")
     r.add_argument("--out", required=True, help="output folder")
@@ -61,10 +74,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True)
 
-    sf = sub.add_parser("study-folder", help="precompute candidates for a controlled study (python -m study create reads the folder)")
+    sf = sub.add_parser(
+        "study-folder", help="precompute candidates for a controlled study (python -m study create reads the folder)"
+    )
     sf.add_argument("--photos", required=True, help="a folder of (damaged) photos")
     sf.add_argument("--masks", required=True, help="their damage masks, matched by file stem")
-    sf.add_argument("--conditions", required=True, help="method[:dilation[:dropout]],... e.g. pconv:2:0,pconv:4:0.25,telea:2")
+    sf.add_argument(
+        "--conditions", required=True, help="method[:dilation[:dropout]],... e.g. pconv:2:0,pconv:4:0.25,telea:2"
+    )
     sf.add_argument("--mask-convention", default="auto", choices=MASK_CONVENTIONS)
     sf.add_argument("--resize-mask", action="store_true")
     sf.add_argument("--seed", type=int, default=0)
@@ -75,7 +92,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dt.add_argument("photo", help="a photo file, or a folder of photos")
     dt.add_argument("--sensitivity", type=float, default=0.5, help="0-1: higher flags more (default 0.5)")
     dt.add_argument("--method", default="learned", choices=("learned", "classical"))
-    dt.add_argument("--weights", help="detector folder or Hub repo id (default: $INPAINT_DETECTOR_WEIGHTS or weights/damage-detector)")
+    dt.add_argument(
+        "--weights",
+        help="detector folder or Hub repo id (default: $INPAINT_DETECTOR_WEIGHTS or weights/damage-detector)",
+    )
     dt.add_argument("--probability", action="store_true", help="also write the probability map (STEM-probability.png)")
     dt.add_argument("--out", required=True, help="the mask file for one photo (MASK.png), a folder for a folder")
 
@@ -87,7 +107,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-LOCAL_COMMANDS = {"restore": "cmd_restore", "damage": "cmd_damage", "detect": "cmd_detect", "study-folder": "cmd_study_folder"}
+LOCAL_COMMANDS = {
+    "restore": "cmd_restore",
+    "damage": "cmd_damage",
+    "detect": "cmd_detect",
+    "study-folder": "cmd_study_folder",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +144,9 @@ def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path,
             raise UsageError(f"no photos in {photo}")
         missing = [p.name for p in photos if p.stem not in by_stem]
         if missing:
-            raise UsageError(f"no mask in {mdir} for {', '.join(missing[:3])}{'...' if len(missing) > 3 else ''} (masks are matched by file stem)")
+            raise UsageError(
+                f"no mask in {mdir} for {', '.join(missing[:3])}{'...' if len(missing) > 3 else ''} (masks are matched by file stem)"
+            )
         return [(p, by_stem[p.stem]) for p in photos]
     if not photo.is_file():
         raise UsageError(f"{photo} does not exist")
@@ -156,7 +183,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             summary.append({"photo": str(photo_path), "error": str(e)})
             continue
         t0 = time.perf_counter()
-        candidates = restore(photo, known, args.n, seed=args.seed, method=args.method, model=model, variation=args.variation)
+        candidates = restore(
+            photo, known, args.n, seed=args.seed, method=args.method, model=model, variation=args.variation
+        )
         elapsed = time.perf_counter() - t0
         dest = out / photo_path.stem if batch else out
         dest.mkdir(parents=True, exist_ok=True)
@@ -164,8 +193,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         for k, cand in enumerate(candidates):
             path = save_image(cand.image, dest / f"restoration-{k}")
             records.append({"file": path.name, **cand.params})
-        meta = {"photo": str(photo_path), "mask": str(mask_path), "mask_convention": args.mask_convention,
-                "seconds_total": round(elapsed, 3), "candidates": records}
+        meta = {
+            "photo": str(photo_path),
+            "mask": str(mask_path),
+            "mask_convention": args.mask_convention,
+            "seconds_total": round(elapsed, 3),
+            "candidates": records,
+        }
         (dest / "restorations.json").write_text(json.dumps(meta, indent=2) + "\n")
         summary.append(meta)
         if not batch:
@@ -218,8 +252,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
             prob8 = np.clip(np.rint(det.probability * 255), 0, 255).astype(np.uint8)
             Image.fromarray(prob8, "L").save(target.with_name(f"{target.stem}-probability.png"))
         if len(targets) == 1:
-            print(f"{target}: {det.fraction:.2%} of the pixels suggested as damage ({det.method}, "
-                  f"sensitivity {det.sensitivity:g}, {det.seconds:.2f} s)")
+            print(
+                f"{target}: {det.fraction:.2%} of the pixels suggested as damage ({det.method}, "
+                f"sensitivity {det.sensitivity:g}, {det.seconds:.2f} s)"
+            )
     if failures:
         print(f"{failures} of {len(targets)} photos could not be read", file=sys.stderr)
         return 1
@@ -240,7 +276,9 @@ def cmd_damage(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     Image.fromarray(damaged).save(out / "damaged.png")
     known_to_image(known).save(out / "mask.png")
-    print(f"wrote {out / 'damaged.png'} and {out / 'mask.png'} (white = damage, {100 * (1 - known.mean()):.1f}% of the photo)")
+    print(
+        f"wrote {out / 'damaged.png'} and {out / 'mask.png'} (white = damage, {100 * (1 - known.mean()):.1f}% of the photo)"
+    )
     return 0
 
 
@@ -252,7 +290,9 @@ def parse_conditions(text: str) -> list[tuple[str, int, float]]:
     for item in filter(None, (t.strip() for t in text.split(","))):
         parts = item.split(":")
         if parts[0] not in METHODS or len(parts) > 3:
-            raise UsageError(f"bad condition {item!r}: use method[:dilation[:dropout]] with method one of {', '.join(METHODS)}")
+            raise UsageError(
+                f"bad condition {item!r}: use method[:dilation[:dropout]] with method one of {', '.join(METHODS)}"
+            )
         try:
             dil = int(parts[1]) if len(parts) > 1 else 2
             drop = float(parts[2]) if len(parts) > 2 else 0.0
@@ -288,7 +328,9 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
     for photo_path, mask_path in tqdm(pairs, desc="precomputing", unit="photo"):
         photo = open_photo(photo_path)
         known = load_mask(mask_path, args.mask_convention, size=photo.size, resize=args.resize_mask)
-        ph = save_image(photo.rgb8 if photo.kind not in ("gray", "gray16") else photo.data, out / "photos" / photo_path.stem)
+        ph = save_image(
+            photo.rgb8 if photo.kind not in ("gray", "gray16") else photo.data, out / "photos" / photo_path.stem
+        )
         mk = out / "masks" / f"{photo_path.stem}.png"
         known_to_image(known).save(mk)
         for method, dil, drop in conditions:
@@ -296,13 +338,24 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
             cand = restore(photo, known, method=method, model=model, specs=[spec])[0]
             name = f"{photo_path.stem}-{method}-d{dil}-p{drop:g}-s{args.seed}"
             img = save_image(cand.image, out / "candidates" / name)
-            rows.append({"photo": ph.relative_to(out).as_posix(), "mask": mk.relative_to(out).as_posix(),
-                         "image": img.relative_to(out).as_posix(), "method": method, "dilation": dil,
-                         "dropout": drop, "seed": args.seed, "model_version": cand.spec.model_version or "",
-                         "hole_ratio": round(hole_ratio(known), 6)})
+            rows.append(
+                {
+                    "photo": ph.relative_to(out).as_posix(),
+                    "mask": mk.relative_to(out).as_posix(),
+                    "image": img.relative_to(out).as_posix(),
+                    "method": method,
+                    "dilation": dil,
+                    "dropout": drop,
+                    "seed": args.seed,
+                    "model_version": cand.spec.model_version or "",
+                    "hole_ratio": round(hole_ratio(known), 6),
+                }
+            )
     with open(out / "candidates.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {len(rows)} candidates for {len(pairs)} photos to {out}; next: python -m study create --folder {out} --name NAME")
+    print(
+        f"wrote {len(rows)} candidates for {len(pairs)} photos to {out}; next: python -m study create --folder {out} --name NAME"
+    )
     return 0

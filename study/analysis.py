@@ -108,9 +108,7 @@ class AnalysisReport:
         """A plain-text summary for the command line."""
         pct = int(round(self.confidence * 100))
         lines = [
-            "participants {participants}, trials {trials}, responses {responses}".format(
-                **self.counts
-            ),
+            "participants {participants}, trials {trials}, responses {responses}".format(**self.counts),
             "",
             f"{'condition':<28}{'shown':>7}  {'first choice [' + str(pct) + '% CI]':<26}"
             f"{'strength [' + str(pct) + '% CI]':<26}{'none':>6}",
@@ -118,9 +116,7 @@ class AnalysisReport:
         for row in self.conditions.itertuples():
             win = _fmt_ci(row.win_rate, row.win_ci_low, row.win_ci_high)
             strength = _fmt_ci(row.strength, row.strength_ci_low, row.strength_ci_high, signed=True)
-            lines.append(
-                f"{row.condition:<28}{row.shown:>7}  {win:<26}{strength:<26}{row.none_rate:>6.2f}"
-            )
+            lines.append(f"{row.condition:<28}{row.shown:>7}  {win:<26}{strength:<26}{row.none_rate:>6.2f}")
         lines.append("")
         for test in self.position_tests:
             lines.append(
@@ -210,12 +206,8 @@ def choice_sets(long: pd.DataFrame) -> tuple[list[tuple[str, list[str]]], list[s
         np.where(answered["chosen"].astype(bool), 1.0, 2.0),
     )
     rows = answered[["trial_id", "participant_id", "candidate_id", "condition"]].assign(order=order)
-    beaten = rows.merge(
-        rows[["trial_id", "condition", "order"]], on="trial_id", suffixes=("", "_l")
-    )
-    beaten = beaten[
-        (beaten["order_l"] > beaten["order"]) & (beaten["condition_l"] != beaten["condition"])
-    ]
+    beaten = rows.merge(rows[["trial_id", "condition", "order"]], on="trial_id", suffixes=("", "_l"))
+    beaten = beaten[(beaten["order_l"] > beaten["order"]) & (beaten["condition_l"] != beaten["condition"])]
     steps = beaten.groupby(["trial_id", "order", "candidate_id"], sort=True).agg(
         winner=("condition", "first"),
         participant=("participant_id", "first"),
@@ -257,9 +249,7 @@ def _condition_table(
     table["pair_wins"] = table["condition"].map(wins).fillna(0).astype(int)
     table["pair_losses"] = table["condition"].map(losses).fillna(0).astype(int)
     played = table["pair_wins"] + table["pair_losses"]
-    table["pair_win_rate"] = np.where(
-        played > 0, table["pair_wins"] / played.where(played > 0), np.nan
-    )
+    table["pair_win_rate"] = np.where(played > 0, table["pair_wins"] / played.where(played > 0), np.nan)
     table["pair_ci_low"], table["pair_ci_high"] = wilson_interval(
         table["pair_wins"].to_numpy(), played.to_numpy(), confidence
     )
@@ -283,9 +273,7 @@ def _condition_table(
     return table[list(CONDITION_COLUMNS)].reset_index(drop=True)
 
 
-def _position_bias(
-    long: pd.DataFrame, confidence: float
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _position_bias(long: pd.DataFrame, confidence: float) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     chosen = long[long["answered"] & long["chosen"].fillna(False).astype(bool)]
     rows, tests = [], []
     for k, group in chosen.groupby("n_shown", sort=True):
@@ -293,9 +281,7 @@ def _position_bias(
         counts = group["position"].value_counts().reindex(range(1, k + 1), fill_value=0)
         total = int(counts.sum())
         low, high = wilson_interval(counts.to_numpy(), np.full(k, total), confidence)
-        for position, (count, lo, hi) in enumerate(
-            zip(counts.to_numpy(), low, high, strict=True), start=1
-        ):
+        for position, (count, lo, hi) in enumerate(zip(counts.to_numpy(), low, high, strict=True), start=1):
             rows.append(
                 {
                     "n_shown": k,
@@ -360,9 +346,7 @@ def _agreement(long: pd.DataFrame) -> dict[str, Any]:
         shown=("candidate_id", lambda ids: tuple(sorted(ids))),
         conditions=("condition", lambda c: tuple(sorted(set(c)))),
     )
-    winners = answered[answered["chosen"].fillna(False).astype(bool)].set_index("trial_id")[
-        "condition"
-    ]
+    winners = answered[answered["chosen"].fillna(False).astype(bool)].set_index("trial_id")["condition"]
     per_trial["category"] = winners.reindex(per_trial.index).fillna("none")
     # One vote per participant and subject (the public app may show someone the same set twice).
     votes = per_trial.drop_duplicates(["participant_id", "mask_id", "shown"])
@@ -376,13 +360,9 @@ def _agreement(long: pd.DataFrame) -> dict[str, Any]:
             "note": "no set of candidates was judged by two or more participants",
         }
     offered_conditions = (
-        votes.drop_duplicates(["mask_id", "shown"])
-        .set_index(["mask_id", "shown"])["conditions"]
-        .reindex(table.index)
+        votes.drop_duplicates(["mask_id", "shown"]).set_index(["mask_id", "shown"])["conditions"].reindex(table.index)
     )
-    available = np.array(
-        [[c == "none" or c in offered for c in table.columns] for offered in offered_conditions]
-    )
+    available = np.array([[c == "none" or c in offered for c in table.columns] for offered in offered_conditions])
     options = np.array([len(offered) for offered in offered_conditions])
     return {
         "fleiss_kappa": fleiss_kappa(table.to_numpy(), available),
@@ -439,9 +419,7 @@ def _chart(report: AnalysisReport, path: Path) -> None:
     for k, group in bias.groupby("n_shown"):
         rate = group["rate"].to_numpy(dtype=float)
         spread = _spread(rate, group["ci_low"], group["ci_high"])
-        ax_position.errorbar(
-            group["position"], rate, yerr=spread, marker="o", capsize=3, label=f"{k} shown"
-        )
+        ax_position.errorbar(group["position"], rate, yerr=spread, marker="o", capsize=3, label=f"{k} shown")
         ax_position.axhline(1 / k, linestyle=":", color="grey", linewidth=0.8)
     ax_position.set(xlabel="on-screen position (1 = first)", ylabel="chosen rate", ylim=(0, 1))
     if not bias.empty:
@@ -494,9 +472,7 @@ def analyze(
     With `out_dir`, also writes conditions.csv, position_bias.csv, report.json and chart.png
     there. `seed` fixes the bootstrap, so the same data give the same intervals.
     """
-    report = analyze_long(
-        long_table(engine, study_id), confidence=confidence, n_bootstrap=n_bootstrap, seed=seed
-    )
+    report = analyze_long(long_table(engine, study_id), confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -58,9 +58,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     from study.folder import load_study_folder
     from study.protocol import create_study
 
-    items = load_study_folder(
-        args.folder, manifest=args.manifest, hole_is_white=args.holes == "white"
-    )
+    items = load_study_folder(args.folder, manifest=args.manifest, hole_is_white=args.holes == "white")
     engine = _engine(args, must_exist=False)
     init_db(engine)
     study_id = create_study(
@@ -74,10 +72,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         keep_images=not args.no_keep_images,
     )
     n_candidates = sum(len(item.candidates) for item in items)
-    print(
-        f"created study {args.name!r} (id {study_id}): "
-        f"{len(items)} items, {n_candidates} candidates"
-    )
+    print(f"created study {args.name!r} (id {study_id}): {len(items)} items, {n_candidates} candidates")
     return 0
 
 
@@ -148,9 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("create", "create a controlled study from a folder of images and a manifest")
     sub.add_argument("--name", required=True, help="unique study name")
     sub.add_argument("--folder", required=True, help="study folder (see study/README.md)")
-    sub.add_argument(
-        "--manifest", help="manifest file (default: candidates.csv or candidates.json)"
-    )
+    sub.add_argument("--manifest", help="manifest file (default: candidates.csv or candidates.json)")
     sub.add_argument("--mode", choices=("pick", "rank"), default="pick")
     sub.add_argument("--candidates-per-trial", type=int, metavar="K")
     sub.add_argument("--trials-per-participant", type=int, metavar="N")
@@ -171,9 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=cmd_export)
 
     sub = command("analyze", "win rates, strengths, position bias, agreement and a chart")
-    sub.add_argument(
-        "--out", metavar="DIR", help="also write CSV tables, report.json and chart.png"
-    )
+    sub.add_argument("--out", metavar="DIR", help="also write CSV tables, report.json and chart.png")
     sub.add_argument("--study", metavar="NAME", help="only this study's trials")
     sub.add_argument(
         "--bootstrap",

@@ -112,9 +112,7 @@ def get_engine(
         if create_folder:
             path.parent.mkdir(parents=True, exist_ok=True)
         if not path.parent.is_dir():
-            raise StorageError(
-                f"cannot open SQLite database {path}: folder {path.parent} does not exist"
-            )
+            raise StorageError(f"cannot open SQLite database {path}: folder {path.parent} does not exist")
         if must_exist and not path.is_file():
             raise StorageError(f"no SQLite database at {path}")
         # One connection per concurrent writer; SQLite connections are cheap, and waiting for a

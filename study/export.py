@@ -165,8 +165,7 @@ def long_table(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
     frame["dropout"] = frame["dropout"].astype(float)
     frame["n_shown"] = frame.groupby("trial_id")["candidate_id"].transform("size").astype(int)
     frame["condition"] = [
-        condition_key(m, d, p)
-        for m, d, p in zip(frame["method"], frame["dilation"], frame["dropout"], strict=True)
+        condition_key(m, d, p) for m, d, p in zip(frame["method"], frame["dilation"], frame["dropout"], strict=True)
     ]
 
     answered = frame["response_id"].notna()
@@ -181,9 +180,7 @@ def long_table(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
     return frame[list(LONG_COLUMNS)].reset_index(drop=True)
 
 
-def pairwise_table(
-    engine: Engine, study_id: int | None = None, *, long: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def pairwise_table(engine: Engine, study_id: int | None = None, *, long: pd.DataFrame | None = None) -> pd.DataFrame:
     """Winner/loser pairs of every pick and ranking (columns: see PAIRWISE_COLUMNS).
 
     Pass `long` (a long_table already read) to derive the pairs from the same snapshot.
@@ -194,9 +191,7 @@ def pairwise_table(
 
 def pairs_from_long(frame: pd.DataFrame) -> pd.DataFrame:
     """The pairwise table of a long table (pure pandas; used by the analysis too)."""
-    answered = frame[
-        frame["answered"] & frame["response_kind"].isin(["pick", "rank"]).fillna(False)
-    ]
+    answered = frame[frame["answered"] & frame["response_kind"].isin(["pick", "rank"]).fillna(False)]
     keep = [
         "study_id",
         "participant_id",
@@ -247,9 +242,7 @@ def _write(frame: pd.DataFrame, fmt: str, path: Path) -> None:
         frame.to_json(path, orient="records", date_format="iso", indent=None)
 
 
-def export(
-    engine: Engine, fmt: Format | str, out_path: str | Path, *, study_id: int | None = None
-) -> list[Path]:
+def export(engine: Engine, fmt: Format | str, out_path: str | Path, *, study_id: int | None = None) -> list[Path]:
     """Write `long.<fmt>` and `pairwise.<fmt>` into the folder `out_path` (created if needed).
 
     Both tables come from one read, so they agree with each other. Returns the written paths.

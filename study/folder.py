@@ -74,9 +74,7 @@ class _Images:
         self.hole_is_white = hole_is_white
         self._cache: dict[str, tuple[bytes, int, int, float | None]] = {}
 
-    def read(
-        self, relative: str, *, row: int, column: str, mask: bool = False
-    ) -> tuple[bytes, int, int, float | None]:
+    def read(self, relative: str, *, row: int, column: str, mask: bool = False) -> tuple[bytes, int, int, float | None]:
         from PIL import Image, UnidentifiedImageError  # Pillow only for folder studies
 
         if not relative:
@@ -92,13 +90,9 @@ class _Images:
                     width, height = image.size
                     ratio = self._hole_ratio(image) if mask else None
             except FileNotFoundError:
-                raise StudyError(
-                    f"manifest row {row}: {column} file {relative!r} not found"
-                ) from None
+                raise StudyError(f"manifest row {row}: {column} file {relative!r} not found") from None
             except (OSError, UnidentifiedImageError):
-                raise StudyError(
-                    f"manifest row {row}: {relative!r} is not a readable image"
-                ) from None
+                raise StudyError(f"manifest row {row}: {relative!r} is not a readable image") from None
             self._cache[key] = (data, width, height, ratio)
         return self._cache[key]
 
@@ -118,9 +112,7 @@ def _number(row: Mapping[str, Any], column: str, kind: type, default: Any, index
             return int(value.strip())
         return kind(value)
     except (TypeError, ValueError):
-        raise StudyError(
-            f"manifest row {index}: {column} must be {kind.__name__}, got {value!r}"
-        ) from None
+        raise StudyError(f"manifest row {index}: {column} must be {kind.__name__}, got {value!r}") from None
 
 
 def load_study_folder(
@@ -154,8 +146,7 @@ def load_study_folder(
             m_data, m_w, m_h, ratio = images.read(mask_path, row=index, column="mask", mask=True)
             if (m_w, m_h) != (p_w, p_h):
                 raise StudyError(
-                    f"manifest row {index}: mask {mask_path!r} is {m_w}x{m_h} but the photo is "
-                    f"{p_w}x{p_h}"
+                    f"manifest row {index}: mask {mask_path!r} is {m_w}x{m_h} but the photo is {p_w}x{p_h}"
                 )
             hole_ratio = _number(row, "hole_ratio", float, ratio, index)
             grouped[key] = (

@@ -53,9 +53,7 @@ def _resolve_hash(what: str, sha256: str | None, data: bytes | None) -> str:
 def _check_size(what: str, width: int, height: int) -> tuple[int, int]:
     w, h = as_int(width), as_int(height)
     if w is None or h is None or w <= 0 or h <= 0:
-        raise StudyError(
-            f"{what}: width and height must be positive integers, got {width}x{height}"
-        )
+        raise StudyError(f"{what}: width and height must be positive integers, got {width}x{height}")
     return w, h
 
 

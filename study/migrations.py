@@ -68,9 +68,7 @@ def upgrade(
         step(connection)
     if current != target:
         connection.execute(
-            update(SchemaVersion)
-            .where(SchemaVersion.id == 1)
-            .values(version=target, updated_at=utcnow())
+            update(SchemaVersion).where(SchemaVersion.id == 1).values(version=target, updated_at=utcnow())
         )
     return target
 

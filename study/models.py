@@ -19,7 +19,7 @@ Choices made here, with their reasons:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +47,7 @@ RESPONSE_KINDS = ("pick", "rank", "none")
 
 def utcnow() -> datetime:
     """Current time, timezone-aware UTC (the only kind of datetime the tables accept)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def condition_key(method: str, dilation: int, dropout: float) -> str:
@@ -74,12 +74,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; use study.models.utcnow()")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 NAMING_CONVENTION = {
@@ -210,9 +210,7 @@ class StudyItem(Base):
     mask_id: Mapped[int] = mapped_column(ForeignKey("masks.id"))
 
     study: Mapped[Study] = relationship(back_populates="items")
-    candidates: Mapped[list[StudyItemCandidate]] = relationship(
-        order_by="StudyItemCandidate.candidate_id"
-    )
+    candidates: Mapped[list[StudyItemCandidate]] = relationship(order_by="StudyItemCandidate.candidate_id")
 
 
 class StudyItemCandidate(Base):

@@ -113,9 +113,7 @@ def _as_item(item: ItemLike, index: int) -> StudyItemInfo:
         ) from None
     if not isinstance(photo, PhotoInfo) or not isinstance(mask, MaskInfo):
         raise StudyError(f"item {index}: expected (PhotoInfo, MaskInfo, [CandidateInfo, ...])")
-    return StudyItemInfo(
-        photo=photo, mask=mask, candidates=tuple(candidates), label=f"item {index}"
-    )
+    return StudyItemInfo(photo=photo, mask=mask, candidates=tuple(candidates), label=f"item {index}")
 
 
 def create_study(
@@ -151,20 +149,16 @@ def create_study(
     k = smallest if candidates_per_trial is None else candidates_per_trial
     if not isinstance(k, int) or not 2 <= k <= smallest:
         raise StudyError(
-            f"candidates_per_trial must be between 2 and {smallest} (the fewest candidates of an "
-            f"item), got {k!r}"
+            f"candidates_per_trial must be between 2 and {smallest} (the fewest candidates of an item), got {k!r}"
         )
     n = len(study_items) if trials_per_participant is None else trials_per_participant
     if not isinstance(n, int) or not 1 <= n <= len(study_items):
         raise StudyError(
-            f"trials_per_participant must be between 1 and {len(study_items)} (the number of "
-            f"items), got {n!r}"
+            f"trials_per_participant must be between 1 and {len(study_items)} (the number of items), got {n!r}"
         )
 
     name = name.strip()
-    return retry_on_conflict(
-        lambda: _store_study(engine, name, study_items, mode, k, n, description, keep_images)
-    )
+    return retry_on_conflict(lambda: _store_study(engine, name, study_items, mode, k, n, description, keep_images))
 
 
 def _store_study(
@@ -202,19 +196,14 @@ def _store_study(
             seen_masks.add(mask.id)
             infos = item.candidates
             if not keep_images:
-                infos = tuple(
-                    replace(c, image_sha256=c.checked().image_sha256, image_bytes=None)
-                    for c in infos
-                )
+                infos = tuple(replace(c, image_sha256=c.checked().image_sha256, image_bytes=None) for c in infos)
             candidates = _add_candidates(session, mask.id, infos)
             if len({c.id for c in candidates}) != len(candidates):
                 raise StudyError(f"{item.label or 'an item'} lists the same candidate twice")
             row = StudyItem(study_id=study.id, mask_id=mask.id)
             session.add(row)
             session.flush()
-            session.add_all(
-                StudyItemCandidate(item_id=row.id, candidate_id=c.id) for c in candidates
-            )
+            session.add_all(StudyItemCandidate(item_id=row.id, candidate_id=c.id) for c in candidates)
             for c in candidates:
                 conditions[c.condition] = {
                     "condition": c.condition,
@@ -282,8 +271,7 @@ _ENROLMENT = (
     select(Study.id, Study.mode, Enrollment.n_trials)
     .outerjoin(
         Enrollment,
-        (Enrollment.study_id == Study.id)
-        & (Enrollment.participant_id == bindparam("participant_id")),
+        (Enrollment.study_id == Study.id) & (Enrollment.participant_id == bindparam("participant_id")),
     )
     .where(Study.id == bindparam("study_id"))
 )
@@ -299,9 +287,7 @@ _PENDING = (
     .order_by(Trial.sequence)
     .limit(1)
 )
-_MARK_SHOWN = (
-    update(Trial).where(Trial.id == bindparam("trial_id")).values(shown_at=bindparam("now"))
-)
+_MARK_SHOWN = update(Trial).where(Trial.id == bindparam("trial_id")).values(shown_at=bindparam("now"))
 """Statements of next_trial's steady state (one call per vote), built once: see record.py."""
 
 
@@ -319,9 +305,7 @@ def _draw_plan(session: Session, study: Study, rng: random.Random) -> list[tuple
     item_seen = Counter(
         dict(
             session.execute(
-                select(Trial.mask_id, func.count())
-                .where(Trial.study_id == study.id)
-                .group_by(Trial.mask_id)
+                select(Trial.mask_id, func.count()).where(Trial.study_id == study.id).group_by(Trial.mask_id)
             )
             .tuples()
             .all()
@@ -372,9 +356,7 @@ def _enrol(session: Session, study_id: int, participant_id: str, rng: random.Ran
     # participant may have enrolled while this one waited for the lock.
     study = session.scalars(select(Study).where(Study.id == study_id).with_for_update()).one()
     enrolled = session.scalar(
-        select(Enrollment.n_trials).where(
-            Enrollment.study_id == study_id, Enrollment.participant_id == participant_id
-        )
+        select(Enrollment.n_trials).where(Enrollment.study_id == study_id, Enrollment.participant_id == participant_id)
     )
     if enrolled is not None:
         return enrolled
@@ -420,14 +402,10 @@ def next_trial(
         raise StudyError(f"unknown study id {study_id!r}")
     if not isinstance(participant_id, str):
         raise StudyError(f"unknown participant {participant_id!r}")
-    return retry_on_conflict(
-        lambda: _serve(engine, checked_id, participant_id, rng or random.Random())
-    )
+    return retry_on_conflict(lambda: _serve(engine, checked_id, participant_id, rng or random.Random()))
 
 
-def _serve(
-    engine: Engine, study_id: int, participant_id: str, rng: random.Random
-) -> NextTrial | None:
+def _serve(engine: Engine, study_id: int, participant_id: str, rng: random.Random) -> NextTrial | None:
     """The single transaction of next_trial: enrol if needed, then serve the first open trial."""
     keys = {"study_id": study_id, "participant_id": participant_id}
     with write_session(engine) as session:
@@ -479,9 +457,7 @@ def trial_images(engine: Engine, trial_id: int) -> TrialImages:
         trial = session.get(Trial, trial_id)
         if trial is None:
             raise StudyError(f"unknown trial id {trial_id!r}")
-        mask = session.execute(
-            select(Mask.image, Mask.photo_id).where(Mask.id == trial.mask_id)
-        ).one()
+        mask = session.execute(select(Mask.image, Mask.photo_id).where(Mask.id == trial.mask_id)).one()
         photo = session.scalar(select(Photo.image).where(Photo.id == mask.photo_id))
         images = dict(
             session.execute(
@@ -495,9 +471,7 @@ def trial_images(engine: Engine, trial_id: int) -> TrialImages:
         return TrialImages(
             photo=photo,
             mask=mask.image,
-            candidates=tuple(
-                (link.candidate_id, images[link.candidate_id]) for link in trial.shown
-            ),
+            candidates=tuple((link.candidate_id, images[link.candidate_id]) for link in trial.shown),
         )
 
 

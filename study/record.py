@@ -64,9 +64,7 @@ SHOWN_CANDIDATES = (
 )
 _INSERT_RESPONSE = insert(Response).returning(Response.id)
 _PARTICIPANT_EXISTS = select(Participant.id).where(Participant.id == bindparam("participant_id"))
-_CANDIDATE_MASKS = select(Candidate.id, Candidate.mask_id).where(
-    Candidate.id.in_(bindparam("ids", expanding=True))
-)
+_CANDIDATE_MASKS = select(Candidate.id, Candidate.mask_id).where(Candidate.id.in_(bindparam("ids", expanding=True)))
 _INSERT_TRIAL = insert(Trial).returning(Trial.id)
 
 # --- participants ----------------------------------------------------------------------------
@@ -94,9 +92,7 @@ def participant_exists(engine: Engine, participant_id: str | None) -> bool:
 
 
 def _get_participant(session: Session, participant_id: str) -> Participant:
-    participant = (
-        session.get(Participant, participant_id) if isinstance(participant_id, str) else None
-    )
+    participant = session.get(Participant, participant_id) if isinstance(participant_id, str) else None
     if participant is None:
         raise StudyError(f"unknown participant {participant_id!r}")
     return participant
@@ -138,9 +134,7 @@ def _add_mask(session: Session, photo_id: int, info: MaskInfo, *, keep_image: bo
     return mask
 
 
-def _add_candidates(
-    session: Session, mask_id: int, infos: Sequence[CandidateInfo]
-) -> list[Candidate]:
+def _add_candidates(session: Session, mask_id: int, infos: Sequence[CandidateInfo]) -> list[Candidate]:
     mask = as_int(mask_id)
     if mask is None or session.get(Mask, mask) is None:
         raise StudyError(f"unknown mask id {mask_id!r}")
@@ -221,9 +215,7 @@ def register_mask(
     A photo + mask pair is one restoration task; candidates and trials refer to the mask id.
     `hole_ratio` is the damaged fraction of the image (0..1).
     """
-    info = MaskInfo(
-        width=width, height=height, hole_ratio=hole_ratio, sha256=sha256, image_bytes=mask
-    )
+    info = MaskInfo(width=width, height=height, hole_ratio=hole_ratio, sha256=sha256, image_bytes=mask)
 
     def run() -> int:
         with write_session(engine) as session:
@@ -232,9 +224,7 @@ def register_mask(
     return retry_on_conflict(run)
 
 
-def register_candidates(
-    engine: Engine, mask_id: int, candidates: Sequence[CandidateInfo]
-) -> list[int]:
+def register_candidates(engine: Engine, mask_id: int, candidates: Sequence[CandidateInfo]) -> list[int]:
     """Register restorations of one photo + mask; returns their ids in the order given.
 
     Registering the same candidate (same parameters and image hash) again returns its existing id.
@@ -301,9 +291,7 @@ def _add_trial(
         )
         outside = [i for i in ids if i not in in_study]
         if outside:
-            raise StudyError(
-                f"candidate(s) {', '.join(map(str, outside))} are not part of study {study_id}"
-            )
+            raise StudyError(f"candidate(s) {', '.join(map(str, outside))} are not part of study {study_id}")
     return insert_trial(
         connection,
         participant_id,
@@ -369,9 +357,7 @@ def start_trial(
 
 def _check_token(client_token: str) -> None:
     if not isinstance(client_token, str) or not 0 < len(client_token) <= MAX_TOKEN_LENGTH:
-        raise StudyError(
-            f"client_token must be a non-empty string of at most {MAX_TOKEN_LENGTH} characters"
-        )
+        raise StudyError(f"client_token must be a non-empty string of at most {MAX_TOKEN_LENGTH} characters")
 
 
 def _response_kind(
@@ -488,8 +474,7 @@ def _add_response(
         assert ranking is not None
         if len(ranking) != len(shown) or set(ranking) != set(shown):
             raise StudyError(
-                f"ranking must list each shown candidate exactly once, best first: "
-                f"shown {shown}, got {list(ranking)}"
+                f"ranking must list each shown candidate exactly once, best first: shown {shown}, got {list(ranking)}"
             )
 
     response_id = connection.execute(

@@ -76,9 +76,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             minutes = float(minutes_text)
         except ValueError:
-            raise StudyError(
-                f"STUDY_SYNC_MINUTES must be a number of minutes, got {minutes_text!r}"
-            ) from None
+            raise StudyError(f"STUDY_SYNC_MINUTES must be a number of minutes, got {minutes_text!r}") from None
         if minutes <= 0:
             raise StudyError(f"STUDY_SYNC_MINUTES must be positive, got {minutes_text!r}")
 

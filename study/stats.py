@@ -57,9 +57,7 @@ def fleiss_kappa(counts: np.ndarray, available: np.ndarray | None = None) -> flo
     table = np.asarray(counts, dtype=float)
     if table.ndim != 2:
         raise ValueError("counts must be a 2-D subjects x categories matrix")
-    offered = (
-        np.ones_like(table, dtype=bool) if available is None else np.asarray(available, dtype=bool)
-    )
+    offered = np.ones_like(table, dtype=bool) if available is None else np.asarray(available, dtype=bool)
     keep, agreement = _rater_agreement(table)
     if not keep.any():
         return float("nan")
@@ -101,9 +99,7 @@ def plackett_luce(choices: Sequence[Choice], n_items: int, *, alpha: float = 0.0
     """
     import choix  # imported here: it pulls in scipy.sparse machinery the recorder never needs
 
-    data = [
-        (int(winner), tuple(int(x) for x in losers)) for winner, losers in choices if len(losers)
-    ]
+    data = [(int(winner), tuple(int(x) for x in losers)) for winner, losers in choices if len(losers)]
     if n_items < 2 or not data:
         return np.zeros(n_items)
     params = choix.ilsr_top1(n_items, data, alpha=alpha, max_iter=1000, tol=1e-8)

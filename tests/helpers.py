@@ -35,7 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def reference_refine_head(head: torch.nn.Module, y: torch.Tensor, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def reference_refine_head(
+    head: torch.nn.Module, y: torch.Tensor, known: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """The refinement head computed pixel by pixel, as its formula says: for each pixel, the
     window of [known image, 1 - mask] around it (outside the image: no image, all hole), then
     ``y + out(leaky_relu(local(window) + point(y)))``. ``y`` (B, C, H, W), ``known`` (B, 3, H, W)

@@ -98,8 +98,9 @@ print(json.dumps({"loaded": loaded, "candidates": len(cands), "shape": list(foun
 
 
 def test_a_restore_and_a_detection_load_no_offline_room():
-    proc = subprocess.run([sys.executable, "-c", _RESTORE_AND_DETECT], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RESTORE_AND_DETECT], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["candidates"] == 3 and out["shape"] == [96, 128]

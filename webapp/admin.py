@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from webapp.researchers_tab import ResearchersUI
 
 ALL = "All recorded answers"
-TABLE_COLUMNS = ["condition", "shown", "chosen", "first choice [CI]", "pairwise wins [CI]", "strength [CI]",
-                 "none acceptable"]
+TABLE_COLUMNS = [
+    "condition",
+    "shown",
+    "chosen",
+    "first choice [CI]",
+    "pairwise wins [CI]",
+    "strength [CI]",
+    "none acceptable",
+]
 
 
 def _ci(value: float, low: float, high: float, signed: bool = False) -> str:
@@ -95,7 +102,7 @@ class Dashboard:
         c = study.summary_counts(self.engine)
         return (
             f"**{c['participants']}** participants, **{c['studies']}** studies, **{c['trials']}** trials shown, "
-            f"**{c['responses']}** answers ({c['none_acceptable']} \"none acceptable\")."
+            f'**{c["responses"]}** answers ({c["none_acceptable"]} "none acceptable").'
         )
 
     @user_errors
@@ -111,13 +118,21 @@ class Dashboard:
         folder = self._folder()
         report = study.analyze(self.engine, folder, study_id=self._study_id(choice))
         rows = [
-            [r.condition, int(r.shown), int(r.chosen), _ci(r.win_rate, r.win_ci_low, r.win_ci_high),
-             _ci(r.pair_win_rate, r.pair_ci_low, r.pair_ci_high),
-             _ci(r.strength, r.strength_ci_low, r.strength_ci_high, signed=True), f"{r.none_rate:.3f}"]
+            [
+                r.condition,
+                int(r.shown),
+                int(r.chosen),
+                _ci(r.win_rate, r.win_ci_low, r.win_ci_high),
+                _ci(r.pair_win_rate, r.pair_ci_low, r.pair_ci_high),
+                _ci(r.strength, r.strength_ci_low, r.strength_ci_high, signed=True),
+                f"{r.none_rate:.3f}",
+            ]
             for r in report.conditions.itertuples()
         ]
-        notes = [f"{report.counts['responses']} answers from {report.counts['participants']} participants; "
-                 f"{int(report.confidence * 100)} % intervals."]
+        notes = [
+            f"{report.counts['responses']} answers from {report.counts['participants']} participants; "
+            f"{int(report.confidence * 100)} % intervals."
+        ]
         for test in report.position_tests:
             notes.append(
                 f"Position bias, {test['n_shown']} shown: the first was chosen {test['first_rate']:.3f} of the time "

@@ -58,8 +58,14 @@ class Preferences:
     # restoration and the participant.
 
     @user_errors
-    def prefer(self, result: Restoration | None, label: str | None, keep_photo: bool,
-               participant: str | None, picked: str | None = None) -> Updates:
+    def prefer(
+        self,
+        result: Restoration | None,
+        label: str | None,
+        keep_photo: bool,
+        participant: str | None,
+        picked: str | None = None,
+    ) -> Updates:
         """'I prefer this one': the restoration picked on the page (``picked``, kept on the server;
         see PICK_QUEUE in webapp/restore_tab.py) or, when none was, ``label`` (the radio's value,
         or an API client's answer)."""
@@ -71,8 +77,9 @@ class Preferences:
         return self._answer(result, Answer("pick", (label,), bool(keep_photo)), participant)
 
     @user_errors
-    def rank(self, result: Restoration | None, ranking: list[str] | None, keep_photo: bool,
-             participant: str | None) -> Updates:
+    def rank(
+        self, result: Restoration | None, ranking: list[str] | None, keep_photo: bool, participant: str | None
+    ) -> Updates:
         self._check(result)
         assert result is not None
         ranking = list(ranking or [])
@@ -157,9 +164,11 @@ class Preferences:
         result.response_id = study.record_response(
             self.engine, result.trial_id, participant, result.token, seconds=round(seconds, 3), **kwargs
         )
-        what = {"pick": f"your choice ({answer.labels[0]})" if answer.labels else "your choice",
-                "rank": "your ranking (" + " > ".join(answer.labels) + ")",
-                "none": "that none is acceptable"}[answer.kind]
+        what = {
+            "pick": f"your choice ({answer.labels[0]})" if answer.labels else "your choice",
+            "rank": "your ranking (" + " > ".join(answer.labels) + ")",
+            "none": "that none is acceptable",
+        }[answer.kind]
         kept = " The photo is kept for the study, as you allowed." if answer.keep_photo else ""
         return f"Recorded {what}. Thank you!{kept}"
 
@@ -167,18 +176,31 @@ class Preferences:
         """Register photo, mask and candidates (images only with permission) and the trial."""
         w, h = result.size
         photo_id = study.register_photo(
-            self.engine, result.photo_path.read_bytes() if keep else None, width=w, height=h,
-            sha256=result.photo_sha256, keep_image=keep,
+            self.engine,
+            result.photo_path.read_bytes() if keep else None,
+            width=w,
+            height=h,
+            sha256=result.photo_sha256,
+            keep_image=keep,
         )
         mask_id = study.register_mask(
-            self.engine, photo_id, result.mask_png, width=w, height=h, hole_ratio=result.hole_ratio,
+            self.engine,
+            photo_id,
+            result.mask_png,
+            width=w,
+            height=h,
+            hole_ratio=result.hole_ratio,
             keep_image=keep,
         )
         infos = [
             study.CandidateInfo(
-                method=s.params["method"], dilation=int(s.params["dilation"]), dropout=float(s.params["dropout"]),
-                seed=int(s.params["seed"]), model_version=s.params.get("model_version") or "",
-                image_sha256=s.sha256, image_bytes=s.path.read_bytes() if keep else None,
+                method=s.params["method"],
+                dilation=int(s.params["dilation"]),
+                dropout=float(s.params["dropout"]),
+                seed=int(s.params["seed"]),
+                model_version=s.params.get("model_version") or "",
+                image_sha256=s.sha256,
+                image_bytes=s.path.read_bytes() if keep else None,
             )
             for s in result.shown
         ]

@@ -56,8 +56,22 @@ def layout() -> ResearchersUI:
             csv_btn = gr.Button("Export CSV", elem_id="admin-csv")
             parquet_btn = gr.Button("Export Parquet", elem_id="admin-parquet")
         exports = gr.File(label="Exports", file_count="multiple", interactive=False)
-    return ResearchersUI(token, unlock_btn, note, timer, dashboard, counts, scope, analyze_btn, table, analysis_note,
-                         chart, csv_btn, parquet_btn, exports)
+    return ResearchersUI(
+        token,
+        unlock_btn,
+        note,
+        timer,
+        dashboard,
+        counts,
+        scope,
+        analyze_btn,
+        table,
+        analysis_note,
+        chart,
+        csv_btn,
+        parquet_btn,
+        exports,
+    )
 
 
 def _wire(ui: ResearchersUI, on: Dashboard) -> None:
@@ -65,8 +79,9 @@ def _wire(ui: ResearchersUI, on: Dashboard) -> None:
     ui.unlock_btn.click(**unlock, api_name="admin_unlock")
     ui.token.submit(**unlock, api_name="admin_unlock_enter", api_visibility="private")
     ui.timer.tick(on.counts, ui.token, ui.counts, api_name="admin_counts", show_progress="hidden")
-    ui.analyze_btn.click(on.analyze, [ui.token, ui.scope], [ui.table, ui.chart, ui.analysis_note],
-                         api_name="admin_analyze")
+    ui.analyze_btn.click(
+        on.analyze, [ui.token, ui.scope], [ui.table, ui.chart, ui.analysis_note], api_name="admin_analyze"
+    )
     ui.csv_btn.click(on.export_csv, [ui.token, ui.scope], ui.exports, api_name="admin_export")
     ui.parquet_btn.click(on.export_parquet, [ui.token, ui.scope], ui.exports, api_name="admin_export_parquet")
 

@@ -158,8 +158,9 @@ class RestoreHandlers:
         return inpaint.open_photo(raw, max_pixels=self.settings.max_pixels), raw, "photo.png"
 
     @staticmethod
-    def _known(photo: inpaint.Photo, editor: dict[str, Any] | None, mask_image: Image.Image | None,
-               convention: str) -> tuple[np.ndarray, list[str]]:
+    def _known(
+        photo: inpaint.Photo, editor: dict[str, Any] | None, mask_image: Image.Image | None, convention: str
+    ) -> tuple[np.ndarray, list[str]]:
         """The full-resolution known mask (True = keep) from the painted layers and/or the mask
         image (their damage is combined), and a note on where it came from."""
         known = np.ones(photo.data.shape[:2], bool)
@@ -220,8 +221,9 @@ class RestoreHandlers:
         w, h = photo.size
         note = f"**{Path(photo_path).name}**: {w} x {h} pixels, {photo.kind.upper()}, {len(raw) / 1e6:.1f} MB."
         if shown.size != photo.size:
-            note += (f" You paint on a {shown.size[0]} x {shown.size[1]} preview; "
-                     "the restoration uses the full resolution.")
+            note += (
+                f" You paint on a {shown.size[0]} x {shown.size[1]} preview; the restoration uses the full resolution."
+            )
         return {self.ui.editor: _editor_value(shown), self.ui.photo_note: note, self.ui.overlay: None}
 
     def clear_photo(self) -> Updates:
@@ -229,8 +231,9 @@ class RestoreHandlers:
         return {self.ui.editor: None, self.ui.photo_note: "", self.ui.overlay: None}
 
     @user_errors
-    def check_mask(self, photo_path: str | None, editor: dict[str, Any] | None, mask_image: Image.Image | None,
-                   convention: str) -> Updates:
+    def check_mask(
+        self, photo_path: str | None, editor: dict[str, Any] | None, mask_image: Image.Image | None, convention: str
+    ) -> Updates:
         """The damage over the photo (the overlay), and how much of it is marked (the mask note)."""
         if not photo_path and (editor or {}).get("background") is None:
             return {self.ui.overlay: None, self.ui.mask_note: "Upload a photo first: the damage is shown over it."}
@@ -244,8 +247,14 @@ class RestoreHandlers:
         return {self.ui.overlay_box: gr.Accordion(open=True)}
 
     @user_errors
-    def suggest(self, photo_path: str | None, editor: dict[str, Any] | None, sensitivity: float | None,
-                last: Suggestion | None, progress: gr.Progress = gr.Progress()) -> Updates:
+    def suggest(
+        self,
+        photo_path: str | None,
+        editor: dict[str, Any] | None,
+        sensitivity: float | None,
+        last: Suggestion | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Updates:
         """Detect the damage on the full-resolution photo and put it into the editor's layer, painted
         in the brush colour, for the person to correct. Strokes already painted are kept; the
         pixels the last suggestion (``last``) marked are replaced. Updates the editor, the mask
@@ -267,11 +276,15 @@ class RestoreHandlers:
         suggested = display.shrink_damage(detection.damage, size)  # one-pixel scratches stay visible
         value = {"background": background, "layers": [damage_layer(own | suggested)], "composite": background}
         if detection.damage.any():
-            note = (f"Suggested **{100 * detection.fraction:.2f} %** of the photo as damage ({how}); "
-                    "erase or add strokes, then Restore.")
+            note = (
+                f"Suggested **{100 * detection.fraction:.2f} %** of the photo as damage ({how}); "
+                "erase or add strokes, then Restore."
+            )
         else:
-            note = (f"No damage found at sensitivity {sensitivity:.2f} ({how}): raise the sensitivity, "
-                    "or paint over the damage.")
+            note = (
+                f"No damage found at sensitivity {sensitivity:.2f} ({how}): raise the sensitivity, "
+                "or paint over the damage."
+            )
         base = Image.fromarray(np.asarray(background)).convert("RGB")
         return {
             self.ui.editor: value,
@@ -313,12 +326,19 @@ class RestoreHandlers:
         progress(0.0, desc="Starting")
         candidates: list[inpaint.Candidate] = []
         for i, (method, count) in enumerate(runs):
+
             def report(fraction: float, message: str, i: int = i, method: str = method) -> None:
                 progress((i + fraction) / len(runs), desc=f"{method}: {message}")
 
             candidates += inpaint.restore(
-                photo, known, n=count, seed=seed, method=method, variation=float(variation),
-                model=self.services.model if method == "pconv" else None, progress=report,
+                photo,
+                known,
+                n=count,
+                seed=seed,
+                method=method,
+                variation=float(variation),
+                model=self.services.model if method == "pconv" else None,
+                progress=report,
             )
         random.SystemRandom().shuffle(candidates)  # on-screen order carries no information
         progress(0.98, desc="Saving full-resolution results")
@@ -354,8 +374,9 @@ class RestoreHandlers:
             raise ValueError("Choose at least one restoration")
         return runs
 
-    def _keep(self, photo: inpaint.Photo, raw: bytes, name: str, known: np.ndarray,
-              candidates: list[inpaint.Candidate]) -> Restoration:
+    def _keep(
+        self, photo: inpaint.Photo, raw: bytes, name: str, known: np.ndarray, candidates: list[inpaint.Candidate]
+    ) -> Restoration:
         """Write the full-resolution results (and the photo, for the study if allowed) to a new
         folder, and make the screen copies."""
         out_root = self.settings.output_dir
@@ -398,14 +419,16 @@ class RestoreHandlers:
         p = chosen.params
         details = (
             f"**{label}**: method `{p['method']}`, mask grown by {p['dilation']} px, dropout {p['dropout']:g}, "
-            f"seed {p['seed']}" + (f", model `{p['model_version']}`" if p.get("model_version") else "")
+            f"seed {p['seed']}"
+            + (f", model `{p['model_version']}`" if p.get("model_version") else "")
             + f", {p['seconds']:.2f} s. Download: {result.size[0]} x {result.size[1]} pixels, lossless."
         )
         kind = chosen.path.suffix[1:].upper()
         return {
             ui.slider: (result.before, chosen.preview),
-            ui.download: gr.DownloadButton(label=f"Download {label} (full resolution, {kind})",
-                                           value=str(chosen.path), visible=True),
+            ui.download: gr.DownloadButton(
+                label=f"Download {label} (full resolution, {kind})", value=str(chosen.path), visible=True
+            ),
             ui.details: details,
         }
 

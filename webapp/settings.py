@@ -38,8 +38,7 @@ import study
 from inpaint import DEFAULT_DETECTOR, default_detector_source
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float,
-            integer: bool = False) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool = False) -> float:
     text = env.get(name, "").strip()
     if not text:
         return default

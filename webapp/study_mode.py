@@ -94,8 +94,11 @@ class StudyMode:
 
     def _consent_page(self, info: StudyInfo) -> Updates:
         intro = texts.STUDY_CONSENT.format(
-            name=info.name, description=info.description, total=info.trials_per_participant,
-            task=texts.STUDY_TASK.get(info.mode, ""), minutes=max(1, round(info.trials_per_participant * 0.5)),
+            name=info.name,
+            description=info.description,
+            total=info.trials_per_participant,
+            task=texts.STUDY_TASK.get(info.mode, ""),
+            minutes=max(1, round(info.trials_per_participant * 0.5)),
         )
         return self._empty_page(StudyState(info), intro, consent=True, thanks=False)
 
@@ -110,8 +113,9 @@ class StudyMode:
         if images.photo is None or any(image is None for _, image in images.candidates):
             raise ValueError("This study's images were not stored, so its trials cannot be shown: tell the researcher")
         view = TrialView(nxt.trial_id, tuple(nxt.candidate_ids), nxt.number, nxt.total)
-        gallery = [(display.preview(image, self.side), label)
-                   for (_, image), label in zip(images.candidates, view.labels)]
+        gallery = [
+            (display.preview(image, self.side), label) for (_, image), label in zip(images.candidates, view.labels)
+        ]
         rank = info.mode == "rank"
         ui = self.ui
         return {
@@ -166,8 +170,9 @@ class StudyMode:
         return {self.page.participant: participant, self.page.remembered: {"participant": participant}, **page}
 
     @user_errors
-    def submit(self, state: StudyState | None, participant: str | None, choice: str | None,
-               ranking: list[str] | None) -> Updates:
+    def submit(
+        self, state: StudyState | None, participant: str | None, choice: str | None, ranking: list[str] | None
+    ) -> Updates:
         """Record the answer to the current trial and show the next one (or the thank-you page).
         The answer is what the participant picked on the page (``state.picked``); ``choice`` and
         ``ranking`` count only when nothing was (an API client that sends its answer directly)."""

@@ -38,8 +38,18 @@ class StudyUI:
     @property
     def page(self) -> list[Any]:
         """What every page of the study (consent, a trial, thanks) updates."""
-        return [self.state, self.intro, self.consent, self.trial, self.thanks, self.progress, self.photo,
-                self.gallery, self.choice, self.ranking]
+        return [
+            self.state,
+            self.intro,
+            self.consent,
+            self.trial,
+            self.thanks,
+            self.progress,
+            self.photo,
+            self.gallery,
+            self.choice,
+            self.ranking,
+        ]
 
     @property
     def picked(self) -> list[Any]:
@@ -58,8 +68,15 @@ def layout() -> StudyUI:
             progress = gr.Markdown(elem_id="study-progress")
             with gr.Row():
                 photo = gr.Image(label="The damaged photo", interactive=False, scale=1, height=360)
-                gallery = gr.Gallery(label="Restorations", columns=4, scale=2, height=360, object_fit="contain",
-                                     allow_preview=False, elem_id="study-gallery")
+                gallery = gr.Gallery(
+                    label="Restorations",
+                    columns=4,
+                    scale=2,
+                    height=360,
+                    object_fit="contain",
+                    allow_preview=False,
+                    elem_id="study-gallery",
+                )
             with gr.Row():
                 choice = gr.Radio([], label="The best one", elem_id="study-choice")
                 ranking = gr.Dropdown([], multiselect=True, label="Best first", visible=False)
@@ -68,28 +85,36 @@ def layout() -> StudyUI:
                 none_btn = gr.Button("None is acceptable", size="sm")
         with gr.Group(visible=False) as thanks:
             gr.Markdown(texts.STUDY_THANKS, elem_id="study-thanks")
-    return StudyUI(state, intro, consent, start_btn, trial, progress, photo, gallery, choice, ranking, submit_btn,
-                   none_btn, thanks)
+    return StudyUI(
+        state, intro, consent, start_btn, trial, progress, photo, gallery, choice, ranking, submit_btn, none_btn, thanks
+    )
 
 
 def _wire(ui: StudyUI, on: StudyMode, page: Page) -> None:
-    page.demo.load(on.on_load, page.remembered, [page.participant, page.tabs, *ui.page], api_name="on_load",
-                   api_visibility="private")
-    ui.start_btn.click(on.start, [ui.state, page.participant], [page.participant, page.remembered, *ui.page],
-                       api_name="study_start")
+    page.demo.load(
+        on.on_load,
+        page.remembered,
+        [page.participant, page.tabs, *ui.page],
+        api_name="on_load",
+        api_visibility="private",
+    )
+    ui.start_btn.click(
+        on.start, [ui.state, page.participant], [page.participant, page.remembered, *ui.page], api_name="study_start"
+    )
     # The events that read or change the participant's answer run one at a time, in the order
     # they were sent (one queue, see StudyState), so a Submit right after a click sees it.
     study_queue = dict(concurrency_id=STUDY_QUEUE, concurrency_limit=1)
-    ui.submit_btn.click(on.submit, [ui.state, page.participant, ui.choice, ui.ranking], ui.page,
-                        api_name="study_submit", **study_queue)
-    ui.none_btn.click(on.none_acceptable, [ui.state, page.participant], ui.page, api_name="study_none",
-                      **study_queue)
-    ui.gallery.select(on.select, ui.state, ui.picked, api_name="study_select", api_visibility="private",
-                      **study_queue)
-    ui.choice.input(on.choose, [ui.state, ui.choice], ui.picked, api_name="study_choose", api_visibility="private",
-                    **study_queue)
-    ui.ranking.input(on.reorder, [ui.state, ui.ranking], ui.picked, api_name="study_reorder",
-                     api_visibility="private", **study_queue)
+    ui.submit_btn.click(
+        on.submit, [ui.state, page.participant, ui.choice, ui.ranking], ui.page, api_name="study_submit", **study_queue
+    )
+    ui.none_btn.click(on.none_acceptable, [ui.state, page.participant], ui.page, api_name="study_none", **study_queue)
+    ui.gallery.select(on.select, ui.state, ui.picked, api_name="study_select", api_visibility="private", **study_queue)
+    ui.choice.input(
+        on.choose, [ui.state, ui.choice], ui.picked, api_name="study_choose", api_visibility="private", **study_queue
+    )
+    ui.ranking.input(
+        on.reorder, [ui.state, ui.ranking], ui.picked, api_name="study_reorder", api_visibility="private", **study_queue
+    )
 
 
 def build(page: Page) -> StudyMode:

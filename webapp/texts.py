@@ -59,11 +59,6 @@ STUDY_TASK = {
     "rank": "For each photo, click the restorations from best to worst and press **Submit**.",
 }
 
-STUDY_THANKS = (
-    "### Thank you!\n"
-    "Your answers are recorded. You have completed this study and can close the page."
-)
+STUDY_THANKS = "### Thank you!\nYour answers are recorded. You have completed this study and can close the page."
 
-ADMIN_DISABLED = (
-    "The researcher tab is disabled: no `STUDY_ADMIN_TOKEN` is configured on this server."
-)
+ADMIN_DISABLED = "The researcher tab is disabled: no `STUDY_ADMIN_TOKEN` is configured on this server."

@@ -116,8 +116,9 @@ def _photos(root: Path) -> list[_Photo]:
     if manifest.is_file():
         entries = [(r.file, r.pixels_sha256) for r in read_manifest(manifest)]
     else:
-        entries = [(p.relative_to(root).as_posix(), "") for p in sorted(root.rglob("*"))
-                   if p.suffix.lower() in IMAGE_EXTS]
+        entries = [
+            (p.relative_to(root).as_posix(), "") for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_EXTS
+        ]
     photos = []
     for name, pixels in entries:
         gray = _load_gray(root / name)
@@ -136,9 +137,15 @@ def compare_folders(a: Path, b: Path) -> list[Match]:
     thumbs_b = np.stack([p.thumbs for p in photos_b])  # (B, 4, D) all views
     frame = np.einsum("aid,bjd->abij", thumbs_a, thumbs_b).max(axis=(2, 3))  # (A, B)
     matches = [
-        Match(pa.name, pb.name, float(frame[i, j]), crop_score(pa.small, pb.small),
-              exact=bool(pa.pixels) and pa.pixels == pb.pixels)
-        for i, pa in enumerate(photos_a) for j, pb in enumerate(photos_b)
+        Match(
+            pa.name,
+            pb.name,
+            float(frame[i, j]),
+            crop_score(pa.small, pb.small),
+            exact=bool(pa.pixels) and pa.pixels == pb.pixels,
+        )
+        for i, pa in enumerate(photos_a)
+        for j, pb in enumerate(photos_b)
     ]
     return sorted(matches, key=lambda m: (not m.exact, -max(m.frame, m.crop)))
 
@@ -146,9 +153,11 @@ def compare_folders(a: Path, b: Path) -> list[Match]:
 def print_report(matches: list[Match], *, show: int = 8) -> int:
     """Print the closest pairs; return how many are flagged."""
     flagged = [m for m in matches if m.flagged]
-    print(f"{len(flagged)} near-duplicate pair(s) among {len(matches)} "
-          f"(flagged: exact pixels, frame >= {FRAME_THRESHOLD} or crop >= {CROP_THRESHOLD}); "
-          f"closest pairs:")
+    print(
+        f"{len(flagged)} near-duplicate pair(s) among {len(matches)} "
+        f"(flagged: exact pixels, frame >= {FRAME_THRESHOLD} or crop >= {CROP_THRESHOLD}); "
+        f"closest pairs:"
+    )
     for m in matches[:show]:
         flag = "EXACT" if m.exact else ("NEAR" if m.flagged else "ok")
         print(f"  frame {m.frame:6.3f}  crop {m.crop:6.3f}  {flag:5} {m.a}  <->  {m.b}")
@@ -156,8 +165,9 @@ def print_report(matches: list[Match], *, show: int = 8) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inpaint.datasets.dedupe",
-                                     description="Report near-duplicate photos across two folders.")
+    parser = argparse.ArgumentParser(
+        prog="python -m inpaint.datasets.dedupe", description="Report near-duplicate photos across two folders."
+    )
     parser.add_argument("a", type=Path, help="first folder (e.g. the training photos)")
     parser.add_argument("b", type=Path, help="second folder (e.g. the evaluation photos)")
     parser.add_argument("--show", type=int, default=8, help="closest pairs to list")

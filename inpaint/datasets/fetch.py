@@ -30,8 +30,9 @@ def _run(cmd: list[str], *, cwd: Path | None = None, what: str) -> str:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
-        raise FetchError(f"{cmd[0]} not found: {what} needs Debian's tools "
-                         f"(on Debian/Ubuntu: apt-get install dpkg apt)") from exc
+        raise FetchError(
+            f"{cmd[0]} not found: {what} needs Debian's tools (on Debian/Ubuntu: apt-get install dpkg apt)"
+        ) from exc
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("W:")]
         last = lines[-1] if lines else f"exit code {done.returncode}"
@@ -56,19 +57,21 @@ def apt_download(package: str, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     if (deb := cached_deb(package, cache_dir)) is not None:
         return deb
-    _require("apt-get", f"this needs a Debian/Ubuntu system; elsewhere download {package}'s "
-                        f".deb by hand into {cache_dir}")
+    _require(
+        "apt-get", f"this needs a Debian/Ubuntu system; elsewhere download {package}'s .deb by hand into {cache_dir}"
+    )
     try:
         _run(["apt-get", "download", package], cwd=cache_dir, what=f"apt-get download {package}")
     except FetchError as exc:
         if "Unable to locate" in str(exc) or "candidate" in str(exc):
-            raise FetchError(f"apt does not know {package}: run 'apt-get update' (as root) first, "
-                             f"or put {package}_*.deb into {cache_dir}") from exc
+            raise FetchError(
+                f"apt does not know {package}: run 'apt-get update' (as root) first, "
+                f"or put {package}_*.deb into {cache_dir}"
+            ) from exc
         raise
     deb = cached_deb(package, cache_dir)
     if deb is None:
-        raise FetchError(f"apt-get download {package} reported success but left no .deb "
-                         f"in {cache_dir}")
+        raise FetchError(f"apt-get download {package} reported success but left no .deb in {cache_dir}")
     return deb
 
 
@@ -108,14 +111,24 @@ def pip_download(requirement: str, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     if (wheel := cached_wheel(requirement, cache_dir)) is not None:
         return wheel
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--quiet", "-d", str(cache_dir), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+        str(cache_dir),
+        requirement,
+    ]
     try:
         _run(cmd, what=f"pip download {requirement}")
     except FetchError as exc:
         if "No module named pip" in str(exc):
-            raise FetchError(f"pip is not installed in {sys.executable}: "
-                             f"run '{sys.executable} -m ensurepip'") from exc
+            raise FetchError(f"pip is not installed in {sys.executable}: run '{sys.executable} -m ensurepip'") from exc
         raise
     wheel = cached_wheel(requirement, cache_dir)
     if wheel is None:

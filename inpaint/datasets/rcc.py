@@ -127,9 +127,7 @@ class RccArchive:
         return payload
 
 
-def extract_rcc(
-    bundle: str | Path, out_dir: str | Path, *, keep: Callable[[str], bool] | None = None
-) -> list[Path]:
+def extract_rcc(bundle: str | Path, out_dir: str | Path, *, keep: Callable[[str], bool] | None = None) -> list[Path]:
     """Write the bundle's files under ``out_dir`` (keeping their paths); ``keep(path) -> bool``
     selects which. Returns the written paths. Paths are sanitised so a crafted bundle cannot write
     outside ``out_dir``."""

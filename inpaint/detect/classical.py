@@ -14,7 +14,9 @@ import numpy as np
 from .sensitivity import DEFAULT_SENSITIVITY, check_sensitivity
 
 
-def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> tuple[np.ndarray, np.ndarray, float]:
+def classical_damage(
+    rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY
+) -> tuple[np.ndarray, np.ndarray, float]:
     """The classical detector: ``(score, damage, 0.5)`` (score threshold).
 
     1. Thin bright and dark structures: white top-hat (the photo minus its morphological opening)
@@ -56,8 +58,11 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
     bstar = lab[..., 2].astype(np.float32)
     win = max(3, (short // 8) | 1)
     small = cv2.resize(bstar, (max(1, w * 64 // max(h, w)), max(1, h * 64 // max(h, w))), interpolation=cv2.INTER_AREA)
-    background = cv2.resize(cv2.medianBlur(small.astype(np.uint8), max(3, (win * 64 // max(h, w)) | 1)).astype(np.float32),
-                            (w, h), interpolation=cv2.INTER_LINEAR)
+    background = cv2.resize(
+        cv2.medianBlur(small.astype(np.uint8), max(3, (win * 64 // max(h, w)) | 1)).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_LINEAR,
+    )
     stain = normalised(np.maximum(bstar - background, 0.0), stain_floor)
     score = np.maximum(np.maximum(bright, dark), stain)
 
@@ -72,7 +77,9 @@ def classical_damage(rgb8: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY)
         rim = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
         edge = np.unique(rim[rim > 0])
         if edge.size:
-            region = cv2.dilate(np.isin(labels, edge).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & extreme
+            region = (
+                cv2.dilate(np.isin(labels, edge).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & extreme
+            )
             score = np.where(region, np.maximum(score, 2.0), score)
 
     damage = score >= 1.0

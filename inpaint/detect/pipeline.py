@@ -33,7 +33,6 @@ from ..nn.damagenet import DamageNet, load_detector
 from .classical import classical_damage
 from .sensitivity import DEFAULT_SENSITIVITY, check_sensitivity, learned_threshold
 
-
 DETECT_METHODS = ("learned", "classical")
 
 
@@ -105,11 +104,14 @@ def detect_damage(
     model = model if model is not None else load_detector()
     prob = multiscale_probability(model, rgb8, settings or DetectSettings())
     threshold = learned_threshold(model, sensitivity)
-    return Detection(prob, prob >= threshold, method, sensitivity, threshold, time.perf_counter() - started,
-                     model.config.version)
+    return Detection(
+        prob, prob >= threshold, method, sensitivity, threshold, time.perf_counter() - started, model.config.version
+    )
 
 
-def _tile_boxes(h: int, w: int, tile: int, margin: int, align: int = 1) -> list[tuple[int, int, int, int, int, int, int, int]]:
+def _tile_boxes(
+    h: int, w: int, tile: int, margin: int, align: int = 1
+) -> list[tuple[int, int, int, int, int, int, int, int]]:
     """(core y0, y1, x0, x1, input y0, y1, x0, x1) for tiles whose cores partition the photo.
 
     Every input tile starts at a multiple of ``align`` (the network's ``2**depth``), so each tile
@@ -130,7 +132,9 @@ def _tile_boxes(h: int, w: int, tile: int, margin: int, align: int = 1) -> list[
     boxes = []
     for y0, y1 in zip(ys, ys[1:]):
         for x0, x1 in zip(xs, xs[1:]):
-            boxes.append((y0, y1, x0, x1, max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)))
+            boxes.append(
+                (y0, y1, x0, x1, max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
+            )
     return boxes
 
 

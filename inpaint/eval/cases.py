@@ -18,7 +18,6 @@ from ..synth.damage import SEVERITIES, synthesize_damage
 from ..synth.holes import HOLE_BINS, random_irregular_mask
 from ..train.data import IMAGE_EXTS, load_photo
 
-
 CONTACT_SHEET_MAX_BYTES = 3_000_000
 
 
@@ -59,14 +58,20 @@ def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> lis
         roles = sorted({r.get("role") or "train" for r in table})  # inpaint.train.data: no role means training
         rows = {r["file"]: r for r in table if (r.get("role") or "train") == "eval"}
         if not rows:
-            raise ValueError(f"{manifest} lists no photo with role 'eval' (roles: {', '.join(roles) or 'none'}): "
-                             "evaluate on a folder of evaluation photos, never on training photos")
+            raise ValueError(
+                f"{manifest} lists no photo with role 'eval' (roles: {', '.join(roles) or 'none'}): "
+                "evaluate on a folder of evaluation photos, never on training photos"
+            )
         files = sorted(rows)
     else:
         wanted = set(IMAGE_EXTS)
-        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                       if p.is_file() and p.suffix.lower() in wanted
-                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        files = sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in wanted
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTS)}) in {root}")
     images = []
@@ -126,8 +131,12 @@ class Setting:
 
 
 def plan_settings(size: int, masks_per_bin: int, severity_table: bool) -> list[Setting]:
-    out = [Setting(_BINS_TABLE, size, k, b, border)
-           for b in range(len(HOLE_BINS)) for border in (False, True) for k in range(masks_per_bin)]
+    out = [
+        Setting(_BINS_TABLE, size, k, b, border)
+        for b in range(len(HOLE_BINS))
+        for border in (False, True)
+        for k in range(masks_per_bin)
+    ]
     if severity_table:
         out += [Setting(_SEVERITY_TABLE, size, k, severity=s) for s in SEVERITIES for k in range(masks_per_bin)]
     return out
@@ -140,8 +149,9 @@ def masked_input(image: EvalImage, setting: Setting, seed: int) -> tuple[np.ndar
     gt = load_square(str(image.path), setting.size, image.sha256)
     rng = np.random.default_rng(setting.seed_words(seed, image.index))
     if setting.table == _BINS_TABLE:
-        known = random_irregular_mask(setting.size, setting.size, rng,
-                                      hole_range=HOLE_BINS[setting.bin], border=setting.border)
+        known = random_irregular_mask(
+            setting.size, setting.size, rng, hole_range=HOLE_BINS[setting.bin], border=setting.border
+        )
         seen = gt.copy()
         seen[~known] = HOLE_FILL
     else:

@@ -60,8 +60,12 @@ def content_classes(photo: np.ndarray) -> np.ndarray:
     mean = cv2.blur(grey, (7, 7))
     std = np.sqrt(np.maximum(cv2.blur(grey * grey, (7, 7)) - mean * mean, 0))
     out = np.full(grey.shape, CONTENT_CLASSES.index("flat"), np.uint8)
-    for name, where in (("texture", std >= 12), ("edge", gradient >= 60), ("thin dark", dark >= 25),
-                        ("thin bright", bright >= 25)):
+    for name, where in (
+        ("texture", std >= 12),
+        ("edge", gradient >= 60),
+        ("thin dark", dark >= 25),
+        ("thin bright", bright >= 25),
+    ):
         out[where] = CONTENT_CLASSES.index(name)  # later assignments win: the list is in reverse
     return out
 
@@ -78,9 +82,13 @@ def _rows() -> list[tuple[str, dict[str, Any]]]:
 class _Counts:
     def __init__(self) -> None:
         self.f1: dict[tuple[str, str, float], list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
-        self.clean: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros((2, len(CONTENT_CLASSES)), np.int64))
+        self.clean: dict[tuple[str, float], np.ndarray] = defaultdict(
+            lambda: np.zeros((2, len(CONTENT_CLASSES)), np.int64)
+        )
 
-    def add_damaged(self, key: tuple[str, str, float], flagged: np.ndarray, plain: np.ndarray, footprint: np.ndarray) -> None:
+    def add_damaged(
+        self, key: tuple[str, str, float], flagged: np.ndarray, plain: np.ndarray, footprint: np.ndarray
+    ) -> None:
         c = self.f1[key]
         c[0] += int((flagged & plain).sum())
         c[1] += int((flagged & ~footprint).sum())
@@ -92,7 +100,9 @@ class _Counts:
         self.clean[key][1] += np.bincount(classes[flagged], minlength=n)
 
 
-def _suggestions(seen: np.ndarray, methods: Sequence[str], model: DamageNet | None) -> dict[tuple[str, float], np.ndarray]:
+def _suggestions(
+    seen: np.ndarray, methods: Sequence[str], model: DamageNet | None
+) -> dict[tuple[str, float], np.ndarray]:
     """Every method's mask at every sensitivity. The learned detector runs once per input: its
     sensitivity only moves the threshold on the same probabilities."""
     out = {}
@@ -108,8 +118,18 @@ def _suggestions(seen: np.ndarray, methods: Sequence[str], model: DamageNet | No
     return out
 
 
-def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
-        repeats: int = 2, seed: int = 0, limit: int | None = None, model: DamageNet | None = None) -> dict[str, Any]:
+def run(
+    images_dir: str,
+    out: str,
+    methods: Sequence[str],
+    *,
+    weights: str | None = None,
+    size: int = 512,
+    repeats: int = 2,
+    seed: int = 0,
+    limit: int | None = None,
+    model: DamageNet | None = None,
+) -> dict[str, Any]:
     from tqdm import tqdm
 
     for m in methods:
@@ -144,22 +164,39 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     return results
 
 
-def _results(images: list, counts: _Counts, methods: Sequence[str], model: DamageNet | None, size: int,
-             repeats: int, seed: int) -> dict[str, Any]:
-    table = [{"method": m, "row": row, "sensitivity": s, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn)}
-             for (m, row, s), (tp, fp, fn) in sorted(counts.f1.items())]
+def _results(
+    images: list, counts: _Counts, methods: Sequence[str], model: DamageNet | None, size: int, repeats: int, seed: int
+) -> dict[str, Any]:
+    table = [
+        {"method": m, "row": row, "sensitivity": s, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn)}
+        for (m, row, s), (tp, fp, fn) in sorted(counts.f1.items())
+    ]
     clean = []
     for (m, s), (total, flagged) in sorted(counts.clean.items()):
-        clean.append({"method": m, "sensitivity": s, "flagged_share": float(flagged.sum() / max(total.sum(), 1)),
-                      "by_class": {c: {"pixels": int(t), "flagged": int(f)} for c, t, f in zip(CONTENT_CLASSES, total, flagged)}})
+        clean.append(
+            {
+                "method": m,
+                "sensitivity": s,
+                "flagged_share": float(flagged.sum() / max(total.sum(), 1)),
+                "by_class": {
+                    c: {"pixels": int(t), "flagged": int(f)} for c, t, f in zip(CONTENT_CLASSES, total, flagged)
+                },
+            }
+        )
     return {
         "command": "python -m inpaint evaluate-detection --generator strokes",
-        "generator": "inpaint.synth.strokes", "plain_change": PLAIN_CHANGE, "size": size, "repeats": repeats,
-        "seed": seed, "methods": list(methods), "sensitivities": list(SENSITIVITIES),
+        "generator": "inpaint.synth.strokes",
+        "plain_change": PLAIN_CHANGE,
+        "size": size,
+        "repeats": repeats,
+        "seed": seed,
+        "methods": list(methods),
+        "sensitivities": list(SENSITIVITIES),
         "rows": [name for name, _ in _rows()],
         "model_version": model.config.version if model is not None else None,
         "images": [{"file": i.file, "sha256": i.sha256} for i in images],
-        "table": table, "clean": clean,
+        "table": table,
+        "clean": clean,
     }
 
 
@@ -174,7 +211,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Damage detection on the independent stroke generator: {len(results['images'])} evaluation photos at "
         f"{results['size']} px, {results['repeats']} seeds per row"
-        + (f", detector `{results['model_version']}`" if results.get("model_version") else "") + ".",
+        + (f", detector `{results['model_version']}`" if results.get("model_version") else "")
+        + ".",
         "",
         f"F1 / precision / recall on plainly visible damage (changed by {results['plain_change']} grey levels or more) "
         f"at sensitivity {default:g}; pixels pooled over photos and seeds:",
@@ -184,11 +222,21 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for row in row_names:
         cells = [idx.get((m, row, default)) for m in methods]
-        lines.append(f"| {row} | " + " | ".join(
-            "n/a" if c is None else f"{_f(c['f1'])} / {_f(c['precision'])} / {_f(c['recall'])}" for c in cells) + " |")
-    lines += ["", "The slider's range: recall of plainly visible damage (all rows pooled) and the share of clean "
-              "pixels flagged, per sensitivity:", "",
-              "| method | sensitivity | recall | clean pixels flagged |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {row} | "
+            + " | ".join(
+                "n/a" if c is None else f"{_f(c['f1'])} / {_f(c['precision'])} / {_f(c['recall'])}" for c in cells
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "The slider's range: recall of plainly visible damage (all rows pooled) and the share of clean "
+        "pixels flagged, per sensitivity:",
+        "",
+        "| method | sensitivity | recall | clean pixels flagged |",
+        "|---|---:|---:|---:|",
+    ]
     clean = {(c["method"], c["sensitivity"]): c for c in results["clean"]}
     for m in methods:
         for s in results["sensitivities"]:
@@ -196,12 +244,23 @@ def markdown(results: dict[str, Any]) -> str:
             fn = sum(idx[(m, r, s)]["fn"] for r in row_names if (m, r, s) in idx and r != "mixed")
             recall = tp / (tp + fn) if tp + fn else None
             lines.append(f"| {m} | {s:g} | {_f(recall)} | {clean[(m, s)]['flagged_share']:.2%} |")
-    lines += ["", f"What the flagged pixels of the clean photos are, at sensitivity {default:g}: the share of each "
-              "content class flagged (the class's share of all pixels in brackets):", "",
-              "| method | " + " | ".join(CONTENT_CLASSES) + " |", "|---|" + "---:|" * len(CONTENT_CLASSES)]
+    lines += [
+        "",
+        f"What the flagged pixels of the clean photos are, at sensitivity {default:g}: the share of each "
+        "content class flagged (the class's share of all pixels in brackets):",
+        "",
+        "| method | " + " | ".join(CONTENT_CLASSES) + " |",
+        "|---|" + "---:|" * len(CONTENT_CLASSES),
+    ]
     for m in methods:
         by = clean[(m, default)]["by_class"]
         total = sum(v["pixels"] for v in by.values())
-        lines.append(f"| {m} | " + " | ".join(
-            f"{by[c]['flagged'] / max(by[c]['pixels'], 1):.2%} ({by[c]['pixels'] / total:.0%})" for c in CONTENT_CLASSES) + " |")
+        lines.append(
+            f"| {m} | "
+            + " | ".join(
+                f"{by[c]['flagged'] / max(by[c]['pixels'], 1):.2%} ({by[c]['pixels'] / total:.0%})"
+                for c in CONTENT_CLASSES
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"

@@ -32,23 +32,22 @@ import json
 import platform
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..detect.pipeline import DETECT_METHODS, detect_damage
-from ..nn.damagenet import load_detector
-from ..nn.damagenet import DamageNet
+from ..nn.damagenet import DamageNet, load_detector
 from ..synth.damage import DAMAGE_KINDS, SEVERITIES
 from ..synth.prints import damaged_sample
 from ..synth.truth import DARK_MIN_CHANGE, darker, truth_changes
 from .cases import find_images, load_square
 from .metrics import f1_counts, scores
 from .sheets import caption_font, cell_image
-
 
 ROWS = (*DAMAGE_KINDS, "mixed")
 
@@ -64,8 +63,9 @@ PLAIN_BIN = 2  # "plainly visible": changed by VISIBILITY_EDGES[1] grey levels o
 _SHOWN = ("mixed", "crease", "scratch", "stain", "tear", "spot", "missing_corner")  # contact sheet: one per photo
 
 
-def _inputs(photo: np.ndarray, image_index: int, severity: str | None, kind: str | None, repeat: int,
-            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(
+    photo: np.ndarray, image_index: int, severity: str | None, kind: str | None, repeat: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(what the detector sees, the true damage, the same print scanned without the damage)."""
     sev_i = -1 if severity is None else SEVERITIES.index(severity)
     kind_i = -1 if kind is None else ROWS.index(kind)
@@ -147,18 +147,35 @@ class _Tally:
         for key, (tp, fp, fn) in sorted(self.counts.items()):
             m, sev, kind = key
             vtp, vfp, vfn = self.counts_visible[key]
-            rows.append({"method": m, "severity": sev, "kind": kind, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn),
-                         "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
-                         "truth_by_visibility": self.visible[key][0].tolist(),
-                         "found_by_visibility": self.visible[key][1].tolist(),
-                         "plain_truth_brighter_darker": self.polarity[key][0].tolist(),
-                         "plain_found_brighter_darker": self.polarity[key][1].tolist()})
+            rows.append(
+                {
+                    "method": m,
+                    "severity": sev,
+                    "kind": kind,
+                    "tp": tp,
+                    "fp": fp,
+                    "fn": fn,
+                    **scores(tp, fp, fn),
+                    "visible": {"tp": vtp, "fp": vfp, "fn": vfn, **scores(vtp, vfp, vfn)},
+                    "truth_by_visibility": self.visible[key][0].tolist(),
+                    "found_by_visibility": self.visible[key][1].tolist(),
+                    "plain_truth_brighter_darker": self.polarity[key][0].tolist(),
+                    "plain_found_brighter_darker": self.polarity[key][1].tolist(),
+                }
+            )
         return rows
 
 
-def _detect_input(tally: _Tally, seen: np.ndarray, truth: np.ndarray, reference: np.ndarray,
-                  severity: str | None, kind: str | None, sensitivity: float,
-                  model: DamageNet | None) -> dict[str, np.ndarray]:
+def _detect_input(
+    tally: _Tally,
+    seen: np.ndarray,
+    truth: np.ndarray,
+    reference: np.ndarray,
+    severity: str | None,
+    kind: str | None,
+    sensitivity: float,
+    model: DamageNet | None,
+) -> dict[str, np.ndarray]:
     """Every method's suggestion for one input, timed and pooled into ``tally``; severity None is
     an undamaged input."""
     measured = _Truth.measure(seen, truth, reference) if severity is not None else None
@@ -175,9 +192,20 @@ def _detect_input(tally: _Tally, seen: np.ndarray, truth: np.ndarray, reference:
     return preds
 
 
-def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | None = None, size: int = 512,
-        repeats: int = 2, sensitivity: float = 0.5, seed: int = 0, limit: int | None = None,
-        demo: str | None = None, model: DamageNet | None = None) -> dict[str, Any]:
+def run(
+    images_dir: str,
+    out: str,
+    methods: Sequence[str],
+    *,
+    weights: str | None = None,
+    size: int = 512,
+    repeats: int = 2,
+    sensitivity: float = 0.5,
+    seed: int = 0,
+    limit: int | None = None,
+    demo: str | None = None,
+    model: DamageNet | None = None,
+) -> dict[str, Any]:
     """Evaluate ``methods`` on the photos of ``images_dir``, write the outputs into ``out`` and
     return the results dict."""
     from tqdm import tqdm
@@ -192,7 +220,9 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
         model = load_detector(weights, device="cpu")
     tally = _Tally(methods)
     examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
-    cells = [(sev, kind, r) for sev in SEVERITIES for kind in ROWS for r in range(repeats)] + [(None, None, r) for r in range(repeats)]
+    cells = [(sev, kind, r) for sev in SEVERITIES for kind in ROWS for r in range(repeats)] + [
+        (None, None, r) for r in range(repeats)
+    ]
     bar = tqdm(total=len(images) * len(cells), unit="input", desc="evaluate-detection")
     for image in images:
         photo = load_square(str(image.path), size, image.sha256)
@@ -207,7 +237,12 @@ def run(images_dir: str, out: str, methods: Sequence[str], *, weights: str | Non
     results = {
         "command": "python -m inpaint evaluate-detection",
         "images": [{"file": i.file, "sha256": i.sha256, **i.source} for i in images],
-        "size": size, "repeats": repeats, "visibility_edges": list(VISIBILITY_EDGES), "sensitivity": sensitivity, "seed": seed, "methods": list(methods),
+        "size": size,
+        "repeats": repeats,
+        "visibility_edges": list(VISIBILITY_EDGES),
+        "sensitivity": sensitivity,
+        "seed": seed,
+        "methods": list(methods),
         "model_version": model.config.version if model is not None else None,
         "model_threshold": model.config.threshold if model is not None else None,
         "table": tally.table(),
@@ -234,19 +269,28 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Damage detection on {len(results['images'])} evaluation photos at {results['size']} px, "
         f"{results['repeats']} seeds per cell, sensitivity {results['sensitivity']:g}"
-        + (f", detector `{results['model_version']}`" if results.get("model_version") else "") + ".",
+        + (f", detector `{results['model_version']}`" if results.get("model_version") else "")
+        + ".",
         "",
         "F1 per damage kind and severity (pixels pooled over photos and seeds; best in bold):",
         *f1_table(idx, methods, lambda r: r.get("f1")),
     ]
     if any("visible" in r for r in results["table"]):
         edge = (results.get("visibility_edges") or VISIBILITY_EDGES)[0]
-        lines += ["", f"The same with the faint truth ignored: true damage pixels the damage changed by fewer than {edge} "
-                  "grey levels in every channel count neither as found nor as missed, and a suggestion there is not a "
-                  "false positive (the synthesiser's mask counts every pixel a damage layer touched at 5% opacity):",
-                  *f1_table(idx, methods, lambda r: r.get("visible", {}).get("f1"))]
-    lines += ["", "Precision / recall / IoU, all severities pooled:", "",
-              "| kind | " + " | ".join(f"{m} P / R / IoU" for m in methods) + " |", "|---|" + "---:|" * len(methods)]
+        lines += [
+            "",
+            f"The same with the faint truth ignored: true damage pixels the damage changed by fewer than {edge} "
+            "grey levels in every channel count neither as found nor as missed, and a suggestion there is not a "
+            "false positive (the synthesiser's mask counts every pixel a damage layer touched at 5% opacity):",
+            *f1_table(idx, methods, lambda r: r.get("visible", {}).get("f1")),
+        ]
+    lines += [
+        "",
+        "Precision / recall / IoU, all severities pooled:",
+        "",
+        "| kind | " + " | ".join(f"{m} P / R / IoU" for m in methods) + " |",
+        "|---|" + "---:|" * len(methods),
+    ]
     for kind in ROWS:
         cells = []
         for m in methods:
@@ -258,8 +302,13 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines += _visibility_table(results, idx, methods)
     lines += _polarity_table(results, idx, methods)
-    lines += ["", "Undamaged photos (same print-and-scan pipeline, no damage): share of pixels flagged, and seconds per photo:", "",
-              "| method | pixels flagged | seconds per photo |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "Undamaged photos (same print-and-scan pipeline, no damage): share of pixels flagged, and seconds per photo:",
+        "",
+        "| method | pixels flagged | seconds per photo |",
+        "|---|---:|---:|",
+    ]
     for m in methods:
         fpr = results["false_positive_rate"][m]
         lines.append(f"| {m} | {'n/a' if fpr is None else f'{fpr:.2%}'} | {_f(results['seconds_per_photo'][m], 3)} |")
@@ -268,14 +317,20 @@ def markdown(results: dict[str, Any]) -> str:
 
 def f1_table(idx: dict, methods: list[str], value: Callable[[dict[str, Any]], float | None]) -> list[str]:
     """Rows of kinds, columns of severity x method, ``value(row)`` in each cell, the best in bold."""
-    lines = ["", "| kind | " + " | ".join(f"{s} {m}" for s in SEVERITIES for m in methods) + " |",
-             "|---|" + "---:|" * (len(SEVERITIES) * len(methods))]
+    lines = [
+        "",
+        "| kind | " + " | ".join(f"{s} {m}" for s in SEVERITIES for m in methods) + " |",
+        "|---|" + "---:|" * (len(SEVERITIES) * len(methods)),
+    ]
     for kind in ROWS:
         cells = []
         for s in SEVERITIES:
             vals = {m: value(idx[(m, s, kind)]) if (m, s, kind) in idx else None for m in methods}
             best = max((v for v in vals.values() if v is not None), default=None)
-            cells += [f"**{_f(vals[m])}**" if vals[m] is not None and vals[m] == best and len(methods) > 1 else _f(vals[m]) for m in methods]
+            cells += [
+                f"**{_f(vals[m])}**" if vals[m] is not None and vals[m] == best and len(methods) > 1 else _f(vals[m])
+                for m in methods
+            ]
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return lines
 
@@ -284,11 +339,15 @@ def _polarity_table(results: dict[str, Any], idx: dict, methods: list[str], seve
     """Recall of the plainly visible true damage, split by whether the damage made a pixel brighter
     or darker (see ``darker``)."""
     edges = results.get("visibility_edges") or VISIBILITY_EDGES
-    lines = ["", f"Recall of the plainly visible damage ({severity} severity, changed by {edges[PLAIN_BIN - 1]} grey levels "
-             "or more) by whether the damage made the pixel brighter or darker; the share of those pixels that are "
-             "darker, then the share of each the methods found:", "",
-             "| kind | darker share | " + " | ".join(f"{m} recall brighter / darker" for m in methods) + " |",
-             "|---|---:|" + "---:|" * len(methods)]
+    lines = [
+        "",
+        f"Recall of the plainly visible damage ({severity} severity, changed by {edges[PLAIN_BIN - 1]} grey levels "
+        "or more) by whether the damage made the pixel brighter or darker; the share of those pixels that are "
+        "darker, then the share of each the methods found:",
+        "",
+        "| kind | darker share | " + " | ".join(f"{m} recall brighter / darker" for m in methods) + " |",
+        "|---|---:|" + "---:|" * len(methods),
+    ]
     found_any = False
     for kind in ROWS:
         rows = {m: idx.get((m, severity, kind)) for m in methods}
@@ -311,11 +370,15 @@ def _visibility_table(results: dict[str, Any], idx: dict, methods: list[str], se
     if not edges:
         return []
     names = [f"<{edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]}"]
-    lines = ["", f"Recall by how visible the damage is after the scan ({severity} severity): the largest channel "
-             "change from the same print scanned undamaged, in grey levels; the share of the true damage pixels in "
-             "each bin, then the share of them each method found:", "",
-             "| kind | truth " + " / ".join(names) + " | " + " | ".join(f"{m} recall" for m in methods) + " |",
-             "|---|---:|" + "---:|" * len(methods)]
+    lines = [
+        "",
+        f"Recall by how visible the damage is after the scan ({severity} severity): the largest channel "
+        "change from the same print scanned undamaged, in grey levels; the share of the true damage pixels in "
+        "each bin, then the share of them each method found:",
+        "",
+        "| kind | truth " + " / ".join(names) + " | " + " | ".join(f"{m} recall" for m in methods) + " |",
+        "|---|---:|" + "---:|" * len(methods),
+    ]
 
     def shares(found: list[int], truth: list[int]) -> str:
         return " / ".join("n/a" if not t else f"{f / t:.0%}" for f, t in zip(found, truth))
@@ -338,8 +401,9 @@ def _overlay(photo: np.ndarray, damage: np.ndarray, colour=(255, 40, 40)) -> np.
     return out.astype(np.uint8)
 
 
-def contact_sheet(examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]], methods: list[str],
-                  cell: int = 200) -> Image.Image:
+def contact_sheet(
+    examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]], methods: list[str], cell: int = 200
+) -> Image.Image:
     cols = ["input", "truth", *methods]
     head, label_w = 24, 150
     sheet = Image.new("RGB", (label_w + cell * len(cols), head + cell * len(examples)), "white")
@@ -356,7 +420,9 @@ def contact_sheet(examples: list[tuple[str, np.ndarray, np.ndarray, dict[str, np
     return sheet
 
 
-def demo_sheet(path: str, methods: list[str], sensitivity: float, model: DamageNet | None, width: int = 1600) -> Image.Image:
+def demo_sheet(
+    path: str, methods: list[str], sensitivity: float, model: DamageNet | None, width: int = 1600
+) -> Image.Image:
     """The photo and each method's suggestion overlaid in red, side by side (scaled to ``width``)."""
     from ..io.photos import open_photo
 
@@ -386,9 +452,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first N photos (quick checks)")
     p.add_argument("--demo", help="a real old photo to show with its suggested masks (demo.png)")
-    p.add_argument("--generator", choices=("synth", "strokes"), default="synth",
-                   help="the damage to detect: synth (the damage the detector is trained on, by kind and severity) "
-                        "or strokes (the independent stroke generator, by kind and width; see inpaint.eval.crossgen)")
+    p.add_argument(
+        "--generator",
+        choices=("synth", "strokes"),
+        default="synth",
+        help="the damage to detect: synth (the damage the detector is trained on, by kind and severity) "
+        "or strokes (the independent stroke generator, by kind and width; see inpaint.eval.crossgen)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -396,11 +466,29 @@ def main(args: argparse.Namespace) -> int:
     if args.generator == "strokes":
         from . import crossgen
 
-        results = crossgen.run(args.images, args.out, methods, weights=args.weights, size=args.size,
-                               repeats=args.repeats, seed=args.seed, limit=args.limit)
+        results = crossgen.run(
+            args.images,
+            args.out,
+            methods,
+            weights=args.weights,
+            size=args.size,
+            repeats=args.repeats,
+            seed=args.seed,
+            limit=args.limit,
+        )
         print((Path(args.out) / "results.md").read_text())
         return 0 if results["table"] else 1
-    results = run(args.images, args.out, methods, weights=args.weights, size=args.size, repeats=args.repeats,
-                  sensitivity=args.sensitivity, seed=args.seed, limit=args.limit, demo=args.demo)
+    results = run(
+        args.images,
+        args.out,
+        methods,
+        weights=args.weights,
+        size=args.size,
+        repeats=args.repeats,
+        sensitivity=args.sensitivity,
+        seed=args.seed,
+        limit=args.limit,
+        demo=args.demo,
+    )
     print((Path(args.out) / "results.md").read_text())
     return 0 if results["table"] else 1

@@ -5,7 +5,8 @@ the ground truth (L1, PSNR, SSIM, and a perceptual distance of MobileNetV2 featu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,7 +19,7 @@ from PIL import Image, ImageDraw
 from ..io.masks import known_to_image
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS
-from .cases import CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, _BINS_TABLE, _SEVERITY_TABLE, bin_label
+from .cases import _BINS_TABLE, _SEVERITY_TABLE, CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, bin_label
 from .metrics import HIGHER_IS_BETTER, METRICS
 from .sheets import caption_font, cell_image
 
@@ -27,8 +28,13 @@ def format_metric(metric: str, v: float | None) -> str:
     """A metric as the tables show it (L1 in percent; "-" for none)."""
     if v is None:
         return "-"
-    return {"psnr": f"{v:.2f}", "ssim": f"{v:.4f}", "l1": f"{100 * v:.2f}", "perceptual": f"{v:.4f}",
-            "seconds": f"{v:.3f}"}[metric]
+    return {
+        "psnr": f"{v:.2f}",
+        "ssim": f"{v:.4f}",
+        "l1": f"{100 * v:.2f}",
+        "perceptual": f"{v:.4f}",
+        "seconds": f"{v:.3f}",
+    }[metric]
 
 
 _TITLES = {
@@ -39,8 +45,9 @@ _TITLES = {
 }
 
 
-def _metric_table(metric: str, lead: Sequence[str], rows: Sequence[tuple[Sequence[str], dict[str, Any]]],
-                  methods: Sequence[str]) -> list[str]:
+def _metric_table(
+    metric: str, lead: Sequence[str], rows: Sequence[tuple[Sequence[str], dict[str, Any]]], methods: Sequence[str]
+) -> list[str]:
     """A Markdown table: ``lead`` columns, then one column per method; the best value of each row
     (at the displayed precision) in bold. ``rows``: (lead cells, {method: cell dict})."""
     lines = ["| " + " | ".join([*lead, *methods]) + " |", "|" + "---|" * (len(lead) + len(methods))]
@@ -71,10 +78,13 @@ def _comparison_line(comps: Sequence[dict[str, Any]], size: int, label_key: str)
         unit = " dB" if metric == "psnr" else ""
         groups = []
         for verdict in ("wins", "loses", "ties"):
-            items = [f"{_label(c, label_key)} ({c['delta']:+.{2 if metric == 'psnr' else 4}f}{unit} vs "
-                     f"{c['best_classical']}, better on {c['better']}/{c['n']}"
-                     f"{', within noise' if c['within_noise'] else ''})"
-                     for c in these if c["verdict"] == verdict]
+            items = [
+                f"{_label(c, label_key)} ({c['delta']:+.{2 if metric == 'psnr' else 4}f}{unit} vs "
+                f"{c['best_classical']}, better on {c['better']}/{c['n']}"
+                f"{', within noise' if c['within_noise'] else ''})"
+                for c in these
+                if c["verdict"] == verdict
+            ]
             if items:
                 groups.append(f"{verdict} on " + "; ".join(items))
         parts.append(f"{metric.upper()}: " + "; ".join(groups) if groups else f"{metric.upper()}: no data")
@@ -116,9 +126,11 @@ def _run_lines(meta: dict[str, Any]) -> list[str]:
         + (f"; PatchMatch patch {meta['patchmatch_patch']}" if "patchmatch" in methods else ""),
     ]
     if model:
-        lines.append(f"- model: version `{model['version']}`, {model['steps']} training steps, "
-                     f"{model['parameters']:,} parameters, width {model['config']['width']}, depth "
-                     f"{model['config']['depth']}, working size {model['config']['working_size']} (from `{model['source']}`)")
+        lines.append(
+            f"- model: version `{model['version']}`, {model['steps']} training steps, "
+            f"{model['parameters']:,} parameters, width {model['config']['width']}, depth "
+            f"{model['config']['depth']}, working size {model['config']['working_size']} (from `{model['source']}`)"
+        )
     return lines + [
         "",
         "Every method restores the same input and replaces exactly the hole (no dilation); metrics compare "
@@ -153,11 +165,20 @@ def _bins_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict
         rows.append((["all", "both", _n(by)], by))
     lines = ["", f"## {size} x {size}: hole-to-image ratio bins"]
     for metric in _shown_metrics(meta):
-        lines += ["", f"### {_TITLES[metric]}", "", *_metric_table(metric, ["holes", "border", "n"], rows, meta["methods"])]
+        lines += [
+            "",
+            f"### {_TITLES[metric]}",
+            "",
+            *_metric_table(metric, ["holes", "border", "n"], rows, meta["methods"]),
+        ]
         if metric == "ssim":
             line = _comparison_line([c for c in comp if c.get("table") == _BINS_TABLE], size, "bin")
-            lines += ["", line or "pconv was not evaluated in this run (or no classical method was), "
-                                  "so there is no pconv-vs-classical comparison."]
+            lines += [
+                "",
+                line
+                or "pconv was not evaluated in this run (or no classical method was), "
+                "so there is no pconv-vs-classical comparison.",
+            ]
     return lines
 
 
@@ -165,8 +186,10 @@ def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[
     """Per size, one table per metric with a row per damage severity (and its mean hole), then
     pconv against the best classical method per severity."""
     sev = _index(agg["severity"], ("size", "severity"))
-    lines = ["", "## Damage synthesiser (the method sees the damaged photo and the exact mask; "
-                 "scored against the clean photo)"]
+    lines = [
+        "",
+        "## Damage synthesiser (the method sees the damaged photo and the exact mask; scored against the clean photo)",
+    ]
     for size in meta["sizes"]:
         rows = []
         for s in SEVERITIES:
@@ -175,8 +198,12 @@ def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[
                 hole = np.mean([c["hole_ratio"] for c in by.values()])
                 rows.append(([s, f"{100 * hole:.1f}%", _n(by)], by))
         for metric in _shown_metrics(meta):
-            lines += ["", f"### {size} x {size}: {_TITLES[metric]}", "",
-                      *_metric_table(metric, ["severity", "mean hole", "n"], rows, meta["methods"])]
+            lines += [
+                "",
+                f"### {size} x {size}: {_TITLES[metric]}",
+                "",
+                *_metric_table(metric, ["severity", "mean hole", "n"], rows, meta["methods"]),
+            ]
         line = _comparison_line([c for c in comp if c.get("table") == _SEVERITY_TABLE], size, "severity")
         if line:
             lines += ["", line]
@@ -187,16 +214,28 @@ def _seconds_section(meta: dict[str, Any], agg: dict[str, Any]) -> list[str]:
     """Mean and median seconds of a restore call per method and size, and what they were timed on."""
     sizes = meta["sizes"]
     secs = _index(agg["seconds"], ("size",))
-    lines = ["", "## Seconds per image (wall time of one restore call, mean / median)", "",
-             "| method | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    lines = [
+        "",
+        "## Seconds per image (wall time of one restore call, mean / median)",
+        "",
+        "| method | " + " | ".join(f"{s} px" for s in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
     for m in meta["methods"]:
         vals = [secs.get((s,), {}).get(m) for s in sizes]
-        lines.append(f"| {m} | " + " | ".join(f"{c['seconds']:.3f} / {c['seconds_median']:.3f}" if c else "-"
-                                               for c in vals) + " |")
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{c['seconds']:.3f} / {c['seconds_median']:.3f}" if c else "-" for c in vals)
+            + " |"
+        )
     env = meta["environment"]
-    return lines + ["", f"Timed on {env['cpu_count']} CPU core(s) with {env['torch_threads']} torch thread(s); load "
-                    f"average at the start {env['load_average_at_start']} (other jobs on the machine slow every method "
-                    "alike). PatchMatch costs seconds per image and grows with the hole; leave it out with `--methods`.", ""]
+    return lines + [
+        "",
+        f"Timed on {env['cpu_count']} CPU core(s) with {env['torch_threads']} torch thread(s); load "
+        f"average at the start {env['load_average_at_start']} (other jobs on the machine slow every method "
+        "alike). PatchMatch costs seconds per image and grows with the hole; leave it out with `--methods`.",
+        "",
+    ]
 
 
 def _duration(seconds: float) -> str:
@@ -246,14 +285,20 @@ def render_contact_sheet(examples: Sequence[Example], methods: Sequence[str], ce
         y += caption
         shown = ex.seen.astype(np.float32)
         shown[~ex.known] = 0.5 * shown[~ex.known] + 0.5 * np.array([255, 0, 0], np.float32)
-        tiles = [shown.round().astype(np.uint8), np.asarray(known_to_image(ex.known).convert("RGB")),
-                 *(ex.results[m][0] for m in methods), ex.gt]
+        tiles = [
+            shown.round().astype(np.uint8),
+            np.asarray(known_to_image(ex.known).convert("RGB")),
+            *(ex.results[m][0] for m in methods),
+            ex.gt,
+        ]
         for j, tile in enumerate(tiles):
             x = gap + j * (cell + gap)
             sheet.paste(cell_image(tile, cell), (x, y))
             if 2 <= j < 2 + len(methods):
                 scores = ex.results[methods[j - 2]][1]
-                draw.text((x, y + cell + 2), f"{scores['psnr']:.2f} dB / {scores['ssim']:.3f}", fill="black", font=small)
+                draw.text(
+                    (x, y + cell + 2), f"{scores['psnr']:.2f} dB / {scores['ssim']:.3f}", fill="black", font=small
+                )
     return sheet
 
 
@@ -272,14 +317,20 @@ def write_contact_sheet(path: Path, examples: Sequence[Example], methods: Sequen
 def _contact_plan(images: Sequence[EvalImage], size: int, severity: bool) -> dict[tuple[int, Setting], str]:
     """Which (image index, setting) go on the contact sheet: small, medium and the largest holes
     (inner, border, inner) and every severity, each from a different photo where possible."""
-    picks = [Setting(_BINS_TABLE, size, 0, 0, False), Setting(_BINS_TABLE, size, 0, 2, True),
-             Setting(_BINS_TABLE, size, 0, 5, False)]
+    picks = [
+        Setting(_BINS_TABLE, size, 0, 0, False),
+        Setting(_BINS_TABLE, size, 0, 2, True),
+        Setting(_BINS_TABLE, size, 0, 5, False),
+    ]
     if severity:
         picks += [Setting(_SEVERITY_TABLE, size, 0, severity=s) for s in SEVERITIES]
     out = {}
     for r, s in enumerate(picks):
         img = images[(r * len(images)) // len(picks)]
-        what = (f"holes {bin_label(s.bin)}, {'touching the border' if s.border else 'inside'}"
-                if s.table == _BINS_TABLE else f"{s.severity} synthetic damage")
+        what = (
+            f"holes {bin_label(s.bin)}, {'touching the border' if s.border else 'inside'}"
+            if s.table == _BINS_TABLE
+            else f"{s.severity} synthetic damage"
+        )
         out[(img.index, s)] = f"{img.file}, {size} px: {what}"
     return out

@@ -45,9 +45,10 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -58,10 +59,20 @@ from ..nn.unet import load_model
 from ..restoration import METHODS, classical, restore
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS, touches_border
-from .cases import HOLE_FILL, _BINS_TABLE, _SEVERITY_TABLE, EvalImage, Example, Setting, bin_label, find_images, masked_input, plan_settings
+from .cases import (
+    _BINS_TABLE,
+    _SEVERITY_TABLE,
+    HOLE_FILL,
+    EvalImage,
+    Example,
+    Setting,
+    bin_label,
+    find_images,
+    masked_input,
+    plan_settings,
+)
 from .metrics import HIGHER_IS_BETTER, METRICS, PSNR_CAP, _perceptual, pixel_metrics
 from .report import _contact_plan, _duration, write_chart, write_contact_sheet, write_markdown
-
 
 DEFAULT_SIZES = (256, 512)
 
@@ -130,22 +141,38 @@ class Evaluator:
     def restore_one(self, method: str, seen: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float]:
         """(composite uint8 (H, W, 3), wall seconds of the restore call)."""
         t0 = time.perf_counter()
-        cand = restore(seen, known, n=1, seed=self.cfg.seed, method=method,
-                       model=self.model if method == "pconv" else None, dilations=[0])[0]
+        cand = restore(
+            seen,
+            known,
+            n=1,
+            seed=self.cfg.seed,
+            method=method,
+            model=self.model if method == "pconv" else None,
+            dilations=[0],
+        )[0]
         return np.asarray(cand.image), time.perf_counter() - t0
 
-    def evaluate(self, image: EvalImage, setting: Setting, samples_dir: Path | None = None,
-                 on_method: Any = None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    def evaluate(
+        self, image: EvalImage, setting: Setting, samples_dir: Path | None = None, on_method: Any = None
+    ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
         """One row per method for ``setting`` of ``image``, and the composites by method."""
         gt, seen, known = masked_input(image, setting, self.cfg.seed)
         if known.all():  # a synthesiser draw without damage: nothing to score
             return [], {}
         base: dict[str, Any] = {
-            "table": setting.table, "image": image.file, "image_index": image.index, "size": setting.size,
-            "bin": setting.bin, "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
-            "border": setting.border, "severity": setting.severity, "k": setting.k,
-            "hole_ratio": hole_ratio(known), "touches_border": touches_border(~known),
-            "mask_seed": setting.seed_words(self.cfg.seed, image.index), "mask_sha256": _mask_hash(known),
+            "table": setting.table,
+            "image": image.file,
+            "image_index": image.index,
+            "size": setting.size,
+            "bin": setting.bin,
+            "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
+            "border": setting.border,
+            "severity": setting.severity,
+            "k": setting.k,
+            "hole_ratio": hole_ratio(known),
+            "touches_border": touches_border(~known),
+            "mask_seed": setting.seed_words(self.cfg.seed, image.index),
+            "mask_sha256": _mask_hash(known),
         }
         stem = f"{image.index:03d}_{Path(image.file).stem}_{setting.size}_{setting.tag}"
         if samples_dir is not None:
@@ -189,12 +216,16 @@ class Evaluator:
 
 def _order(cfg: EvalConfig) -> Any:
     """A sort key for cells: size and method in the run's order, bins and severities in theirs."""
+
     def key(cell: dict[str, Any]) -> tuple:
-        return (cfg.sizes.index(cell["size"]) if "size" in cell else 0,
-                -1 if cell.get("bin") is None else cell["bin"],
-                -1 if cell.get("border") is None else int(cell["border"]),
-                -1 if cell.get("severity") is None else SEVERITIES.index(cell["severity"]),
-                cfg.methods.index(cell["method"]) if "method" in cell else 0)
+        return (
+            cfg.sizes.index(cell["size"]) if "size" in cell else 0,
+            -1 if cell.get("bin") is None else cell["bin"],
+            -1 if cell.get("border") is None else int(cell["border"]),
+            -1 if cell.get("severity") is None else SEVERITIES.index(cell["severity"]),
+            cfg.methods.index(cell["method"]) if "method" in cell else 0,
+        )
+
     return key
 
 
@@ -219,8 +250,9 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
     return cells
 
 
-def compare_pconv(rows: Sequence[dict[str, Any]], methods: Sequence[str], metric: str,
-                  cell_keys: Sequence[str]) -> list[dict[str, Any]]:
+def compare_pconv(
+    rows: Sequence[dict[str, Any]], methods: Sequence[str], metric: str, cell_keys: Sequence[str]
+) -> list[dict[str, Any]]:
     """Per cell, pconv against the classical method with the best mean on ``metric``, paired by
     sample: ``delta`` = pconv - best (metric units), ``better`` = samples where pconv is better,
     ``within_noise`` = |mean delta| < 2 standard errors of the paired differences."""
@@ -245,11 +277,21 @@ def compare_pconv(rows: Sequence[dict[str, Any]], methods: Sequence[str], metric
         mean = float(diffs.mean())
         se = float(diffs.std(ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else float("inf")
         verdict = "ties" if mean == 0 else ("wins" if sign * mean > 0 else "loses")
-        out.append({**dict(zip(cell_keys, key)), "metric": metric, "best_classical": best,
-                    "pconv": float(np.mean(list(by_method["pconv"].values()))), "best": means[best],
-                    "delta": mean, "delta_se": se if math.isfinite(se) else None, "n": len(diffs),
-                    "better": int(np.sum(sign * diffs > 0)), "verdict": verdict,
-                    "within_noise": bool(not math.isfinite(se) or abs(mean) < 2 * se)})
+        out.append(
+            {
+                **dict(zip(cell_keys, key)),
+                "metric": metric,
+                "best_classical": best,
+                "pconv": float(np.mean(list(by_method["pconv"].values()))),
+                "best": means[best],
+                "delta": mean,
+                "delta_se": se if math.isfinite(se) else None,
+                "n": len(diffs),
+                "better": int(np.sum(sign * diffs > 0)),
+                "verdict": verdict,
+                "within_noise": bool(not math.isfinite(se) or abs(mean) < 2 * se),
+            }
+        )
     return out
 
 
@@ -263,7 +305,7 @@ class Setup:
     extractor: Any = None
 
     @classmethod
-    def load(cls, cfg: EvalConfig) -> "Setup":
+    def load(cls, cfg: EvalConfig) -> Setup:
         """Raises ``ValueError`` (bad folder), ``WeightsError`` (missing or untrained weights) or
         ``FileNotFoundError`` (no MobileNetV2 weights) with a one-line message."""
         images = find_images(cfg.images, cfg.limit)
@@ -272,8 +314,14 @@ class Setup:
             source = cfg.weights or default_source()
             model = load_model(source, device=cfg.device, allow_untrained=cfg.allow_untrained)
             meta = getattr(model, "metadata", {})
-            info = {"source": str(source), "version": model.config.version, "config": model.config.to_dict(),
-                    "steps": meta.get("steps"), "metadata": meta, "parameters": model.num_parameters()}
+            info = {
+                "source": str(source),
+                "version": model.config.version,
+                "config": model.config.to_dict(),
+                "steps": meta.get("steps"),
+                "metadata": meta,
+                "parameters": model.num_parameters(),
+            }
         if cfg.perceptual:
             from ..train.perceptual import FeatureExtractor
 
@@ -285,8 +333,9 @@ class Setup:
 _PARTIAL = "samples.partial.jsonl"  # every row as it is scored: survives a crash, removed when the run completes
 
 
-def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = None,
-        progress: bool = True) -> dict[str, Any]:
+def run(
+    cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Evaluate, write the four outputs into ``cfg.out`` and return the results dict."""
     setup = setup or Setup.load(cfg)
     out = Path(cfg.out)
@@ -295,8 +344,12 @@ def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = No
     if samples_dir is not None:
         samples_dir.mkdir(exist_ok=True)
     ev = Evaluator(cfg, setup.model, setup.extractor)
-    plan = [(img, s) for img in setup.images for size in cfg.sizes
-            for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table)]
+    plan = [
+        (img, s)
+        for img in setup.images
+        for size in cfg.sizes
+        for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table)
+    ]
     load_at_start = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     with _patchmatch_patch(cfg.patchmatch_patch):
@@ -320,24 +373,39 @@ def run(cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = No
     return results
 
 
-def _announce(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], plan: Sequence[tuple[EvalImage, Setting]]) -> float:
+def _announce(
+    cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], plan: Sequence[tuple[EvalImage, Setting]]
+) -> float:
     """Time every method on one input per size, print what the run will do and how long it should
     take; returns that estimate in seconds."""
     timing = {size: ev.time_one_input(images[0], size) for size in cfg.sizes}
     per_size = {size: sum(1 for _, s in plan if s.size == size) for size in cfg.sizes}
     estimate = sum(per_size[size] * sum(timing[size].values()) for size in cfg.sizes)
-    print(f"evaluating {len(images)} photos x {len(cfg.sizes)} size(s) x "
-          f"{len(plan) // max(len(images) * len(cfg.sizes), 1)} masked inputs = {len(plan)} inputs, "
-          f"{len(cfg.methods)} method(s) each; expected about {_duration(estimate)}", flush=True)
+    print(
+        f"evaluating {len(images)} photos x {len(cfg.sizes)} size(s) x "
+        f"{len(plan) // max(len(images) * len(cfg.sizes), 1)} masked inputs = {len(plan)} inputs, "
+        f"{len(cfg.methods)} method(s) each; expected about {_duration(estimate)}",
+        flush=True,
+    )
     for size in cfg.sizes:
-        print(f"  per input at {size} px: " + ", ".join(f"{k} {v:.2f} s" for k, v in timing[size].items())
-              + f" (timed on one {bin_label(2)} mask: bigger holes take longer)", flush=True)
+        print(
+            f"  per input at {size} px: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in timing[size].items())
+            + f" (timed on one {bin_label(2)} mask: bigger holes take longer)",
+            flush=True,
+        )
     return estimate
 
 
-def _evaluate_plan(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], plan: Sequence[tuple[EvalImage, Setting]],
-                   out: Path, samples_dir: Path | None, progress: bool
-                   ) -> tuple[list[dict[str, Any]], list[Example], list[dict[str, Any]]]:
+def _evaluate_plan(
+    cfg: EvalConfig,
+    ev: Evaluator,
+    images: Sequence[EvalImage],
+    plan: Sequence[tuple[EvalImage, Setting]],
+    out: Path,
+    samples_dir: Path | None,
+    progress: bool,
+) -> tuple[list[dict[str, Any]], list[Example], list[dict[str, Any]]]:
     """Every method on every planned input: (the sample rows, the contact sheet's examples, the
     inputs skipped for having no damage). Each row is also appended to ``out/_PARTIAL``."""
     from tqdm import tqdm
@@ -346,8 +414,16 @@ def _evaluate_plan(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], 
     examples: list[Example] = []
     rows: list[dict[str, Any]] = []
     skipped = []
-    with (out / _PARTIAL).open("w") as log_file, tqdm(total=len(plan) * len(cfg.methods), unit="restore",
-                                                      desc="evaluate", disable=not progress, dynamic_ncols=True) as bar:
+    with (
+        (out / _PARTIAL).open("w") as log_file,
+        tqdm(
+            total=len(plan) * len(cfg.methods),
+            unit="restore",
+            desc="evaluate",
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
         for img, s in plan:
             bar.set_postfix_str(f"{img.file} {s.size}px {s.tag}", refresh=False)
             new, composites = ev.evaluate(img, s, samples_dir, on_method=lambda _m: bar.update(1))
@@ -363,12 +439,15 @@ def _evaluate_plan(cfg: EvalConfig, ev: Evaluator, images: Sequence[EvalImage], 
             if caption is not None:
                 gt, seen, known = masked_input(img, s, cfg.seed)
                 caption += f", hole {100 * new[0]['hole_ratio']:.1f}%"
-                examples.append(Example(caption, seen, known, gt,
-                                        {r["method"]: (composites[r["method"]], r) for r in new}))
+                examples.append(
+                    Example(caption, seen, known, gt, {r["method"]: (composites[r["method"]], r) for r in new})
+                )
     return rows, examples, skipped
 
 
-def summarise(cfg: EvalConfig, rows: Sequence[dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+def summarise(
+    cfg: EvalConfig, rows: Sequence[dict[str, Any]]
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """The aggregates per cell (bins with and without border, pooled, overall; severities;
     seconds) and the paired pconv-vs-classical comparison on PSNR and SSIM, in the run's order."""
     bins_rows = [r for r in rows if r["table"] == _BINS_TABLE]
@@ -383,31 +462,50 @@ def summarise(cfg: EvalConfig, rows: Sequence[dict[str, Any]]) -> tuple[dict[str
     }
     comparison = []
     for metric in ("psnr", "ssim"):
-        comparison += [{"table": _BINS_TABLE, **c} for c in compare_pconv(bins_rows, cfg.methods, metric, ("size", "bin"))]
-        comparison += [{"table": _SEVERITY_TABLE, **c}
-                       for c in compare_pconv(sev_rows, cfg.methods, metric, ("size", "severity"))]
+        comparison += [
+            {"table": _BINS_TABLE, **c} for c in compare_pconv(bins_rows, cfg.methods, metric, ("size", "bin"))
+        ]
+        comparison += [
+            {"table": _SEVERITY_TABLE, **c} for c in compare_pconv(sev_rows, cfg.methods, metric, ("size", "severity"))
+        ]
     comparison.sort(key=lambda c: (c["table"], c["metric"], key(c)))
     return aggregates, comparison
 
 
-def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[float] | None,
-              estimate: float, elapsed: float, skipped: list[dict[str, Any]]) -> dict[str, Any]:
+def _metadata(
+    cfg: EvalConfig,
+    setup: Setup,
+    command: str | None,
+    load: list[float] | None,
+    estimate: float,
+    elapsed: float,
+    skipped: list[dict[str, Any]],
+) -> dict[str, Any]:
     import cv2
     import skimage
     import torch
 
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command or _command_line(),
         "arguments": dataclasses.asdict(cfg),
-        "images": [{"file": i.file, "sha256": i.sha256, "width": i.width, "height": i.height, **i.source,
-                    "upscaled_at": [s for s in cfg.sizes if min(i.width, i.height) < s]} for i in setup.images],
+        "images": [
+            {
+                "file": i.file,
+                "sha256": i.sha256,
+                "width": i.width,
+                "height": i.height,
+                **i.source,
+                "upscaled_at": [s for s in cfg.sizes if min(i.width, i.height) < s],
+            }
+            for i in setup.images
+        ],
         "methods": list(cfg.methods),
         "sizes": list(cfg.sizes),
         "seed": cfg.seed,
         "masks_per_bin": cfg.masks_per_bin,
         "mask_seed_words": "bins: [seed, image_index, size, 0, bin, border, k]; "
-                           "severity: [seed, image_index, size, 1, severity_index, 0, k] (numpy SeedSequence)",
+        "severity: [seed, image_index, size, 1, severity_index, 0, k] (numpy SeedSequence)",
         "protocol": {
             "hole_bins": [list(b) for b in HOLE_BINS],
             "severities": list(SEVERITIES),
@@ -415,8 +513,8 @@ def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[flo
             "hole_fill": HOLE_FILL,
             "restore": {"n": 1, "dilations": [0], "seed": cfg.seed},
             "metrics": "composite vs ground truth over the whole image; l1 in [0,1] units; psnr, ssim from "
-                       f"skimage.metrics (data_range=255, channel_axis=-1), psnr capped at {PSNR_CAP:g} dB; "
-                       "perceptual = inpaint.train.perceptual.perceptual_distance (MobileNetV2); seconds = wall time of restore()",
+            f"skimage.metrics (data_range=255, channel_axis=-1), psnr capped at {PSNR_CAP:g} dB; "
+            "perceptual = inpaint.train.perceptual.perceptual_distance (MobileNetV2); seconds = wall time of restore()",
         },
         "model": setup.model_info,
         "perceptual": {"backbone": setup.extractor.backbone} if setup.extractor is not None else None,
@@ -425,18 +523,28 @@ def _metadata(cfg: EvalConfig, setup: Setup, command: str | None, load: list[flo
         "elapsed_seconds": round(elapsed, 1),
         "skipped": skipped,
         "environment": {
-            "python": platform.python_version(), "platform": platform.platform(),
-            "torch": torch.__version__, "numpy": np.__version__, "scikit-image": skimage.__version__,
-            "opencv": cv2.__version__, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average_at_start": load, "git_commit": _git_commit(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "scikit-image": skimage.__version__,
+            "opencv": cv2.__version__,
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": load,
+            "git_commit": _git_commit(),
         },
     }
 
 
 def _git_commit() -> str | None:
     try:
-        done = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=5)
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return (done.stdout.strip() or None) if done.returncode == 0 else None
@@ -454,11 +562,14 @@ def _csv_list(kind: type, allowed: Sequence[Any] | None = None) -> Any:
         try:
             items = tuple(dict.fromkeys(kind(t.strip()) for t in text.split(",") if t.strip()))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {kind.__name__}, got {text!r}"
+            ) from None
         bad = [i for i in items if allowed is not None and i not in allowed]
         if bad or not items:
             raise argparse.ArgumentTypeError(f"choose from {','.join(map(str, allowed or ()))}; got {text!r}")
         return items
+
     return parse
 
 
@@ -466,18 +577,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = EvalConfig(images="", out="")
     p.add_argument("--images", required=True, help="folder of evaluation photos (its manifest.csv's role=eval rows)")
     p.add_argument("--out", required=True, help="output folder: results.json, results.md, chart.png, contact_sheet.png")
-    p.add_argument("--methods", type=_csv_list(str, METHODS), default=d.methods,
-                   help=f"comma-separated, default {','.join(METHODS)} (patchmatch costs seconds per image)")
+    p.add_argument(
+        "--methods",
+        type=_csv_list(str, METHODS),
+        default=d.methods,
+        help=f"comma-separated, default {','.join(METHODS)} (patchmatch costs seconds per image)",
+    )
     p.add_argument("--weights", help="model folder or Hub repo id for pconv (default: INPAINT_WEIGHTS or weights/)")
     p.add_argument("--sizes", type=_csv_list(int), default=d.sizes, help="square sizes, default 256,512")
-    p.add_argument("--masks-per-bin", type=int, default=d.masks_per_bin,
-                   help="masks per (hole bin, border) and per severity, per photo and size")
+    p.add_argument(
+        "--masks-per-bin",
+        type=int,
+        default=d.masks_per_bin,
+        help="masks per (hole bin, border) and per severity, per photo and size",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit", type=int, help="only the first N photos")
-    p.add_argument("--severity-table", action=argparse.BooleanOptionalAction, default=d.severity_table,
-                   help="also evaluate synthetic damage at each severity")
-    p.add_argument("--perceptual", action=argparse.BooleanOptionalAction, default=d.perceptual,
-                   help="compute the MobileNetV2 perceptual distance")
+    p.add_argument(
+        "--severity-table",
+        action=argparse.BooleanOptionalAction,
+        default=d.severity_table,
+        help="also evaluate synthetic damage at each severity",
+    )
+    p.add_argument(
+        "--perceptual",
+        action=argparse.BooleanOptionalAction,
+        default=d.perceptual,
+        help="compute the MobileNetV2 perceptual distance",
+    )
     p.add_argument("--patchmatch-patch", type=int, default=d.patchmatch_patch, help="PatchMatch patch size (odd)")
     p.add_argument("--allow-untrained", action="store_true", help="accept untrained weights (tests only)")
     p.add_argument("--save-samples", action="store_true", help="also write every mask and composite as PNG")
@@ -501,6 +628,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     results = run(cfg, setup)
     out = Path(cfg.out)
-    print(f"wrote {out / 'results.json'} ({len(results['samples'])} rows), {out / 'results.md'}, "
-          f"{out / 'chart.png'}, {out / 'contact_sheet.png'} in {_duration(results['metadata']['elapsed_seconds'])}")
+    print(
+        f"wrote {out / 'results.json'} ({len(results['samples'])} rows), {out / 'results.md'}, "
+        f"{out / 'chart.png'}, {out / 'contact_sheet.png'} in {_duration(results['metadata']['elapsed_seconds'])}"
+    )
     return 0

@@ -14,11 +14,12 @@ synthetic damage, which only training and evaluation need, live in ``inpaint.syn
 
 from __future__ import annotations
 
-from PIL import Image, UnidentifiedImageError
 from enum import StrEnum
 from os import PathLike
+
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 
 class MaskConvention(StrEnum):
@@ -147,8 +148,7 @@ def _as_mask_array(mask: MaskInput) -> np.ndarray:
         array = mask
     else:
         raise ValueError(
-            f"mask must be a PIL image or a numpy array, got {type(mask).__name__}; "
-            "use load_mask() to read a mask file"
+            f"mask must be a PIL image or a numpy array, got {type(mask).__name__}; use load_mask() to read a mask file"
         )
 
     if array.dtype != bool and array.dtype.kind not in "uif":
@@ -158,9 +158,7 @@ def _as_mask_array(mask: MaskInput) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
-        raise ValueError(
-            f"mask must be HxW, HxWx1, HxWx2 (LA), HxWx3 (RGB) or HxWx4 (RGBA); got shape {array.shape}"
-        )
+        raise ValueError(f"mask must be HxW, HxWx1, HxWx2 (LA), HxWx3 (RGB) or HxWx4 (RGBA); got shape {array.shape}")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise ValueError("mask contains NaN or infinite values")
     if array.dtype.kind in "if" and array.min() < 0:

@@ -9,17 +9,16 @@ hold new colours) and bilevel images become 8-bit grayscale.
 
 from __future__ import annotations
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Union
 import io
-import numpy as np
 import os
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-PhotoInput = Union[str, os.PathLike, bytes, io.IOBase, Image.Image, np.ndarray]
+PhotoInput = str | os.PathLike | bytes | io.IOBase | Image.Image | np.ndarray
 
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 12000x8000 scan; far beyond that is a decompression bomb
@@ -231,8 +230,11 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, compres
         if image.dtype == np.uint16 and image.ndim == 3:
             import cv2
 
-            if not cv2.imwrite(str(path.with_suffix(".png")), np.ascontiguousarray(image[..., ::-1]),
-                               [cv2.IMWRITE_PNG_COMPRESSION, compress_level]):
+            if not cv2.imwrite(
+                str(path.with_suffix(".png")),
+                np.ascontiguousarray(image[..., ::-1]),
+                [cv2.IMWRITE_PNG_COMPRESSION, compress_level],
+            ):
                 raise OSError(f"could not write {path}")
             return path.with_suffix(".png")
         image = Image.fromarray(image)

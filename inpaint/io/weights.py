@@ -102,7 +102,9 @@ def resolve_source(source: str | os.PathLike[str] | None = None) -> Path:
         try:
             return Path(snapshot_download(source, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]))
         except Exception as e:  # network, auth, missing repo: all end in one clear message
-            raise WeightsError(f"could not download weights from the Hub repo {source!r}: {type(e).__name__}: {e}".splitlines()[0]) from e
+            raise WeightsError(
+                f"could not download weights from the Hub repo {source!r}: {type(e).__name__}: {e}".splitlines()[0]
+            ) from e
     raise WeightsError(f"weights not found: {source} is neither a folder nor a Hub repo id (owner/name)")
 
 

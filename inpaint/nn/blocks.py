@@ -7,7 +7,8 @@ without building their concatenation, the full-resolution refinement head, and
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,9 @@ def encoder_channels(width: int, depth: int, max_width_mult: int) -> list[int]:
     return [width * min(2**i, max_width_mult) for i in range(depth)]
 
 
-def pad_inputs(module: nn.Module, image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_inputs(
+    module: nn.Module, image: torch.Tensor, mask: torch.Tensor, multiple: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale the image to [-1, 1] and pad image and mask (with holes) on the bottom and right to a
     multiple of ``multiple``, in the module's memory format."""
     h, w = image.shape[-2:]
@@ -34,9 +37,7 @@ def pad_inputs(module: nn.Module, image: torch.Tensor, mask: torch.Tensor, multi
     return match_memory_format(module, x, m)
 
 
-def sample_dropout(
-    h: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None
-) -> torch.Tensor:
+def sample_dropout(h: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:
     """Channel dropout with a rate per sample. ``rates``: (B,). Masks drawn on the CPU from
     each sample's generator (so results do not depend on batch composition or device)."""
     b, c = h.shape[:2]
@@ -166,8 +167,15 @@ class RefineHead(nn.Module):
     per pixel how far to move the decoder's fill towards the prior, a blend the hidden layer cannot
     express. It starts at zero too."""
 
-    def __init__(self, channels: int, hidden: int, kernel: int = 3, out_channels: int | None = None,
-                 prior_channels: int = 0, gate: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int,
+        hidden: int,
+        kernel: int = 3,
+        out_channels: int | None = None,
+        prior_channels: int = 0,
+        gate: bool = False,
+    ) -> None:
         super().__init__()
         out_channels = channels if out_channels is None else out_channels  # the restorer: an image
         self.pad = kernel // 2
@@ -186,8 +194,9 @@ class RefineHead(nn.Module):
             nn.init.zeros_(self.gate.weight)
             nn.init.zeros_(self.gate.bias)
 
-    def forward(self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
-                prior: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, y: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, prior: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # Computed as one convolution over [image * M, M, y] with zero padding: the indicator
         # 1 - M padded with ones is the constant 1 (its weights' sum, folded into the bias) minus M
         # padded with zeros, and y enters through the centre tap alone (the 1x1 "point" weights).
@@ -204,7 +213,11 @@ class RefineHead(nn.Module):
         weight = torch.cat([local[:, :-1], -local[:, -1:], *extra_w, F.pad(self.point.weight, (self.pad,) * 4)], 1)
         bias = self.local.bias + local[:, -1].sum((1, 2))
         x = torch.cat([image.to(y.dtype) * m, m, *extra_x, y], 1)
-        h = F.leaky_relu(F.conv2d(x, weight.contiguous(memory_format=weight_format(local)), bias, padding=self.pad), 0.2, inplace=True)
+        h = F.leaky_relu(
+            F.conv2d(x, weight.contiguous(memory_format=weight_format(local)), bias, padding=self.pad),
+            0.2,
+            inplace=True,
+        )
         out = y + self.out(h)
         if self.gate is not None:
             out = out + self.gate(h) * (prior - y)

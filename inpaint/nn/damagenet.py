@@ -27,7 +27,6 @@ from .blocks import RefineHead, encoder_channels, pad_inputs, unet_backbone, wei
 from .config import ConfigIO, fill_missing
 from .lines import line_features
 
-
 ARCHITECTURE = "damage-unet"
 
 
@@ -88,9 +87,11 @@ class DamageNetConfig(ConfigIO):
         return encoder_channels(self.width, self.depth, self.max_width_mult)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DamageNetConfig":
+    def from_dict(cls, d: dict[str, Any]) -> DamageNetConfig:
         if "architecture" not in d:
-            raise ValueError("config.json has no 'architecture' key: this folder holds a restorer, not a damage detector")
+            raise ValueError(
+                "config.json has no 'architecture' key: this folder holds a restorer, not a damage detector"
+            )
         return super().from_dict(d)
 
 
@@ -115,8 +116,11 @@ class DamageNet(ModelBase):
         # one that sees the photo at full resolution: a one-pixel scratch is a weak, smeared cue
         # to it. The optional head (the restorer's, see blocks.RefineHead) adds a small
         # nonlinear layer over the photo's KxK neighbourhood there, with the footprint as its mask.
-        self.refine = (RefineHead(config.in_channels, config.refine_channels, config.refine_kernel, out_channels=1)
-                       if config.refine_channels else None)
+        self.refine = (
+            RefineHead(config.in_channels, config.refine_channels, config.refine_kernel, out_channels=1)
+            if config.refine_channels
+            else None
+        )
         # Line features also reach the logit at full resolution, through one 3x3 convolution (zero
         # outside the photo, so padding still changes nothing): the first layer sees them only at
         # its stride of 2, and half of the scratch F1 a detector loses is in where the line's edges
@@ -149,8 +153,12 @@ class DamageNet(ModelBase):
         hcur, mcur = x, m
         if lines is not None:  # the first layer's input, built in x's layout (a concatenation would
             # come out contiguous and be converted again by the convolution)
-            hcur = torch.empty((b, x.shape[1] + lines.shape[1], *x.shape[2:]), dtype=x.dtype, device=x.device,
-                               memory_format=weight_format(self.encoder[0].conv.weight))
+            hcur = torch.empty(
+                (b, x.shape[1] + lines.shape[1], *x.shape[2:]),
+                dtype=x.dtype,
+                device=x.device,
+                memory_format=weight_format(self.encoder[0].conv.weight),
+            )
             hcur[:, : x.shape[1]] = x
             hcur[:, x.shape[1] :] = lines
         for i, block in enumerate(self.encoder):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from ..io.photos import LUMA_601
 from .pconv import all_valid
 
@@ -24,7 +25,9 @@ def line_features(image: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, ..
     On a CPU the minima and maxima are OpenCV's (much faster there than torch's max_pool2d);
     elsewhere torch's, separably. Both give the same numbers (tested)."""
     with torch.no_grad():
-        if image.shape[1] >= 3:  # the weighted sum channel by channel, in order: the floats .sum(1) gives, in fewer passes
+        if (
+            image.shape[1] >= 3
+        ):  # the weighted sum channel by channel, in order: the floats .sum(1) gives, in fewer passes
             luma = torch.from_numpy(LUMA_601).to(image.device).view(1, 3, 1, 1)
             y = image[:, 0:1].float() * luma[:, 0:1]
             y += image[:, 1:2].float() * luma[:, 1:2]
@@ -69,10 +72,10 @@ def _cv2_morphology(y: torch.Tensor, inside: torch.Tensor | None, sizes: tuple[i
     for b, (img, keep) in enumerate(zip(y[:, 0].numpy(), keeps)):
         hide = keep is not None and not keep.all()  # usually nothing to hide
 
-        def dilate(t: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        def dilate(t: np.ndarray, kernel: np.ndarray, keep=keep, hide=hide) -> np.ndarray:
             return cv2.dilate(np.where(keep, t, -far) if hide else t, kernel)
 
-        def erode(t: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        def erode(t: np.ndarray, kernel: np.ndarray, keep=keep, hide=hide) -> np.ndarray:
             return cv2.erode(np.where(keep, t, far) if hide else t, kernel)
 
         for i, kernel in enumerate(kernels):

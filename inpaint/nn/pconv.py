@@ -77,8 +77,13 @@ class PartialConv2d(nn.Conv2d):
         bias: bool = True,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel_size,
-            stride=stride, padding=padding, dilation=dilation, bias=bias,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            bias=bias,
         )
         kh, kw = _pair(kernel_size)
         # A constant all-ones kernel counts valid inputs per window; non-persistent so it is not
@@ -87,7 +92,11 @@ class PartialConv2d(nn.Conv2d):
         self.window_size = kh * kw
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, *, mask_channels: tuple[int, ...] | None = None,
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        mask_channels: tuple[int, ...] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``mask_channels``: when ``mask`` has G channels, how many consecutive input channels
         each one covers (summing to C_in). It is the per-channel mask in compact form: the U-Net's
@@ -105,7 +114,9 @@ class PartialConv2d(nn.Conv2d):
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
         return self.finish(raw, scale, new_mask, full=full), new_mask.to(mask.dtype)
 
-    def mask_terms(self, mask: torch.Tensor, groups: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def mask_terms(
+        self, mask: torch.Tensor, groups: tuple[int, ...] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The mask half of the layer: ``(scale, new_mask)``, both (B, 1, H', W') in ``mask_dtype``,
         where ``scale`` = sum(1) / sum(M) on windows that saw a valid input and 0 elsewhere.
         ``groups``: as ``mask_channels`` in ``forward`` (None for a one-channel or per-channel mask)."""
@@ -147,8 +158,9 @@ class PartialConv2d(nn.Conv2d):
             scales = [float(self.window_size) / c.clamp(min=1.0) * (c > 0).to(acc) for c in counts]
         return scales, new_mask
 
-    def finish(self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor, *,
-               full: bool = False) -> torch.Tensor:
+    def finish(
+        self, raw: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor, *, full: bool = False
+    ) -> torch.Tensor:
         """The output from ``raw`` = W^T (X * M) (no bias): renormalised, bias added, 0 on all-hole
         windows. ``full``: the input mask was 1 everywhere (``all_valid``); then, without autograd,
         ``raw`` is renormalised in place on the frame of windows that hang over the border only,
@@ -165,17 +177,25 @@ class PartialConv2d(nn.Conv2d):
             out = out * new_mask.to(out.dtype)  # all-hole windows output exactly 0, bias included
         return out
 
-    def _finish_in_frame(self, raw: torch.Tensor, scale: torch.Tensor, frame: tuple[int, int, int, int]) -> torch.Tensor:
+    def _finish_in_frame(
+        self, raw: torch.Tensor, scale: torch.Tensor, frame: tuple[int, int, int, int]
+    ) -> torch.Tensor:
         h, w = raw.shape[-2:]
         top, bottom, left, right = frame
-        for ys, xs in ((slice(0, top), slice(None)), (slice(h - bottom, h), slice(None)),
-                       (slice(top, h - bottom), slice(0, left)), (slice(top, h - bottom), slice(w - right, w))):
+        for ys, xs in (
+            (slice(0, top), slice(None)),
+            (slice(h - bottom, h), slice(None)),
+            (slice(top, h - bottom), slice(0, left)),
+            (slice(top, h - bottom), slice(w - right, w)),
+        ):
             raw[..., ys, xs] *= scale[..., ys, xs].to(raw.dtype)
         if self.bias is not None:
             raw += self.bias.view(1, -1, 1, 1).to(raw.dtype)
         return raw
 
-    def _groups(self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    def _groups(
+        self, x: torch.Tensor, mask: torch.Tensor, mask_channels: tuple[int, ...] | None
+    ) -> tuple[int, ...] | None:
         if mask.dim() != 4 or mask.shape[-2:] != x.shape[-2:] or mask.shape[0] != x.shape[0]:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}")
         if mask_channels is None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
 # Sweeps per pyramid level: the coarse levels are tiny, so they get many; the full-resolution
 # level only needs to smooth what the upsampling left.
 HARMONIC_SWEEPS = 8

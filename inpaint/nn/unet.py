@@ -26,9 +26,10 @@ seed.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,7 +39,6 @@ from .base import ModelBase
 from .blocks import RefineHead, encoder_channels, pad_inputs, sample_dropout, unet_backbone
 from .config import ConfigIO, fill_missing
 from .smooth import smooth_fill
-
 
 _PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 
@@ -106,14 +106,14 @@ class PConvUNetConfig(ConfigIO):
         return encoder_channels(self.width, self.depth, self.max_width_mult)
 
     @classmethod
-    def paper(cls, size: int = 512) -> "PConvUNetConfig":
+    def paper(cls, size: int = 512) -> PConvUNetConfig:
         """The paper's model: width 64, depth 8 at 512x512 (depth 7 at 256x256)."""
         if size not in (256, 512):
             raise ValueError("the paper's configuration exists for 256 and 512")
         return cls(width=64, depth=8 if size == 512 else 7, working_size=size, dropout=0.1)
 
     @classmethod
-    def compact(cls) -> "PConvUNetConfig":
+    def compact(cls) -> PConvUNetConfig:
         """A CPU-sized model (about 6.5M parameters) trained at 256x256, with per-group decoder
         renormalisation (the paper's presets keep the joint form)."""
         return cls(width=32, depth=7, working_size=256, dropout=0.1, decoder_renorm="per_group")
@@ -136,10 +136,17 @@ class PConvUNet(ModelBase):
         self.encoder, self.decoder = unet_backbone(
             config.in_channels, config.channels, config.kernel_sizes, config.in_channels, renorm=config.decoder_renorm
         )
-        self.refine = (RefineHead(config.in_channels, config.refine_channels, config.refine_kernel,
-                                   prior_channels=config.in_channels if config.prior != "none" else 0,
-                                   gate=config.prior == "smooth_gated")
-                       if config.refine_channels else None)
+        self.refine = (
+            RefineHead(
+                config.in_channels,
+                config.refine_channels,
+                config.refine_kernel,
+                prior_channels=config.in_channels if config.prior != "none" else 0,
+                gate=config.prior == "smooth_gated",
+            )
+            if config.refine_channels
+            else None
+        )
 
     @property
     def multiple(self) -> int:
@@ -177,7 +184,9 @@ class PConvUNet(ModelBase):
                         raise ValueError(f"sizes must give one (h, w) per sample, got {len(sizes)} for {b}")
                     prior = torch.full((b, image.shape[1], h, w), 0.5, device=image.device)
                     for i, (hi, wi) in enumerate(sizes):
-                        prior[i, :, :hi, :wi] = smooth_fill(image[i : i + 1, :, :hi, :wi], mask[i : i + 1, :, :hi, :wi])[0]
+                        prior[i, :, :hi, :wi] = smooth_fill(
+                            image[i : i + 1, :, :hi, :wi], mask[i : i + 1, :, :hi, :wi]
+                        )[0]
             prior = pad_inputs(self, prior, mask, self.multiple)[0]  # scaled and padded like the image
         x, m = pad_inputs(self, image, mask, self.multiple)
 
@@ -211,7 +220,6 @@ class PConvUNet(ModelBase):
             raise ValueError("dropout must be one rate in [0, 1) or one per sample")
         return rates if bool((rates > 0).any()) else None
 
-
     def freeze_encoder_bn(self, frozen: bool = True) -> None:
         """The paper's fine-tuning stage: encoder BatchNorm uses and keeps its running statistics
         (and its affine parameters), also after later calls to ``train()``."""
@@ -222,7 +230,7 @@ class PConvUNet(ModelBase):
                     p.requires_grad_(not frozen)
         self.train(self.training)
 
-    def train(self, mode: bool = True) -> "PConvUNet":
+    def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
         if getattr(self, "_encoder_bn_frozen", False):
             for block in self.encoder:

@@ -4,8 +4,9 @@ replaced) and its spec, plain data that the study layer stores."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,10 +8,9 @@ are not guaranteed untouched by every library; ``restore`` pastes them back anyw
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 
 Filler = Callable[..., np.ndarray]
 

@@ -41,8 +41,14 @@ class Restorer(ABC):
         return None
 
     @abstractmethod
-    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
-             report: Progress) -> list[np.ndarray]:
+    def fill(
+        self,
+        rgb8: np.ndarray,
+        known: np.ndarray,
+        replaced: list[np.ndarray],
+        specs: list[CandidateSpec],
+        report: Progress,
+    ) -> list[np.ndarray]:
         """One filled copy of ``rgb8`` per spec, correct at least where ``replaced[k]`` is True."""
 
 
@@ -74,8 +80,14 @@ class PConvRestorer(Restorer):
     def model_version(self) -> str | None:
         return self.model.config.version
 
-    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
-             report: Progress) -> list[np.ndarray]:
+    def fill(
+        self,
+        rgb8: np.ndarray,
+        known: np.ndarray,
+        replaced: list[np.ndarray],
+        specs: list[CandidateSpec],
+        report: Progress,
+    ) -> list[np.ndarray]:
         return pconv_fills(rgb8, known, replaced, specs, self.model, self.tiles, report)
 
 
@@ -83,8 +95,14 @@ class ClassicalRestorer(Restorer):
     """A classical filler (``classical.CLASSICAL_METHODS[name]``) run on a crop around each
     connected damaged region (32 px of context)."""
 
-    def fill(self, rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
-             report: Progress) -> list[np.ndarray]:
+    def fill(
+        self,
+        rgb8: np.ndarray,
+        known: np.ndarray,
+        replaced: list[np.ndarray],
+        specs: list[CandidateSpec],
+        report: Progress,
+    ) -> list[np.ndarray]:
         fills = []
         for k, (rep, spec) in enumerate(zip(replaced, specs)):
             fill = rgb8.copy()

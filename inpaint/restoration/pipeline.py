@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,14 @@ from .tiles import TileSettings
 from .tone import apply_tone_curve, tone_curve
 
 
-def plan_candidates(n: int, seed: int, variation: float, method: str = "pconv",
-                    dilations: Sequence[int] | None = None, model_version: str | None = None) -> list[CandidateSpec]:
+def plan_candidates(
+    n: int,
+    seed: int,
+    variation: float,
+    method: str = "pconv",
+    dilations: Sequence[int] | None = None,
+    model_version: str | None = None,
+) -> list[CandidateSpec]:
     """K candidate specs. The first is the model's plain answer (no dropout, the base dilation);
     the others cycle through larger dilations and use Monte-Carlo dropout at a rate that grows
     with ``variation`` (0 = only dilation varies, 1 = strongly varied fills)."""
@@ -116,5 +123,3 @@ def restore(
         out.append(Candidate(to_output(ph, compose(ph, fill, rep)), spec, rep, seconds))
     report(1.0, "done")
     return out
-
-

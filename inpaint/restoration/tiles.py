@@ -48,7 +48,11 @@ def _component_boxes(damage: np.ndarray, margin: int) -> list[tuple[int, int, in
     import cv2
 
     h, w = damage.shape
-    grown = cv2.dilate(damage.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, margin // 2)) if margin else damage.astype(np.uint8)
+    grown = (
+        cv2.dilate(damage.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, margin // 2))
+        if margin
+        else damage.astype(np.uint8)
+    )
     n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     boxes = []
     for i in range(1, n):
@@ -113,7 +117,9 @@ def _level_hole(damage: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _downscale(damage.astype(np.float32), shape) > 0
 
 
-def _tiles(region: np.ndarray, tile: int, context: int, single_max: int = 0) -> list[tuple[int, int, int, int, int, int, int, int]]:
+def _tiles(
+    region: np.ndarray, tile: int, context: int, single_max: int = 0
+) -> list[tuple[int, int, int, int, int, int, int, int]]:
     """Crops covering the True pixels of ``region`` (level pixels). Each item: crop (y0, y1, x0, x1)
     and its core (cy0, cy1, cx0, cx1); cores partition the plane, crops add context around them."""
     h, w = region.shape
@@ -122,9 +128,22 @@ def _tiles(region: np.ndarray, tile: int, context: int, single_max: int = 0) -> 
     # One crop while it stays small: overlapping tiles would run the network on their shared
     # context twice (a 512 px photo as 2x2 tiles of 384 px costs 2.25 times one 512 px crop).
     single = max(tile, single_max)
-    if min(h, by1 + context) - max(0, by0 - context) <= single and min(w, bx1 + context) - max(0, bx0 - context) <= single:
-        return [(max(0, by0 - context), min(h, by1 + context), max(0, bx0 - context), min(w, bx1 + context),
-                 by0, by1, bx0, bx1)]
+    if (
+        min(h, by1 + context) - max(0, by0 - context) <= single
+        and min(w, bx1 + context) - max(0, bx0 - context) <= single
+    ):
+        return [
+            (
+                max(0, by0 - context),
+                min(h, by1 + context),
+                max(0, bx0 - context),
+                min(w, bx1 + context),
+                by0,
+                by1,
+                bx0,
+                bx1,
+            )
+        ]
     core = tile - 2 * context
     out = []
     for cy0 in range(by0, by1, core):
@@ -132,8 +151,18 @@ def _tiles(region: np.ndarray, tile: int, context: int, single_max: int = 0) -> 
             cy1, cx1 = min(cy0 + core, by1), min(cx0 + core, bx1)
             if not region[cy0:cy1, cx0:cx1].any():
                 continue
-            out.append((max(0, cy0 - context), min(h, cy1 + context), max(0, cx0 - context), min(w, cx1 + context),
-                        cy0, cy1, cx0, cx1))
+            out.append(
+                (
+                    max(0, cy0 - context),
+                    min(h, cy1 + context),
+                    max(0, cx0 - context),
+                    min(w, cx1 + context),
+                    cy0,
+                    cy1,
+                    cx0,
+                    cx1,
+                )
+            )
     return out
 
 
@@ -150,8 +179,16 @@ def _generator(seed: int, level: int, tile: int) -> torch.Generator:
 
 
 @torch.inference_mode()
-def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs: list[CandidateSpec],
-               batch: list[tuple[int, ...]], level: int, first_index: int, device: torch.device) -> list[list[np.ndarray]]:
+def _run_tiles(
+    model: PConvUNet,
+    img: np.ndarray,
+    holes: list[np.ndarray],
+    specs: list[CandidateSpec],
+    batch: list[tuple[int, ...]],
+    level: int,
+    first_index: int,
+    device: torch.device,
+) -> list[list[np.ndarray]]:
     """Run crops x candidates in one forward pass. Crops of one batch are padded (as holes) to a
     common size, and each one's own size goes to the model (a prior is computed per crop).
     Returns, per crop, one (h, w, 3) float array in [0, 255] per candidate."""
@@ -180,8 +217,12 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
         if device.type == "cpu":
             outs = []
             for b, (hb, wb) in enumerate(sizes):
-                o = model(x[b : b + 1, :, :hb, :wb], m[b : b + 1, :, :hb, :wb], dropout=rates_t[b : b + 1],
-                          generators=gens[b : b + 1]).float()
+                o = model(
+                    x[b : b + 1, :, :hb, :wb],
+                    m[b : b + 1, :, :hb, :wb],
+                    dropout=rates_t[b : b + 1],
+                    generators=gens[b : b + 1],
+                ).float()
                 outs.append(F.pad(o, (0, W - wb, 0, H - hb)))
             out = torch.cat(outs)
         else:
@@ -193,8 +234,15 @@ def _run_tiles(model: PConvUNet, img: np.ndarray, holes: list[np.ndarray], specs
     return result
 
 
-def pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray], specs: list[CandidateSpec],
-                 model: PConvUNet, ts: TileSettings, report: Progress) -> list[np.ndarray]:
+def pconv_fills(
+    rgb8: np.ndarray,
+    known: np.ndarray,
+    replaced: list[np.ndarray],
+    specs: list[CandidateSpec],
+    model: PConvUNet,
+    ts: TileSettings,
+    report: Progress,
+) -> list[np.ndarray]:
     """One filled copy of ``rgb8`` per spec: every damaged component at its level, in tiles, all
     candidates of a tile together; only the pixels ``replaced[k]`` takes the network's fill."""
     import cv2
@@ -224,9 +272,9 @@ def pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray],
         lv_jobs = [t for l2, t in jobs if l2 == lv]
         per_batch = max(1, ts.max_batch // len(specs))
         for start in range(0, len(lv_jobs), per_batch):
-            batch = lv_jobs[start:start + per_batch]
+            batch = lv_jobs[start : start + per_batch]
             outs = _run_tiles(model, img, holes, specs, batch, lv, start, device)
-            for (y0, y1, x0, x1, cy0, cy1, cx0, cx1), tile_out in zip(batch, outs):
+            for (y0, _y1, x0, _x1, cy0, cy1, cx0, cx1), tile_out in zip(batch, outs):
                 # full-resolution extent of this core
                 fy0, fy1 = cy0 * 2**lv, min(h, cy1 * 2**lv)
                 fx0, fx1 = cx0 * 2**lv, min(w, cx1 * 2**lv)
@@ -234,9 +282,11 @@ def pconv_fills(rgb8: np.ndarray, known: np.ndarray, replaced: list[np.ndarray],
                 if not sel.any():
                     continue
                 for k, out in enumerate(tile_out):  # out: (y1-y0, x1-x0, 3) float in [0, 255]
-                    core = out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+                    core = out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
                     if lv:
-                        core = cv2.resize(core, ((cx1 - cx0) * 2**lv, (cy1 - cy0) * 2**lv), interpolation=cv2.INTER_LINEAR)
+                        core = cv2.resize(
+                            core, ((cx1 - cx0) * 2**lv, (cy1 - cy0) * 2**lv), interpolation=cv2.INTER_LINEAR
+                        )
                     core = core[: fy1 - fy0, : fx1 - fx0]
                     take = sel & replaced[k][fy0:fy1, fx0:fx1]
                     fills[k][fy0:fy1, fx0:fx1][take] = np.clip(np.rint(core[take]), 0, 255).astype(np.uint8)

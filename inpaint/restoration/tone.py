@@ -14,7 +14,6 @@ import numpy as np
 
 from ..io.photos import LUMA_601
 
-
 # A photo is monochrome when every known pixel is close to the mean colour of the known pixels of
 # its brightness. Measured on the evaluation photos (max channel deviation, grey levels): black-and-
 # white and sepia-toned versions, also as JPEG at quality 75, have a mean of at most 3.8 and a 99th

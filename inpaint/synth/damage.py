@@ -29,7 +29,6 @@ from scipy.ndimage import map_coordinates
 
 from .holes import _check_dims, _walk
 
-
 DAMAGE_KINDS: tuple[str, ...] = ("crease", "scratch", "tear", "stain", "spot", "missing_corner")
 
 

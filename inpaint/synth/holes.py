@@ -18,7 +18,6 @@ from typing import Literal
 import cv2
 import numpy as np
 
-
 # The paper's hole-to-image ratio bins, intervals (lo, hi].
 HOLE_BINS: tuple[tuple[float, float], ...] = (
     (0.01, 0.1),
@@ -97,13 +96,9 @@ def random_irregular_mask(
     low, high = _check_hole_range(hole_range if hole_range is not None else _STYLE_HOLE_RANGE[style])
     total = height * width
     if math.floor(high * total) <= low * total:
-        raise ValueError(
-            f"no whole number of pixels of a {width}x{height} mask has a hole ratio in ({low}, {high}]"
-        )
+        raise ValueError(f"no whole number of pixels of a {width}x{height} mask has a hole ratio in ({low}, {high}]")
     if border is False and (height - 2) * (width - 2) <= low * total:
-        raise ValueError(
-            f"a {width}x{height} mask without holes on its border ring cannot exceed ratio {low}"
-        )
+        raise ValueError(f"a {width}x{height} mask without holes on its border ring cannot exceed ratio {low}")
 
     # A draw whose shapes shrink to nothing before reaching the bin starts over (with the same
     # generator, so results stay deterministic; about one draw in 10^4 at 128 px in (0.5, 0.6]).
@@ -119,8 +114,16 @@ def random_irregular_mask(
 _MASK_ATTEMPTS = 10
 
 
-def _draw_mask(height: int, width: int, rng: np.random.Generator, low: float, high: float, border: bool | None,
-               style: str, max_tries: int) -> np.ndarray | None:
+def _draw_mask(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    low: float,
+    high: float,
+    border: bool | None,
+    style: str,
+    max_tries: int,
+) -> np.ndarray | None:
     """One attempt of ``random_irregular_mask``: the known mask, or None after ``max_tries`` shapes."""
     total = height * width
     target = rng.uniform(low, high)

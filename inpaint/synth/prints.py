@@ -71,9 +71,15 @@ def scan(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float = 0.15,
-                   severity: str | None = None, kinds: Any = None, *,
-                   reference: bool = False) -> tuple[np.ndarray, ...]:
+def damaged_sample(
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    clean_fraction: float = 0.15,
+    severity: str | None = None,
+    kinds: Any = None,
+    *,
+    reference: bool = False,
+) -> tuple[np.ndarray, ...]:
     """A (scanned, aged, damaged) photo and its damage mask (bool, True = damage). With
     ``reference``, also the same print scanned without its damage, with the same scan draws (paper,
     blur, noise, exposure, JPEG quality): how much the damage changed each pixel of what the
@@ -91,8 +97,9 @@ def damaged_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: 
     return scan(damaged, rng), damage, scan(aged, scan_rng)
 
 
-def sample_kinds(rng: np.random.Generator, single_kind_fraction: float,
-                 kind_weights: dict[str, float] | None = None) -> tuple[str, ...] | None:
+def sample_kinds(
+    rng: np.random.Generator, single_kind_fraction: float, kind_weights: dict[str, float] | None = None
+) -> tuple[str, ...] | None:
     """None (the synthesiser's plausible mix) or, with probability ``single_kind_fraction``, one
     damage kind: a photo with only scratches, say, as the per-kind evaluation has. In the mix a
     kind is a small share of the damaged pixels (a scratch group is thin), so alone it is what

@@ -118,8 +118,9 @@ def _coverage(kind: str, h: int, w: int, width: int, rng: np.random.Generator) -
         centre = rng.uniform((0, 0), (w, h))
         for _ in range(int(rng.integers(3, 15))):
             at = centre + rng.normal(0, 6 * width + 10, 2)
-            cv2.circle(canvas, tuple(_fixed(at * s)[0]), int(max(1, width * s // 2) * 2**_SHIFT), 255, -1,
-                       cv2.LINE_AA, _SHIFT)
+            cv2.circle(
+                canvas, tuple(_fixed(at * s)[0]), int(max(1, width * s // 2) * 2**_SHIFT), 255, -1, cv2.LINE_AA, _SHIFT
+            )
     return _downsample(canvas, h, w)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 DARK_MIN_CHANGE = 8  # grey levels: below this a change is hardly visible (evaluate-detection's first bin)
 
 
@@ -30,7 +29,9 @@ def darker(changes: np.ndarray) -> np.ndarray:
     return changes.sum(axis=1) < 0
 
 
-def dark_damage(seen: np.ndarray, reference: np.ndarray, damage: np.ndarray, min_change: int = DARK_MIN_CHANGE) -> np.ndarray:
+def dark_damage(
+    seen: np.ndarray, reference: np.ndarray, damage: np.ndarray, min_change: int = DARK_MIN_CHANGE
+) -> np.ndarray:
     """The damage pixels (bool (H, W)) that the damage made visibly darker in what the detector
     sees: ``darker``, with some channel moved by ``min_change`` grey levels or more. The detector
     misses these most (a dark scratch looks like the photo's own dark lines)."""

@@ -72,15 +72,22 @@ class PhotoCropDataset(Dataset):
     every worker.
     """
 
-    def __init__(self, root: str | Path, files: Sequence[str], *, crop: int = 256,
-                 scale: tuple[float, float] = (0.5, 1.0), hflip: bool = True,
-                 cache_decoded: bool = False, name: str = "") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        files: Sequence[str],
+        *,
+        crop: int = 256,
+        scale: tuple[float, float] = (0.5, 1.0),
+        hflip: bool = True,
+        cache_decoded: bool = False,
+        name: str = "",
+    ) -> None:
         if crop < 1:
             raise ValueError(f"crop must be a positive size in pixels, got {crop}")
         lo, hi = scale
         if not 0.0 < lo <= hi <= 1.0:
-            raise ValueError(f"scale is the crop's fraction of the shorter side: need "
-                             f"0 < min <= max <= 1, got {scale}")
+            raise ValueError(f"scale is the crop's fraction of the shorter side: need 0 < min <= max <= 1, got {scale}")
         if not files:
             raise ValueError(f"{name or type(self).__name__}: no images found under {root}")
         self.root = Path(root)
@@ -110,8 +117,7 @@ class PhotoCropDataset(Dataset):
             im = load_photo(self.path(index), min_short_side=self._cache_side)
             if min(im.size) > self._cache_side:
                 k = self._cache_side / min(im.size)
-                im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))),
-                               Image.Resampling.LANCZOS)
+                im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.Resampling.LANCZOS)
             cached = self._cache[index] = np.asarray(im)
         return Image.fromarray(cached)
 
@@ -142,8 +148,7 @@ class PhotoCropDataset(Dataset):
         im = self._decode(index, self.crop / frac)
         side = frac * min(im.size)
         x0, y0 = u * (im.width - side), v * (im.height - side)
-        out = im.resize((self.crop, self.crop), Image.Resampling.BICUBIC,
-                        box=(x0, y0, x0 + side, y0 + side))
+        out = im.resize((self.crop, self.crop), Image.Resampling.BICUBIC, box=(x0, y0, x0 + side, y0 + side))
         if self.hflip and flip < 0.5:
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(out, dtype=np.float32) / 255.0  # (H, W, 3)
@@ -163,8 +168,10 @@ class PhotoCropDataset(Dataset):
                 self._note_bad(candidate, exc)
                 self.skipped += 1
                 last = exc
-        raise RuntimeError(f"{min(n, MAX_CONSECUTIVE_FAILURES)} consecutive images from "
-                           f"{self.path(index)} on failed to load; last error: {last}")
+        raise RuntimeError(
+            f"{min(n, MAX_CONSECUTIVE_FAILURES)} consecutive images from "
+            f"{self.path(index)} on failed to load; last error: {last}"
+        )
 
 
 def _read_manifest_files(root: Path, roles: Sequence[str] | None) -> list[str] | None:
@@ -180,8 +187,10 @@ def _read_manifest_files(root: Path, roles: Sequence[str] | None) -> list[str] |
     kept = [r["file"] for r in rows if roles is None or (r.get("role") or "train") in roles]
     if rows and not kept:
         found = sorted({r.get("role") or "train" for r in rows})
-        raise ValueError(f"{manifest} lists only photos with role {', '.join(found)}, not "
-                         f"{', '.join(roles or ())}: this folder is not for training")
+        raise ValueError(
+            f"{manifest} lists only photos with role {', '.join(found)}, not "
+            f"{', '.join(roles or ())}: this folder is not for training"
+        )
     return kept
 
 
@@ -191,10 +200,19 @@ class ImageFolderDataset(PhotoCropDataset):
     ``("train",)`` so that an evaluation folder is refused for training). Hidden files
     (``.name``, e.g. macOS ``._`` files) are ignored."""
 
-    def __init__(self, root: str | Path, *, crop: int = 256, scale: tuple[float, float] = (0.5, 1.0),
-                 hflip: bool = True, recursive: bool = True, exts: Sequence[str] = IMAGE_EXTS,
-                 cache_decoded: bool = False, use_manifest: bool = True,
-                 roles: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        crop: int = 256,
+        scale: tuple[float, float] = (0.5, 1.0),
+        hflip: bool = True,
+        recursive: bool = True,
+        exts: Sequence[str] = IMAGE_EXTS,
+        cache_decoded: bool = False,
+        use_manifest: bool = True,
+        roles: Sequence[str] | None = None,
+    ) -> None:
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"image folder {root} does not exist (or is not a folder)")
@@ -202,13 +220,18 @@ class ImageFolderDataset(PhotoCropDataset):
         if files is None:
             wanted = {e.lower() if e.startswith(".") else "." + e.lower() for e in exts}
             pattern = root.rglob("*") if recursive else root.glob("*")
-            files = sorted(p.relative_to(root).as_posix() for p in pattern
-                           if p.suffix.lower() in wanted and p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(root).parts))
+            files = sorted(
+                p.relative_to(root).as_posix()
+                for p in pattern
+                if p.suffix.lower() in wanted
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            )
         if not files:
             raise ValueError(f"no images ({', '.join(exts)}) in {root}")
-        super().__init__(root, files, crop=crop, scale=scale, hflip=hflip,
-                         cache_decoded=cache_decoded, name="image folder")
+        super().__init__(
+            root, files, crop=crop, scale=scale, hflip=hflip, cache_decoded=cache_decoded, name="image folder"
+        )
 
 
 CELEBA_SPLITS = {"train": 0, "val": 1, "valid": 1, "test": 2}
@@ -217,9 +240,16 @@ CELEBA_SPLITS = {"train": 0, "val": 1, "valid": 1, "test": 2}
 class CelebADataset(PhotoCropDataset):
     """CelebA's aligned faces (178x218) in one of the official splits."""
 
-    def __init__(self, root: str | Path, split: str = "train", *, crop: int = 256,
-                 scale: tuple[float, float] = (0.5, 1.0), hflip: bool = True,
-                 cache_decoded: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        crop: int = 256,
+        scale: tuple[float, float] = (0.5, 1.0),
+        hflip: bool = True,
+        cache_decoded: bool = False,
+    ) -> None:
         if split not in CELEBA_SPLITS:
             raise ValueError(f"CelebA split must be train, val or test, got {split!r}")
         root = Path(root)
@@ -231,14 +261,16 @@ class CelebADataset(PhotoCropDataset):
         if (images / "img_align_celeba").is_dir():
             images = images / "img_align_celeba"  # Kaggle's copy nests the folder
         if not images.is_dir():
-            raise ValueError(f"{root} has no img_align_celeba/ folder (expected the CelebA "
-                             f"'Align&Cropped' images there)")
+            raise ValueError(
+                f"{root} has no img_align_celeba/ folder (expected the CelebA 'Align&Cropped' images there)"
+            )
         wanted = CELEBA_SPLITS[split]
         files = [name for name, part in _celeba_partition(root) if part == wanted]
         if files and not (images / files[0]).is_file():
             raise ValueError(f"{images / files[0]} listed in the partition file does not exist")
-        super().__init__(images, files, crop=crop, scale=scale, hflip=hflip,
-                         cache_decoded=cache_decoded, name=f"CelebA {split}")
+        super().__init__(
+            images, files, crop=crop, scale=scale, hflip=hflip, cache_decoded=cache_decoded, name=f"CelebA {split}"
+        )
 
 
 def _celeba_partition(root: Path) -> list[tuple[str, int]]:
@@ -258,8 +290,7 @@ def _celeba_partition(root: Path) -> list[tuple[str, int]]:
 
 
 PLACES2_LAYOUT = {
-    "train": ("places365_train_standard.txt",
-              ("data_256", "data_256_standard", "data_large", "data_large_standard")),
+    "train": ("places365_train_standard.txt", ("data_256", "data_256_standard", "data_large", "data_large_standard")),
     "val": ("places365_val.txt", ("val_256", "val_large")),
 }
 
@@ -267,9 +298,16 @@ PLACES2_LAYOUT = {
 class Places2Dataset(PhotoCropDataset):
     """Places365-Standard scenes (the small 256x256 release, or the large one)."""
 
-    def __init__(self, root: str | Path, split: str = "train", *, crop: int = 256,
-                 scale: tuple[float, float] = (0.5, 1.0), hflip: bool = True,
-                 cache_decoded: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        crop: int = 256,
+        scale: tuple[float, float] = (0.5, 1.0),
+        hflip: bool = True,
+        cache_decoded: bool = False,
+    ) -> None:
         if split not in PLACES2_LAYOUT:
             raise ValueError(f"Places2 split must be train or val, got {split!r}")
         root = Path(root)
@@ -282,12 +320,14 @@ class Places2Dataset(PhotoCropDataset):
         images = next((root / f for f in folders if (root / f).is_dir()), None)
         if images is None:
             raise ValueError(f"{root} has none of the image folders {', '.join(folders)}")
-        files = [line.split()[0].lstrip("/") for line in
-                 listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+        files = [
+            line.split()[0].lstrip("/") for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
         if files and not (images / files[0]).is_file():
             raise ValueError(f"{images / files[0]} listed in {list_name} does not exist")
-        super().__init__(images, files, crop=crop, scale=scale, hflip=hflip,
-                         cache_decoded=cache_decoded, name=f"Places2 {split}")
+        super().__init__(
+            images, files, crop=crop, scale=scale, hflip=hflip, cache_decoded=cache_decoded, name=f"Places2 {split}"
+        )
 
 
 class MixedDataset(Dataset):
@@ -300,8 +340,7 @@ class MixedDataset(Dataset):
     does); the crops themselves follow torch's worker-seeded generator.
     """
 
-    def __init__(self, sources: Sequence[tuple[Dataset, float]], *, length: int | None = None,
-                 seed: int = 0) -> None:
+    def __init__(self, sources: Sequence[tuple[Dataset, float]], *, length: int | None = None, seed: int = 0) -> None:
         if not sources:
             raise ValueError("MixedDataset needs at least one (dataset, weight) pair")
         for ds, weight in sources:
@@ -340,8 +379,14 @@ class MixedDataset(Dataset):
 DATASET_KINDS = ("folder", "celeba", "places2")
 
 
-_KIND_ALIASES = {"folder": "folder", "images": "folder", "celeba": "celeba",
-                 "places2": "places2", "places": "places2", "places365": "places2"}
+_KIND_ALIASES = {
+    "folder": "folder",
+    "images": "folder",
+    "celeba": "celeba",
+    "places2": "places2",
+    "places": "places2",
+    "places365": "places2",
+}
 
 
 def parse_data_spec(spec: str) -> list[tuple[str, str, float]]:
@@ -357,11 +402,11 @@ def parse_data_spec(spec: str) -> list[tuple[str, str, float]]:
         kind, sep, rest = raw.partition(":")
         kind = kind.strip().lower()
         if not sep or not rest.strip():
-            raise ValueError(f"data source {raw!r} should look like kind:path[:weight] with kind "
-                             f"one of {', '.join(DATASET_KINDS)}")
+            raise ValueError(
+                f"data source {raw!r} should look like kind:path[:weight] with kind one of {', '.join(DATASET_KINDS)}"
+            )
         if kind not in _KIND_ALIASES:
-            raise ValueError(f"unknown data source kind {kind!r} in {raw!r}: use one of "
-                             f"{', '.join(DATASET_KINDS)}")
+            raise ValueError(f"unknown data source kind {kind!r} in {raw!r}: use one of {', '.join(DATASET_KINDS)}")
         path, weight = rest, 1.0
         head, colon, tail = rest.rpartition(":")
         if colon:
@@ -377,10 +422,17 @@ def parse_data_spec(spec: str) -> list[tuple[str, str, float]]:
     return entries
 
 
-def build_dataset(spec: str, crop: int = 256, *, split: str = "train",
-                  scale: tuple[float, float] = (0.5, 1.0), hflip: bool = True,
-                  length: int | None = None, seed: int = 0,
-                  cache_decoded: bool | None = None) -> Dataset:
+def build_dataset(
+    spec: str,
+    crop: int = 256,
+    *,
+    split: str = "train",
+    scale: tuple[float, float] = (0.5, 1.0),
+    hflip: bool = True,
+    length: int | None = None,
+    seed: int = 0,
+    cache_decoded: bool | None = None,
+) -> Dataset:
     """The dataset a ``--data`` flag describes. One source without ``length`` is returned as is
     (so a shuffling DataLoader sees each photo once per epoch); several are mixed by weight.
 
@@ -398,8 +450,9 @@ def build_dataset(spec: str, crop: int = 256, *, split: str = "train",
                 ds.cache_decoded = True
                 started = time.perf_counter()
                 ds.preload()
-                log.info("decoded %d photos from %s into memory in %.1f s", len(ds), path,
-                         time.perf_counter() - started)
+                log.info(
+                    "decoded %d photos from %s into memory in %.1f s", len(ds), path, time.perf_counter() - started
+                )
         elif kind == "celeba":
             ds = CelebADataset(path, split=split, cache_decoded=bool(cache_decoded), **common)
         else:

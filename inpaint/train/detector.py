@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.96, 0.05))
 
 
-def pick_threshold(f1_by_t: dict[float, float], clean_fpr_by_t: dict[float, float] | None,
-                   max_clean_fpr: float) -> float:
+def pick_threshold(
+    f1_by_t: dict[float, float], clean_fpr_by_t: dict[float, float] | None, max_clean_fpr: float
+) -> float:
     """The threshold with the best F1 among those that flag at most ``max_clean_fpr`` of the pixels
     of undamaged crops (people erase every false suggestion by hand); if none does, the one that
     flags the fewest. Without clean crops, simply the best F1."""
@@ -52,9 +53,15 @@ class DamageDataset(Dataset):
     """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops. With
     ``dark``, the target has a second channel: ``dark_damage`` (for the loss's ``dark_weight``)."""
 
-    def __init__(self, images: Dataset, clean_fraction: float = 0.15, seed: int = 0,
-                 single_kind_fraction: float = 0.0, kind_weights: dict[str, float] | None = None,
-                 dark: bool = False) -> None:
+    def __init__(
+        self,
+        images: Dataset,
+        clean_fraction: float = 0.15,
+        seed: int = 0,
+        single_kind_fraction: float = 0.0,
+        kind_weights: dict[str, float] | None = None,
+        dark: bool = False,
+    ) -> None:
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
@@ -80,9 +87,14 @@ def thin_damage(target: torch.Tensor) -> torch.Tensor:
     return target - eroded
 
 
-def detection_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 3.0,
-                   thin_weight: float = 0.0, dark: torch.Tensor | None = None,
-                   dark_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+def detection_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    pos_weight: float = 3.0,
+    thin_weight: float = 0.0,
+    dark: torch.Tensor | None = None,
+    dark_weight: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Pixel BCE (damage pixels weighted ``pos_weight``; ``thin_damage`` pixels ``thin_weight``
     more: thin lines carry few pixels, so without it the loss is ruled by stains and missing
     corners; ``dark`` pixels (``dark_damage``, 0/1) ``dark_weight`` more, the weights adding up)
@@ -94,8 +106,9 @@ def detection_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float
         if dark is None:
             raise ValueError("dark_weight needs the dark damage map (DamageDataset(dark=True))")
         weight = (1.0 if weight is None else weight) + dark_weight * dark
-    bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight,
-                                             pos_weight=torch.tensor(pos_weight, device=logits.device))
+    bce = F.binary_cross_entropy_with_logits(
+        logits, target, weight=weight, pos_weight=torch.tensor(pos_weight, device=logits.device)
+    )
     p = torch.sigmoid(logits)
     inter = (p * target).sum()
     dice = 1.0 - (2.0 * inter + 1.0) / (p.sum() + target.sum() + 1.0)
@@ -178,8 +191,9 @@ class DetectorTask(Task):
     def dataset(self) -> Dataset:
         cfg = self.cfg
         images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
-        return DamageDataset(images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights,
-                             dark=cfg.dark_weight > 0)
+        return DamageDataset(
+            images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights, dark=cfg.dark_weight > 0
+        )
 
     # -- the model
     def build(self, checkpoint: dict[str, Any] | None) -> DamageNet:
@@ -194,8 +208,14 @@ class DetectorTask(Task):
         source = checkpoint["model_config"] if checkpoint is not None else init.config.to_dict() if init else {}
         head = resumed_options(cfg, source, HEAD_OPTIONS)
         lines = tuple(cfg.line_sizes) if cfg.line_sizes is not None else tuple(source.get("line_sizes", ()))
-        config = DamageNetConfig(width=cfg.width, depth=cfg.depth, max_width_mult=cfg.max_width_mult,
-                                 working_size=cfg.crop, line_sizes=lines, **head)
+        config = DamageNetConfig(
+            width=cfg.width,
+            depth=cfg.depth,
+            max_width_mult=cfg.max_width_mult,
+            working_size=cfg.crop,
+            line_sizes=lines,
+            **head,
+        )
         return DamageNet(config).to(self.device)
 
     def group_lr(self, name: str) -> float:
@@ -204,13 +224,19 @@ class DetectorTask(Task):
     def _check_architecture(self, model: DamageNet, config: dict[str, Any], source: str) -> None:
         """A run goes on from weights of the same network; the head may be added (see
         load_weights_adding_head), and the crop, threshold and version label may differ."""
+
         def arch(d: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in d.items()
-                    if k not in HEAD_OPTIONS and k not in ("working_size", "threshold", "version", "line_sizes")}
+            return {
+                k: v
+                for k, v in d.items()
+                if k not in HEAD_OPTIONS and k not in ("working_size", "threshold", "version", "line_sizes")
+            }
 
         if arch(config) != arch(model.config.to_dict()):
-            raise ValueError(f"{source} was written for another detector config (width, depth, kernels); "
-                             "use a new --out or the same architecture flags")
+            raise ValueError(
+                f"{source} was written for another detector config (width, depth, kernels); "
+                "use a new --out or the same architecture flags"
+            )
 
     # -- where the run starts
     def start(self, model: DamageNet, checkpoint: dict[str, Any] | None) -> Start:
@@ -228,8 +254,10 @@ class DetectorTask(Task):
         self._check_architecture(model, ck["model_config"], source)
         old_lines = tuple(ck["model_config"].get("line_sizes", ()))
         state = load_weights_adding_inputs(model, ck["model"], old_lines, source)
-        added = load_weights_adding_head(model, state, ck["model_config"].get("refine_channels", 0), source) \
+        added = (
+            load_weights_adding_head(model, state, ck["model_config"].get("refine_channels", 0), source)
             or old_lines != model.config.line_sizes
+        )
         if added:
             log.info("added a refinement head or line features; the optimiser starts afresh")
         self.last_val = json.loads(ck.get("best", "{}"))
@@ -243,8 +271,10 @@ class DetectorTask(Task):
         before phases were recorded gets one row for all its training."""
         source = f"--init {self.cfg.init}"
         if init.config.width > model.config.width:
-            raise ValueError(f"{source} has width {init.config.width}: a detector can only be widened "
-                             f"(--width {init.config.width} or more)")
+            raise ValueError(
+                f"{source} has width {init.config.width}: a detector can only be widened "
+                f"(--width {init.config.width} or more)"
+            )
         if init.config.width < model.config.width:  # a wider run: the detector widened, starting as itself
             log.info("widening %s from %d to %d channels", init.config.version, init.config.width, model.config.width)
             self.widened_from = init.config.width
@@ -253,16 +283,27 @@ class DetectorTask(Task):
         state = load_weights_adding_inputs(model, init.state_dict(), init.config.line_sizes, source)
         load_weights_adding_head(model, state, init.config.refine_channels, source)
         meta = getattr(init, "metadata", {})
-        progress = Progress(step=int(meta.get("steps", 0)), seconds=float(meta.get("train_seconds", 0.0)),
-                            images_seen=int(meta.get("images_seen", 0)))
+        progress = Progress(
+            step=int(meta.get("steps", 0)),
+            seconds=float(meta.get("train_seconds", 0.0)),
+            images_seen=int(meta.get("images_seen", 0)),
+        )
         self.last_val = dict(meta.get("validation") or {})
         self.phases = list(meta.get("phases") or [])
         if not self.phases and progress.step:
             tc = meta.get("train_config") or {}
-            self.phases = [{"steps": progress.step, "images_seen": progress.images_seen,
-                            "seconds": round(progress.seconds, 1), "crop": int(meta.get("crop", tc.get("crop", 0))),
-                            "batch_size": tc.get("batch_size"), "lr": None, "model": init.config.version,
-                            "note": "phases not recorded"}]
+            self.phases = [
+                {
+                    "steps": progress.step,
+                    "images_seen": progress.images_seen,
+                    "seconds": round(progress.seconds, 1),
+                    "crop": int(meta.get("crop", tc.get("crop", 0))),
+                    "batch_size": tc.get("batch_size"),
+                    "lr": None,
+                    "model": init.config.version,
+                    "note": "phases not recorded",
+                }
+            ]
         log.info("starting from %s (%s) at step %d", self.cfg.init, init.config.version, progress.step)
         return progress
 
@@ -313,16 +354,21 @@ class DetectorTask(Task):
         imgs, targets, clean = self.val
 
         def probabilities(batch: torch.Tensor) -> np.ndarray:
-            return torch.cat([torch.sigmoid(model(batch[i : i + 8].to(self.device))).cpu()
-                              for i in range(0, len(batch), 8)]).numpy()
+            return torch.cat(
+                [torch.sigmoid(model(batch[i : i + 8].to(self.device))).cpu() for i in range(0, len(batch), 8)]
+            ).numpy()
 
         p, p_clean = probabilities(imgs), probabilities(clean)
         truth = targets.numpy() > 0.5
         by_t = {t: scores(*f1_counts(p >= t, truth))["f1"] or 0.0 for t in THRESHOLDS}
         fpr_t = {t: float((p_clean >= t).mean()) for t in THRESHOLDS}
         best_t = pick_threshold(by_t, fpr_t, self.cfg.max_clean_fpr)
-        return {"val_f1": round(by_t[0.5], 4), "val_best_f1": round(by_t[best_t], 4), "val_best_threshold": best_t,
-                "val_clean_fpr": round(fpr_t[best_t], 5)}
+        return {
+            "val_f1": round(by_t[0.5], 4),
+            "val_best_f1": round(by_t[best_t], 4),
+            "val_best_threshold": best_t,
+            "val_clean_fpr": round(fpr_t[best_t], 5),
+        }
 
     def validated(self, metrics: dict[str, Any], progress: Progress) -> None:
         self.last_val = metrics | {"step": progress.step}
@@ -331,33 +377,56 @@ class DetectorTask(Task):
     def _phase_row(self, model: DamageNet, progress: Progress) -> dict[str, Any]:
         """This invocation's row: what it trained and with which options."""
         start, c, config = self.phase_start, self.cfg, model.config
-        return {"steps": progress.step - start.step, "images_seen": progress.images_seen - start.images_seen,
-                "seconds": round(progress.seconds - start.seconds, 1), "crop": c.crop, "scale": list(c.scale),
-                "batch_size": c.batch_size, "lr": c.lr, "refine_lr": c.refine_lr,
-                "refine_channels": config.refine_channels, "pos_weight": c.pos_weight,
-                "thin_weight": c.thin_weight, "dark_weight": c.dark_weight,
-                "single_kind_fraction": c.single_kind_fraction,
-                "kind_weights": c.kind_weights, "clean_fraction": c.clean_fraction, "ema_decay": c.ema_decay,
-                "line_sizes": list(config.line_sizes), "precision": self.precision,
-                "machine": machine_summary(),
-                **({"widened": [self.widened_from, config.width]} if self.widened_from else {})}
+        return {
+            "steps": progress.step - start.step,
+            "images_seen": progress.images_seen - start.images_seen,
+            "seconds": round(progress.seconds - start.seconds, 1),
+            "crop": c.crop,
+            "scale": list(c.scale),
+            "batch_size": c.batch_size,
+            "lr": c.lr,
+            "refine_lr": c.refine_lr,
+            "refine_channels": config.refine_channels,
+            "pos_weight": c.pos_weight,
+            "thin_weight": c.thin_weight,
+            "dark_weight": c.dark_weight,
+            "single_kind_fraction": c.single_kind_fraction,
+            "kind_weights": c.kind_weights,
+            "clean_fraction": c.clean_fraction,
+            "ema_decay": c.ema_decay,
+            "line_sizes": list(config.line_sizes),
+            "precision": self.precision,
+            "machine": machine_summary(),
+            **({"widened": [self.widened_from, config.width]} if self.widened_from else {}),
+        }
 
     def _all_phases(self, model: DamageNet, progress: Progress) -> list[dict[str, Any]]:
         row = self._phase_row(model, progress)
         return self.phases + ([row] if row["steps"] else [])
 
     def checkpoint_entries(self, model: DamageNet, progress: Progress) -> dict[str, Any]:
-        return {"model_config": model.config.to_dict(), "train_config": json.dumps(dataclasses.asdict(self.cfg)),
-                "best": json.dumps(self.last_val), "phases": json.dumps(self._all_phases(model, progress))}
+        return {
+            "model_config": model.config.to_dict(),
+            "train_config": json.dumps(dataclasses.asdict(self.cfg)),
+            "best": json.dumps(self.last_val),
+            "phases": json.dumps(self._all_phases(model, progress)),
+        }
 
     def export(self, model: DamageNet, folder: Path, progress: Progress, provenance: dict[str, Any]) -> Path:
         cfg = model.config
         threshold = self.last_val.get("val_best_threshold", 0.5)
         version = self.cfg.version or f"damage-w{cfg.width}-d{cfg.depth}-s{progress.step}"
-        meta = {"steps": progress.step, "images_seen": progress.images_seen,
-                "train_seconds": round(progress.seconds, 1), "data": self.cfg.data, "crop": self.cfg.crop,
-                "validation": self.last_val, "train_config": dataclasses.asdict(self.cfg),
-                "phases": self._all_phases(model, progress), **provenance}
+        meta = {
+            "steps": progress.step,
+            "images_seen": progress.images_seen,
+            "train_seconds": round(progress.seconds, 1),
+            "data": self.cfg.data,
+            "crop": self.cfg.crop,
+            "validation": self.last_val,
+            "train_config": dataclasses.asdict(self.cfg),
+            "phases": self._all_phases(model, progress),
+            **provenance,
+        }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         model.config = dataclasses.replace(cfg, threshold=float(threshold), version=version)
         try:
@@ -368,65 +437,130 @@ class DetectorTask(Task):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DetectTrainConfig(data="", out="")
-    p.add_argument("--data", help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 "
-                                  "(required without --recipe)")
+    _run_arguments(p, d)
+    _sample_arguments(p, d)
+    _loop_arguments(p, d)
+    _model_arguments(p, d)
+
+
+def _run_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
+    """Data, output, network size and optimisation."""
+    p.add_argument(
+        "--data",
+        help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 (required without --recipe)",
+    )
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, exported model in RUN/model)")
     add_recipe_arguments(p)
-    p.add_argument("--val-data",
-                   help="folder of validation photos (fixed synthetic damage; picks the default threshold)")
+    p.add_argument(
+        "--val-data", help="folder of validation photos (fixed synthetic damage; picks the default threshold)"
+    )
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--depth", type=int, default=d.depth)
-    p.add_argument("--max-width-mult", type=int, default=d.max_width_mult,
-                   help="levels have width * 1, 2, 4... channels up to width * this (e.g. 16 with --depth 7: "
-                        "more capacity at coarse levels, where it costs little time)")
+    p.add_argument(
+        "--max-width-mult",
+        type=int,
+        default=d.max_width_mult,
+        help="levels have width * 1, 2, 4... channels up to width * this (e.g. 16 with --depth 7: "
+        "more capacity at coarse levels, where it costs little time)",
+    )
     p.add_argument("--crop", type=int, default=d.crop)
     p.add_argument("--scale", type=float, nargs=2, default=d.scale, metavar=("MIN", "MAX"))
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this much wall time")
+
+
+def _sample_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
+    """What the synthetic samples hold and how the loss weighs them."""
     p.add_argument("--clean-fraction", type=float, default=d.clean_fraction, help="share of undamaged samples")
     p.add_argument("--pos-weight", type=float, default=d.pos_weight)
-    p.add_argument("--thin-weight", type=float, default=d.thin_weight,
-                   help="extra loss weight on thin damage (pixels a 3x3 erosion removes), e.g. 4")
-    p.add_argument("--dark-weight", type=float, default=d.dark_weight,
-                   help="extra loss weight on damage that made pixels visibly darker (dark scratches), e.g. 4")
-    p.add_argument("--single-kind-fraction", type=float, default=d.single_kind_fraction,
-                   help="share of damaged samples with one damage kind only, e.g. 0.3")
+    p.add_argument(
+        "--thin-weight",
+        type=float,
+        default=d.thin_weight,
+        help="extra loss weight on thin damage (pixels a 3x3 erosion removes), e.g. 4",
+    )
+    p.add_argument(
+        "--dark-weight",
+        type=float,
+        default=d.dark_weight,
+        help="extra loss weight on damage that made pixels visibly darker (dark scratches), e.g. 4",
+    )
+    p.add_argument(
+        "--single-kind-fraction",
+        type=float,
+        default=d.single_kind_fraction,
+        help="share of damaged samples with one damage kind only, e.g. 0.3",
+    )
+
     def kind_weights(text: str) -> dict[str, float]:
         try:
             return parse_kind_weights(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("--kind-weights: ")) from None
 
-    p.add_argument("--kind-weights", type=kind_weights,
-                   help="how single-kind samples pick their kind, e.g. scratch=3,crease=2 (other kinds weigh 1; "
-                        "default: uniformly)")
+    p.add_argument(
+        "--kind-weights",
+        type=kind_weights,
+        help="how single-kind samples pick their kind, e.g. scratch=3,crease=2 (other kinds weigh 1; "
+        "default: uniformly)",
+    )
+
+
+def _loop_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
+    """Data loading, checkpoints and validation."""
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--val-images", type=int, default=d.val_images)
-    p.add_argument("--max-clean-fpr", type=float, default=d.max_clean_fpr,
-                   help="the default threshold flags at most this share of undamaged validation pixels")
+    p.add_argument(
+        "--max-clean-fpr",
+        type=float,
+        default=d.max_clean_fpr,
+        help="the default threshold flags at most this share of undamaged validation pixels",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--refine-channels", type=int,
-                   help="channels of a full-resolution refinement head (0: none; default: the checkpoint's, none "
-                        "for a new run); a resumed run may add one")
+
+
+def _model_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
+    """What the network gains or starts from, and the training precision."""
+    p.add_argument(
+        "--refine-channels",
+        type=int,
+        help="channels of a full-resolution refinement head (0: none; default: the checkpoint's, none "
+        "for a new run); a resumed run may add one",
+    )
     p.add_argument("--refine-kernel", type=int, help="the head's window over the photo (odd; default 3)")
     p.add_argument("--refine-lr", type=float, help="the head's learning rate (default: --lr)")
-    p.add_argument("--init", help="start from this exported detector folder (e.g. weights/damage-detector): its "
-                                  "weights and training record; ignored when --out has a checkpoint. With a larger "
-                                  "--width it is widened first, starting as the same function "
-                                  "(see inpaint.train.surgery.widen_detector)")
-    p.add_argument("--line-sizes", type=int, nargs="+", metavar="K",
-                   help="line features as extra inputs: top-hat and black-hat of the luminance with K x K squares, "
-                        "e.g. 3 7 (default: the checkpoint's or --init model's; none for a new run); a run from "
-                        "weights without them may add them")
-    p.add_argument("--ema-decay", type=float,
-                   help="validate and export an exponential moving average of the weights with this decay per "
-                        "step (e.g. 0.998); default: the last step's weights")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=d.amp,
-                   help="lower-precision training steps (auto: bf16 on CPUs with native bf16 and on CUDA)")
+    p.add_argument(
+        "--init",
+        help="start from this exported detector folder (e.g. weights/damage-detector): its "
+        "weights and training record; ignored when --out has a checkpoint. With a larger "
+        "--width it is widened first, starting as the same function "
+        "(see inpaint.train.surgery.widen_detector)",
+    )
+    p.add_argument(
+        "--line-sizes",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="line features as extra inputs: top-hat and black-hat of the luminance with K x K squares, "
+        "e.g. 3 7 (default: the checkpoint's or --init model's; none for a new run); a run from "
+        "weights without them may add them",
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        help="validate and export an exponential moving average of the weights with this decay per "
+        "step (e.g. 0.998); default: the last step's weights",
+    )
+    p.add_argument(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        default=d.amp,
+        help="lower-precision training steps (auto: bf16 on CPUs with native bf16 and on CUDA)",
+    )
     p.add_argument("--version")
     p.add_argument("--no-resume", dest="resume", action="store_false")
 

@@ -128,8 +128,13 @@ def smooth_terms(smoothed: dict[str, float], parts: dict[str, float], decay: flo
 def git_commit() -> str | None:
     """The commit of the git checkout this code runs from (None outside one, or without git)."""
     try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                           capture_output=True, text=True, timeout=10)
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     sha = r.stdout.strip()
@@ -252,8 +257,7 @@ class Task(ABC):
         """The task's part of a checkpoint (its model config and record), besides the loop's."""
 
     @abstractmethod
-    def export(self, model: torch.nn.Module, folder: Path, progress: Progress,
-               provenance: dict[str, Any]) -> Path:
+    def export(self, model: torch.nn.Module, folder: Path, progress: Progress, provenance: dict[str, Any]) -> Path:
         """Write ``model`` as a model folder whose metadata carries ``provenance``."""
 
     def to_device(self, batch: Any) -> Any:
@@ -387,10 +391,17 @@ class TrainingLoop:
             if sampler is not None:
                 sampler.set_epoch(epoch)
             gen = None if sampler is not None else torch.Generator().manual_seed(seed)
-            yield from DataLoader(self.dataset, batch_size=self.local_batch, sampler=sampler,
-                                  shuffle=sampler is None, generator=gen, num_workers=s.workers,
-                                  drop_last=True, worker_init_fn=seed_worker,
-                                  pin_memory=self.device.type == "cuda")
+            yield from DataLoader(
+                self.dataset,
+                batch_size=self.local_batch,
+                sampler=sampler,
+                shuffle=sampler is None,
+                generator=gen,
+                num_workers=s.workers,
+                drop_last=True,
+                worker_init_fn=seed_worker,
+                pin_memory=self.device.type == "cuda",
+            )
 
     def fit(self) -> Path | None:
         """Train until ``steps``, the time budget or a stop signal; validate, checkpoint, and
@@ -450,8 +461,13 @@ class TrainingLoop:
         if self.rank == 0 and s.val_every and p.step % s.val_every == 0:
             record.update(self.validate())
         if record and log_file is not None:
-            record.update(step=p.total_steps, **self.task.log_fields(), images_seen=p.images_seen,
-                          seconds=round(p.seconds, 1), time=time.time())
+            record.update(
+                step=p.total_steps,
+                **self.task.log_fields(),
+                images_seen=p.images_seen,
+                seconds=round(p.seconds, 1),
+                time=time.time(),
+            )
             self._write(log_file, record)
         if self.rank == 0:
             self.last_checkpoint = checkpoint_if_due(self, self.last_checkpoint, s.checkpoint_minutes)
@@ -508,10 +524,15 @@ class TrainingLoop:
             return
         p = self.progress
         ck = {
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "step": p.step, "total_steps": p.total_steps, "seconds": p.seconds, "images_seen": p.images_seen,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": p.step,
+            "total_steps": p.total_steps,
+            "seconds": p.seconds,
+            "images_seen": p.images_seen,
             "rng": torch.get_rng_state(),
-            "ema": self.ema.state_dict() if self.ema is not None else None, "ema_decay": self.settings.ema_decay,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_decay": self.settings.ema_decay,
             **self.task.checkpoint_entries(self.model, p),
         }
         save_atomic(ck, self.ckpt_path)
@@ -531,8 +552,13 @@ class TrainingLoop:
     def _progress_bar(self) -> Any:
         from tqdm import tqdm
 
-        return tqdm(total=self.settings.steps, initial=self.progress.step, disable=self.rank != 0,
-                    dynamic_ncols=True, desc=self.task.label)
+        return tqdm(
+            total=self.settings.steps,
+            initial=self.progress.step,
+            disable=self.rank != 0,
+            dynamic_ncols=True,
+            desc=self.task.label,
+        )
 
     @staticmethod
     def _write(log_file: IO[str], record: dict[str, Any]) -> None:

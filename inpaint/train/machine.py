@@ -44,8 +44,19 @@ def machine_summary() -> str:
     import platform
 
     name, flags = _cpu_info()
-    isa = next((label for flag, label in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"),
-                                           ("avx2", "AVX2")) if flag in flags), "")
+    isa = next(
+        (
+            label
+            for flag, label in (
+                ("amx_bf16", "AMX"),
+                ("avx512_bf16", "AVX-512 BF16"),
+                ("avx512f", "AVX-512"),
+                ("avx2", "AVX2"),
+            )
+            if flag in flags
+        ),
+        "",
+    )
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     return f"{os.cpu_count()}-core {platform.machine()} CPU ({name}{', ' + isa if isa else ''}){gpu}"
 

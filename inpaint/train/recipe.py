@@ -74,8 +74,12 @@ class Recipe:
 
     def provenance(self, phase: Phase) -> dict[str, Any]:
         """What an exported model records of the recipe that trained it."""
-        return {"path": display_path(self.path), "sha256": self.sha256, "phase": phase.name,
-                "overrides": list(self.overrides)}
+        return {
+            "path": display_path(self.path),
+            "sha256": self.sha256,
+            "phase": phase.name,
+            "overrides": list(self.overrides),
+        }
 
 
 def display_path(path: Path) -> str:
@@ -90,8 +94,13 @@ def display_path(path: Path) -> str:
 # ----------------------------------------------------------------------------- reading a recipe
 
 
-def load_recipe(path: str | Path, task: str, config_type: type, overrides: Sequence[str] = (),
-                environ: Mapping[str, str] | None = None) -> Recipe:
+def load_recipe(
+    path: str | Path,
+    task: str,
+    config_type: type,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Recipe:
     """Read and check a recipe for ``task`` whose options are the fields of ``config_type``,
     with ``overrides`` ("NAME=VALUE", "PHASE.NAME=VALUE", "paths.NAME=VALUE") applied. Every
     problem is a ValueError saying what to change."""
@@ -106,8 +115,10 @@ def load_recipe(path: str | Path, task: str, config_type: type, overrides: Seque
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
     _check_keys(path, doc, {"task", "threads", "paths", "defaults", "phase"}, "top-level key")
     if doc.get("task") != task:
-        raise ValueError(f"{path} is a recipe for {doc.get('task')!r}, not {task!r}: "
-                         f"use {'train-detector' if doc.get('task') == 'detector' else 'train'}")
+        raise ValueError(
+            f"{path} is a recipe for {doc.get('task')!r}, not {task!r}: "
+            f"use {'train-detector' if doc.get('task') == 'detector' else 'train'}"
+        )
     hints = _option_types(config_type)
     phases = _phase_tables(path, doc)
     paths = dict(doc.get("paths") or {})
@@ -162,7 +173,7 @@ def _phase_tables(path: Path, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _parse_override(item: str, phases: Mapping[str, Any]) -> tuple[str | None, str, Any]:
-    """"[SCOPE.]NAME=VALUE" -> (scope: None, a phase name, "paths" or "threads"; name; value)."""
+    """ "[SCOPE.]NAME=VALUE" -> (scope: None, a phase name, "paths" or "threads"; name; value)."""
     tomllib = _toml()
     key, sep, text = item.partition("=")
     if not sep or not key:
@@ -194,13 +205,16 @@ def _option_types(config_type: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(config_type) if f.name not in NOT_OPTIONS}
 
 
-def _checked_options(path: Path, phase: str, options: dict[str, Any], hints: dict[str, Any],
-                     variables: Mapping[str, str]) -> dict[str, Any]:
+def _checked_options(
+    path: Path, phase: str, options: dict[str, Any], hints: dict[str, Any], variables: Mapping[str, str]
+) -> dict[str, Any]:
     """The phase's options with known names, values of the field's type and the paths filled in."""
     unknown = sorted(set(options) - set(hints))
     if unknown:
-        raise ValueError(f"{path}, phase {phase}: unknown option {', '.join(unknown)} "
-                         f"(options are the fields of the task's config: {', '.join(sorted(hints))})")
+        raise ValueError(
+            f"{path}, phase {phase}: unknown option {', '.join(unknown)} "
+            f"(options are the fields of the task's config: {', '.join(sorted(hints))})"
+        )
     checked = {}
     for name, value in options.items():
         if not _fits(value, hints[name]):
@@ -246,8 +260,9 @@ def _fill_paths(path: Path, value: Any, variables: Mapping[str, str]) -> Any:
 # ----------------------------------------------------------------------------- running a recipe
 
 
-def run_recipe(recipe: Recipe, out: str | Path, make_loop: Callable[[dict[str, Any]], Any],
-               only: Sequence[str] = ()) -> list[Path]:
+def run_recipe(
+    recipe: Recipe, out: str | Path, make_loop: Callable[[dict[str, Any]], Any], only: Sequence[str] = ()
+) -> list[Path]:
     """Run the recipe's phases (or those named in ``only``) in order in the run folder ``out``;
     ``make_loop(options)`` builds a phase's TrainingLoop from its config's fields. Stops after a
     phase that a signal stopped. Returns the folders exported."""
@@ -266,8 +281,13 @@ def run_recipe(recipe: Recipe, out: str | Path, make_loop: Callable[[dict[str, A
             continue
         loop = make_loop({**options, "out": str(out), "recipe": recipe.provenance(phase)})
         folder = loop.fit()
-        log.info("phase %s ended (%s) at step %d after %.1f min", phase.name, loop.stop_reason,
-                 loop.progress.total_steps, loop.minutes)
+        log.info(
+            "phase %s ended (%s) at step %d after %.1f min",
+            phase.name,
+            loop.stop_reason,
+            loop.progress.total_steps,
+            loop.minutes,
+        )
         if loop.rank == 0:
             _record(out, state, recipe, phase, loop)
         if folder is not None:
@@ -285,8 +305,10 @@ def _selected(recipe: Recipe, only: Sequence[str]) -> list[Phase]:
         raise ValueError(f"--phase {', '.join(unknown)}: {recipe.path} has phases {', '.join(names)}")
     for phase in recipe.phases:
         if phase.name in only and phase.options.get("max_minutes") == 0:
-            raise ValueError(f"phase {phase.name} has max_minutes = 0 (skipped): give it minutes with "
-                             f"--set {phase.name}.max_minutes=M")
+            raise ValueError(
+                f"phase {phase.name} has max_minutes = 0 (skipped): give it minutes with "
+                f"--set {phase.name}.max_minutes=M"
+            )
     return [p for p in recipe.phases if not only or p.name in only]
 
 
@@ -325,8 +347,11 @@ def _record(out: Path, state: dict[str, Any], recipe: Recipe, phase: Phase, loop
     earlier = state["phases"].get(phase.name)
     minutes = loop.minutes + (earlier["minutes"] if earlier and earlier["status"] == "stopped" else 0.0)
     state["recipe"] = {"path": display_path(recipe.path), "sha256": recipe.sha256}
-    state["phases"][phase.name] = {"status": "stopped" if loop.stop_reason == "signal" else "done",
-                                   "minutes": round(minutes, 3), "step": loop.progress.total_steps}
+    state["phases"][phase.name] = {
+        "status": "stopped" if loop.stop_reason == "signal" else "done",
+        "minutes": round(minutes, 3),
+        "step": loop.progress.total_steps,
+    }
     tmp = out / (STATE_NAME + ".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     os.replace(tmp, out / STATE_NAME)
@@ -343,18 +368,31 @@ def _apply_threads(threads: int | None) -> None:
 
 
 def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recipe", dest="recipe_file", metavar="FILE",
-                   help="run the phases of this recipe file (e.g. recipes/restorer.toml) in --out; its options "
-                        "replace the other flags")
+    p.add_argument(
+        "--recipe",
+        dest="recipe_file",
+        metavar="FILE",
+        help="run the phases of this recipe file (e.g. recipes/restorer.toml) in --out; its options "
+        "replace the other flags",
+    )
     p.add_argument("--phase", action="append", metavar="NAME", help="with --recipe: run only this phase (repeatable)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
-                   help="with --recipe: override an option in every phase (NAME=VALUE) or in one (PHASE.NAME=VALUE), "
-                        "or a path (paths.NAME=VALUE)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="with --recipe: override an option in every phase (NAME=VALUE) or in one (PHASE.NAME=VALUE), "
+        "or a path (paths.NAME=VALUE)",
+    )
 
 
-def recipe_command(args: argparse.Namespace, task: str, config_type: type,
-                   make_loop: Callable[[dict[str, Any]], Any],
-                   add_arguments: Callable[[argparse.ArgumentParser], None]) -> list[Path] | None:
+def recipe_command(
+    args: argparse.Namespace,
+    task: str,
+    config_type: type,
+    make_loop: Callable[[dict[str, Any]], Any],
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+) -> list[Path] | None:
     """The part of ``train`` and ``train-detector`` that runs a recipe: None without --recipe
     (then --phase and --set are refused), else the exported folders. Flags of the task's own
     given with --recipe are refused: a recipe says every option, --set changes one."""

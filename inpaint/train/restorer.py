@@ -124,18 +124,27 @@ def build_model_config(cfg: TrainConfig, resumed: dict[str, Any] | None = None) 
 RUN_OPTIONS: dict[str, Any] = {"decoder_renorm": "joint", "prior": "none", **HEAD_OPTIONS}
 
 
-def _stage_summary(cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0,
-                   prior: str = "none") -> dict[str, Any]:
+def _stage_summary(
+    cfg: dict[str, Any], stage: int, steps: int, renorm: str, refine: int = 0, prior: str = "none"
+) -> dict[str, Any]:
     """What a model card needs to know about one training stage (or segment of one)."""
     weights = dataclasses.asdict(LossWeights(**cfg.get("loss_weights") or {}))
     if cfg.get("features") == "none":
         weights.update(perceptual=0.0, style=0.0)
     lr = cfg.get("lr") or STAGES[stage]
     return {
-        "stage": stage, "steps": steps, "lr": lr, "batch_size": cfg["batch_size"],
-        "crop": cfg["crop"], "scale": list(cfg.get("scale", (0.5, 1.0))), "features": cfg.get("features"),
-        "loss_weights": weights, "encoder_bn_frozen": stage == 2, "decoder_renorm": renorm,
-        "refine_channels": refine, **({"refine_lr": cfg.get("refine_lr") or lr} if refine else {}),
+        "stage": stage,
+        "steps": steps,
+        "lr": lr,
+        "batch_size": cfg["batch_size"],
+        "crop": cfg["crop"],
+        "scale": list(cfg.get("scale", (0.5, 1.0))),
+        "features": cfg.get("features"),
+        "loss_weights": weights,
+        "encoder_bn_frozen": stage == 2,
+        "decoder_renorm": renorm,
+        "refine_channels": refine,
+        **({"refine_lr": cfg.get("refine_lr") or lr} if refine else {}),
         **({"prior": prior} if prior != "none" else {}),  # absent in rows of runs without the option
     }
 
@@ -207,12 +216,18 @@ class RestorerTask(Task):
             return self.cfg.refine_lr
         return self.lr
 
-    def _load_weights(self, model: PConvUNet, state: dict[str, torch.Tensor], refine_channels: int, source: str,
-                      prior: str) -> bool:
+    def _load_weights(
+        self, model: PConvUNet, state: dict[str, torch.Tensor], refine_channels: int, source: str, prior: str
+    ) -> bool:
         added = load_weights_adding_head(model, state, refine_channels, source, prior)
         if added and self.rank == 0:
-            what = (f"a refinement head of {model.config.refine_channels} channels" if not refine_channels
-                    else "the gate to its smooth prior" if prior == "smooth" else f"the {model.config.prior} prior")
+            what = (
+                f"a refinement head of {model.config.refine_channels} channels"
+                if not refine_channels
+                else "the gate to its smooth prior"
+                if prior == "smooth"
+                else f"the {model.config.prior} prior"
+            )
             log.info("added %s to the model from %s", what, source)
         return added
 
@@ -236,8 +251,12 @@ class RestorerTask(Task):
         progress.seconds = float(meta.get("train_seconds", 0.0))
         progress.images_seen = int(meta.get("images_seen", 0))
         if self.rank == 0:
-            log.info("continuing the training record of %s: %d steps in %d stage rows", self.cfg.init,
-                     progress.earlier_steps, len(self.history))
+            log.info(
+                "continuing the training record of %s: %d steps in %d stage rows",
+                self.cfg.init,
+                progress.earlier_steps,
+                len(self.history),
+            )
 
     def _check_architecture(self, checkpoint_config: dict[str, Any], model: PConvUNet) -> None:
         def arch(d: dict[str, Any]) -> dict[str, Any]:
@@ -258,8 +277,9 @@ class RestorerTask(Task):
         renorm = ck["model_config"].get("decoder_renorm", "joint")
         source = str(self.checkpoint_path)
         # the checkpoint's current segment: the steps since its stage or its options last changed
-        done = _stage_summary(json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0),
-                              renorm, refine, prior)
+        done = _stage_summary(
+            json.loads(ck["train_config"]), ck["stage"], ck["step"] - ck.get("segment_start", 0), renorm, refine, prior
+        )
         progress.seconds, progress.images_seen = ck["seconds"], ck["images_seen"]
         if ck.get("stage") != self.cfg.stage:  # a new stage starts from the last stage's model, with a fresh optimiser
             self._load_weights(model, ck["model"], refine, source, prior)
@@ -267,8 +287,9 @@ class RestorerTask(Task):
             self.history.append(done)
             return Start(progress)
         if refine != model.config.refine_channels:
-            raise ValueError("a refinement head can only be added when a new stage starts "
-                             f"({source} is stage {ck.get('stage')})")
+            raise ValueError(
+                f"a refinement head can only be added when a new stage starts ({source} is stage {ck.get('stage')})"
+            )
         # a prior may join a trained head within a stage; the optimiser then starts afresh (it has
         # no state for the new weights)
         added = self._load_weights(model, ck["model"], refine, source, prior)
@@ -341,8 +362,10 @@ class RestorerTask(Task):
         from PIL import Image
 
         white = torch.ones(3, 1, 1, device=imgs.device)
-        rows = [torch.cat([imgs[i] * masks[i] + (1 - masks[i]) * white, comp[i], imgs[i]], dim=2)
-                for i in range(min(6, imgs.shape[0]))]
+        rows = [
+            torch.cat([imgs[i] * masks[i] + (1 - masks[i]) * white, comp[i], imgs[i]], dim=2)
+            for i in range(min(6, imgs.shape[0]))
+        ]
         grid = (torch.cat(rows, dim=1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
         folder = Path(self.cfg.out) / "samples"
         folder.mkdir(parents=True, exist_ok=True)
@@ -350,17 +373,35 @@ class RestorerTask(Task):
 
     # -- checkpoints and export
     def checkpoint_entries(self, model: PConvUNet, progress: Progress) -> dict[str, Any]:
-        return {"model_config": model.config.to_dict(), "train_config": json.dumps(dataclasses.asdict(self.cfg)),
-                "stage": self.cfg.stage, "history": json.dumps(self.history), "segment_start": self.segment_start}
+        return {
+            "model_config": model.config.to_dict(),
+            "train_config": json.dumps(dataclasses.asdict(self.cfg)),
+            "stage": self.cfg.stage,
+            "history": json.dumps(self.history),
+            "segment_start": self.segment_start,
+        }
 
     def export(self, model: PConvUNet, folder: Path, progress: Progress, provenance: dict[str, Any]) -> Path:
         cfg, config = self.cfg, model.config
         version = cfg.version or f"pconv-w{config.width}-d{config.depth}-s{progress.total_steps}"
-        current = _stage_summary(dataclasses.asdict(cfg), cfg.stage, progress.step - self.segment_start,
-                                 config.decoder_renorm, config.refine_channels, config.prior)
-        meta = {"steps": progress.total_steps, "images_seen": progress.images_seen,
-                "train_seconds": round(progress.seconds, 1), "stage": cfg.stage, "data": cfg.data, "crop": cfg.crop,
-                "stages": self.history + [current], **provenance}
+        current = _stage_summary(
+            dataclasses.asdict(cfg),
+            cfg.stage,
+            progress.step - self.segment_start,
+            config.decoder_renorm,
+            config.refine_channels,
+            config.prior,
+        )
+        meta = {
+            "steps": progress.total_steps,
+            "images_seen": progress.images_seen,
+            "train_seconds": round(progress.seconds, 1),
+            "stage": cfg.stage,
+            "data": cfg.data,
+            "crop": cfg.crop,
+            "stages": self.history + [current],
+            **provenance,
+        }
         keep_card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         trained_version = config.version
         config.version = version  # only in the exported config, not the checkpoint's
@@ -375,8 +416,10 @@ class RestorerTask(Task):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="", out="")
-    p.add_argument("--data", help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 "
-                                  "(required without --recipe)")
+    p.add_argument(
+        "--data",
+        help="dataset spec: kind:path[:weight],... with kind folder|celeba|places2 (required without --recipe)",
+    )
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, samples, exported model)")
     add_recipe_arguments(p)
     p.add_argument("--model", default=d.model, help="compact | paper256 | paper512 | a config.json")
@@ -384,12 +427,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int)
     p.add_argument("--dropout", type=float)
     p.add_argument("--crop", type=int, default=d.crop)
-    p.add_argument("--scale", type=float, nargs=2, default=d.scale, metavar=("MIN", "MAX"),
-                   help="crop side as a fraction of the photo's shorter side (multi-scale training)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        default=d.scale,
+        metavar=("MIN", "MAX"),
+        help="crop side as a fraction of the photo's shorter side (multi-scale training)",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--stage", type=int, choices=(1, 2), default=d.stage,
-                   help="1: lr 2e-4; 2: 5e-5, encoder BatchNorm frozen")
+    p.add_argument(
+        "--stage", type=int, choices=(1, 2), default=d.stage, help="1: lr 2e-4; 2: 5e-5, encoder BatchNorm frozen"
+    )
     p.add_argument("--lr", type=float)
     p.add_argument("--init", help="start from this model folder")
     p.add_argument("--no-resume", dest="resume", action="store_false")
@@ -404,21 +454,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-data")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--version")
-    p.add_argument("--decoder-renorm", choices=RENORMS,
-                   help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
-                        "(default: the preset's, per_group for compact; a resumed run keeps its own)")
-    p.add_argument("--refine-kernel", type=int,
-                   help="the refinement head's window over the known image (odd; default 3)")
-    p.add_argument("--prior", choices=PRIORS,
-                   help="what else the refinement head reads: 'smooth' = a fill of the hole between the harmonic and "
-                        "the biharmonic one (inpaint.fill); 'smooth_gated' = the same plus a per-pixel gate blending "
-                        "the output towards it; a run with a head may add either, or the gate to a smooth prior, "
-                        "when it resumes (default: the run's own, none)")
+    p.add_argument(
+        "--decoder-renorm",
+        choices=RENORMS,
+        help="joint (the paper's) or per_group: each decoder input renormalised by its own valid count "
+        "(default: the preset's, per_group for compact; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--refine-kernel", type=int, help="the refinement head's window over the known image (odd; default 3)"
+    )
+    p.add_argument(
+        "--prior",
+        choices=PRIORS,
+        help="what else the refinement head reads: 'smooth' = a fill of the hole between the harmonic and "
+        "the biharmonic one (inpaint.fill); 'smooth_gated' = the same plus a per-pixel gate blending "
+        "the output towards it; a run with a head may add either, or the gate to a smooth prior, "
+        "when it resumes (default: the run's own, none)",
+    )
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
-    p.add_argument("--refine-channels", type=int,
-                   help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "
-                        "a run without one can add one when a new stage starts "
-                        "(default: the preset's or the run's own)")
+    p.add_argument(
+        "--refine-channels",
+        type=int,
+        help="channels of a full-resolution refinement head after the decoder (0: none, the paper's); "
+        "a run without one can add one when a new stage starts "
+        "(default: the preset's or the run's own)",
+    )
 
 
 def _loop(options: dict[str, Any]) -> TrainingLoop:
@@ -435,8 +495,10 @@ def main(args: argparse.Namespace) -> int:
         folder = loop.fit()
         if folder is not None:
             p = loop.progress
-            print(f"exported {folder} after {p.total_steps} steps, {p.images_seen} images, "
-                  f"{p.images_seen / max(p.seconds, 1e-9):.1f} images/s")
+            print(
+                f"exported {folder} after {p.total_steps} steps, {p.images_seen} images, "
+                f"{p.images_seen / max(p.seconds, 1e-9):.1f} images/s"
+            )
     else:
         for folder in folders[-1:]:
             print(f"exported {folder}")

@@ -19,12 +19,15 @@ HEAD_OPTIONS: dict[str, Any] = {"refine_channels": 0, "refine_kernel": 3}
 def resumed_options(cfg: Any, checkpoint_config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """What a resumed run uses for each of ``options``: the flag's value when given, else the
     checkpoint's, else the value ``options`` says older checkpoints imply."""
-    return {name: getattr(cfg, name) if getattr(cfg, name) is not None else checkpoint_config.get(name, before)
-            for name, before in options.items()}
+    return {
+        name: getattr(cfg, name) if getattr(cfg, name) is not None else checkpoint_config.get(name, before)
+        for name, before in options.items()
+    }
 
 
-def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...],
-                               source: str) -> dict[str, torch.Tensor]:
+def load_weights_adding_inputs(
+    model: DamageNet, state: dict[str, torch.Tensor], line_sizes: tuple[int, ...], source: str
+) -> dict[str, torch.Tensor]:
     """``state`` (from a detector with ``line_sizes``) for ``model``: weights without line features
     may go into a model with them, the new inputs' weights of the first layer and the full-resolution
     line convolution starting at zero, so the model starts out as the one it continues (the first
@@ -34,8 +37,9 @@ def load_weights_adding_inputs(model: DamageNet, state: dict[str, torch.Tensor],
     if tuple(line_sizes) == wanted:
         return state
     if line_sizes:
-        raise ValueError(f"{source} has line features {list(line_sizes)}; this run wants {list(wanted)}: "
-                         "use a new --out")
+        raise ValueError(
+            f"{source} has line features {list(line_sizes)}; this run wants {list(wanted)}: use a new --out"
+        )
     key = "encoder.0.conv.weight"
     old = state[key]
     grown = old.new_zeros(old.shape[0], model.config.encoder_inputs, *old.shape[2:])
@@ -63,8 +67,10 @@ def widen_detector(model: DamageNet, width: int, *, seed: int = 0, noise: float 
     new_cfg = DamageNetConfig.from_dict({**cfg.to_dict(), "width": int(width)})
     old_ch, new_ch = cfg.channels, new_cfg.channels
     gen = torch.Generator().manual_seed(seed)
-    state = {k: v.detach().float().cpu().clone() if v.is_floating_point() else v.clone()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().float().cpu().clone() if v.is_floating_point() else v.clone()
+        for k, v in model.state_dict().items()
+    }
 
     def copies(n_old: int, n_new: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.cat([torch.arange(n_old), torch.randint(0, n_old, (n_new - n_old,), generator=gen)])
@@ -106,8 +112,9 @@ def widen_detector(model: DamageNet, width: int, *, seed: int = 0, noise: float 
     return wide.eval()
 
 
-def load_weights_adding_head(model: torch.nn.Module, state: dict[str, torch.Tensor], refine_channels: int,
-                             source: str, prior: str = "none") -> bool:
+def load_weights_adding_head(
+    model: torch.nn.Module, state: dict[str, torch.Tensor], refine_channels: int, source: str, prior: str = "none"
+) -> bool:
     """Load ``state`` (from a model whose refinement head has ``refine_channels``, 0 = none, and
     reads ``prior``) into ``model`` (a restorer or a damage detector). Weights without a head may go
     into a model with one, a head without a prior into one with a prior, and a smooth prior into a

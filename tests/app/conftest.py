@@ -64,8 +64,9 @@ def painted_layer(size: tuple[int, int], boxes: list[tuple[int, int, int, int]])
     return layer
 
 
-def mask_image(size: tuple[int, int], boxes: list[tuple[int, int, int, int]],
-               white_is_damage: bool = True) -> Image.Image:
+def mask_image(
+    size: tuple[int, int], boxes: list[tuple[int, int, int, int]], white_is_damage: bool = True
+) -> Image.Image:
     w, h = size
     a = np.zeros((h, w), np.uint8)
     for x0, y0, x1, y1 in boxes:
@@ -73,8 +74,9 @@ def mask_image(size: tuple[int, int], boxes: list[tuple[int, int, int, int]],
     return Image.fromarray(a if white_is_damage else 255 - a, "L")
 
 
-def make_study(engine, name: str = "Test study", mode: str = "pick", n_items: int = 3,
-               size: tuple[int, int] = (64, 48)) -> int:
+def make_study(
+    engine, name: str = "Test study", mode: str = "pick", n_items: int = 3, size: tuple[int, int] = (64, 48)
+) -> int:
     """A study whose items have stored photo, mask and three candidate images each: real
     damaged crops of the sample photo, restored by three classical methods."""
     from inpaint import restore
@@ -88,16 +90,23 @@ def make_study(engine, name: str = "Test study", mode: str = "pick", n_items: in
         damaged, known = synthesize_damage(source.crop((x, y, x + w, y + h)), "moderate", seed=i)
         photo = Image.fromarray(damaged)
         candidates = [
-            study.CandidateInfo(c.params["method"], c.params["dilation"], c.params["dropout"], seed=c.params["seed"],
-                                image_bytes=png_bytes(c.image))
+            study.CandidateInfo(
+                c.params["method"],
+                c.params["dilation"],
+                c.params["dropout"],
+                seed=c.params["seed"],
+                image_bytes=png_bytes(c.image),
+            )
             for method in ("telea", "ns", "biharmonic")
             for c in restore(photo, known, n=1, seed=i, method=method)
         ]
-        items.append((
-            study.PhotoInfo(w, h, image_bytes=png_bytes(photo)),
-            study.MaskInfo(w, h, hole_ratio=float((~known).mean()), image_bytes=png_bytes(known_to_image(known))),
-            candidates,
-        ))
+        items.append(
+            (
+                study.PhotoInfo(w, h, image_bytes=png_bytes(photo)),
+                study.MaskInfo(w, h, hole_ratio=float((~known).mean()), image_bytes=png_bytes(known_to_image(known))),
+                candidates,
+            )
+        )
     return study.create_study(engine, name, items, mode=mode, description="Which restoration looks best?")
 
 
@@ -151,13 +160,15 @@ def tiny_detector_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, tiny_detector_folder: Path) -> AppSettings:
-    return AppSettings.from_env({
-        "STUDY_DB_URL": f"sqlite:///{tmp_path / 'study.sqlite'}",
-        "STUDY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "APP_OUTPUT_DIR": str(tmp_path / "out"),
-        "APP_PREVIEW_SIDE": "256",
-        "INPAINT_DETECTOR_WEIGHTS": str(tiny_detector_folder),
-    })
+    return AppSettings.from_env(
+        {
+            "STUDY_DB_URL": f"sqlite:///{tmp_path / 'study.sqlite'}",
+            "STUDY_ADMIN_TOKEN": ADMIN_TOKEN,
+            "APP_OUTPUT_DIR": str(tmp_path / "out"),
+            "APP_PREVIEW_SIDE": "256",
+            "INPAINT_DETECTOR_WEIGHTS": str(tiny_detector_folder),
+        }
+    )
 
 
 @pytest.fixture

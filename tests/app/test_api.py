@@ -44,13 +44,16 @@ def test_restore_then_prefer_through_the_api(running_app: RunningApp, tmp_path: 
     again = client.predict("B", False, api_name="/prefer")
     assert "already recorded" in again
 
-    rows = _rows(running_app.db_url, """
+    rows = _rows(
+        running_app.db_url,
+        """
         SELECT r.kind, tc.position, c.method, c.seed, p.image IS NULL
         FROM responses r
         JOIN trial_candidates tc ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id
         JOIN candidates c ON c.id = r.chosen_candidate_id JOIN masks m ON m.id = c.mask_id
         JOIN photos p ON p.id = m.photo_id
-        WHERE r.trial_id = (SELECT max(trial_id) FROM responses)""")
+        WHERE r.trial_id = (SELECT max(trial_id) FROM responses)""",
+    )
     assert len(rows) == 1
     kind, position, method, seed, photo_not_kept = rows[0]
     assert (kind, position, photo_not_kept) == ("pick", 2, 1)  # B = the second shown, photo not stored

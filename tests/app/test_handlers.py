@@ -70,8 +70,14 @@ def test_settings_defaults_and_readable_errors():
     assert (s.max_upload_mb, s.queue_size, s.concurrency, s.preview_side) == (50.0, 16, 1, 1600)
     assert s.admin_token is None and s.weights is None and s.study.db_url.startswith("sqlite:///")
     assert s.detector == str(DEFAULT_DETECTOR)  # the bundled weights/damage-detector
-    s = AppSettings.from_env({"STUDY_ADMIN_TOKEN": "t", "INPAINT_WEIGHTS": "me/model", "APP_QUEUE_SIZE": "3",
-                              "INPAINT_DETECTOR_WEIGHTS": "me/detector"})
+    s = AppSettings.from_env(
+        {
+            "STUDY_ADMIN_TOKEN": "t",
+            "INPAINT_WEIGHTS": "me/model",
+            "APP_QUEUE_SIZE": "3",
+            "INPAINT_DETECTOR_WEIGHTS": "me/detector",
+        }
+    )
     assert (s.admin_token, s.weights, s.queue_size, s.detector) == ("t", "me/model", 3, "me/detector")
     with pytest.raises(ValueError, match="APP_QUEUE_SIZE must be a whole number"):
         AppSettings.from_env({"APP_QUEUE_SIZE": "many"})
@@ -205,8 +211,10 @@ def test_uploaded_masks_follow_the_convention_and_combine_with_strokes(tabs: Tab
     empty = editor_value(editor["background"], [])
     white = mask_image((96, 72), [(10, 10, 30, 20)])
     black = mask_image((96, 72), [(10, 10, 30, 20)], white_is_damage=False)
-    checks = [tab.check_mask(str(photo_file), empty, m, c) for m, c in
-              [(white, "auto"), (black, "auto"), (white, "white-is-damage"), (black, "black-is-damage")]]
+    checks = [
+        tab.check_mask(str(photo_file), empty, m, c)
+        for m, c in [(white, "auto"), (black, "auto"), (white, "white-is-damage"), (black, "black-is-damage")]
+    ]
     assert all(set(out) == tabs.outputs("check_mask") == tabs.outputs("check_convention") for out in checks)
     notes = [out[ui.mask_note] for out in checks]
     assert all("2.89 %" in n for n in notes), notes  # 200 of 6912 pixels
@@ -215,7 +223,9 @@ def test_uploaded_masks_follow_the_convention_and_combine_with_strokes(tabs: Tab
     both = tab.check_mask(str(photo_file), editor_value(editor["background"], [(50, 50, 60, 60)]), white, "auto")
     assert "4.34 %" in both[ui.mask_note] and "painted strokes and the uploaded mask" in both[ui.mask_note]
     assert tab.check_mask(None, None, white, "auto") == {
-        ui.overlay: None, ui.mask_note: "Upload a photo first: the damage is shown over it."}
+        ui.overlay: None,
+        ui.mask_note: "Upload a photo first: the damage is shown over it.",
+    }
     with pytest.raises(gr.Error, match="aspect"):
         tab.check_mask(str(photo_file), empty, mask_image((50, 50), [(1, 1, 5, 5)]), "auto")
 
@@ -286,8 +296,11 @@ def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(tab
     assert set(np.unique(layer[..., 3])) == {0, 255} and (layer[..., :3] == BRUSH_COLOUR).all()
     assert np.array_equal(np.asarray(suggested["background"]), value["background"])
     assert suggested["composite"] is suggested["background"]  # the editor loads the composite as the photo
-    assert re.fullmatch(r"Suggested \*\*\d+\.\d\d %\*\* of the photo as damage \(learned detector, \d+\.\d s\); "
-                        r"erase or add strokes, then Restore\.", note), note
+    assert re.fullmatch(
+        r"Suggested \*\*\d+\.\d\d %\*\* of the photo as damage \(learned detector, \d+\.\d s\); "
+        r"erase or add strokes, then Restore\.",
+        note,
+    ), note
     assert f"**{100 * detection.fraction:.2f} %**" in note
     assert overlay.size == (96, 72)
 
@@ -362,8 +375,9 @@ def test_a_large_photo_is_suggested_at_full_resolution_and_shown_on_the_preview(
 
 
 def test_without_the_learned_detector_the_classical_one_suggests(tmp_path, engine, settings, photo_file):
-    missing = AppSettings.from_env({"INPAINT_DETECTOR_WEIGHTS": str(tmp_path / "nowhere"),
-                                    "APP_OUTPUT_DIR": str(tmp_path)})
+    missing = AppSettings.from_env(
+        {"INPAINT_DETECTOR_WEIGHTS": str(tmp_path / "nowhere"), "APP_OUTPUT_DIR": str(tmp_path)}
+    )
     detector, problem = load_damage_detector(missing.detector)
     assert detector is None and "not found" in problem
     save_detector(DamageNet(DamageNetConfig(width=4, depth=3)), tmp_path / "random")  # steps = 0
@@ -404,11 +418,17 @@ def test_the_restoration_picked_on_the_page_is_the_one_preferred(tabs: Tabs, ser
     assert tabs.outputs("select_candidate") == {ui.choice, ui.favourite}
     assert tabs.outputs("pick_candidate") == {ui.favourite}
     assert tab.select(result, gr.SelectData(None, {"index": 2, "value": None, "selected": True})) == {
-        ui.choice: "C", ui.favourite: "C"}
+        ui.choice: "C",
+        ui.favourite: "C",
+    }
     assert tab.select(result, gr.SelectData(None, {"index": 7, "value": None, "selected": True})) == {
-        ui.choice: None, ui.favourite: None}
+        ui.choice: None,
+        ui.favourite: None,
+    }
     assert tab.select(None, gr.SelectData(None, {"index": 0, "value": None, "selected": True})) == {
-        ui.choice: None, ui.favourite: None}
+        ui.choice: None,
+        ui.favourite: None,
+    }
     assert tab.pick("A") == {ui.favourite: "A"} and tab.pick("") == {ui.favourite: None}
     participant = study.new_participant(engine, consent=True)
     status = prefs.prefer(result, "A", False, participant, "C")[ui.pref_status]  # the radio still said A
@@ -442,11 +462,15 @@ def test_a_choice_is_recorded_only_after_consent_with_order_and_parameters(tabs:
     assert "Recorded your choice (C)" in status
     with study.read_session(engine) as s:
         response = s.scalars(select(Response)).one()
-        shown = s.execute(select(TrialCandidate.position, Candidate.method, Candidate.dilation, Candidate.seed,
-                                 Candidate.image).join(Candidate).order_by(TrialCandidate.position)).all()
+        shown = s.execute(
+            select(TrialCandidate.position, Candidate.method, Candidate.dilation, Candidate.seed, Candidate.image)
+            .join(Candidate)
+            .order_by(TrialCandidate.position)
+        ).all()
         photo_image = s.scalar(select(Photo.image))
     assert [(m, d, seed) for _, m, d, seed, _ in shown] == [
-        (x.params["method"], x.params["dilation"], x.params["seed"]) for x in result.shown]
+        (x.params["method"], x.params["dilation"], x.params["seed"]) for x in result.shown
+    ]
     assert response.kind == "pick" and response.participant_id == participant and response.seconds >= 0
     assert response.chosen_candidate_id == result.candidate_ids[2]
     assert photo_image is None and all(image is None for *_, image in shown)  # not allowed to keep
@@ -565,8 +589,11 @@ def test_a_participant_completes_a_study_and_resumes_after_a_reload(tabs: Tabs, 
     progress = study.study_progress(engine, study_id, participant)
     assert progress.finished and progress.done == 3
     with study.read_session(engine) as s:
-        rows = s.execute(select(Trial.sequence, Response.kind, Response.chosen_candidate_id)
-                         .join(Response, Response.trial_id == Trial.id).order_by(Trial.sequence)).all()
+        rows = s.execute(
+            select(Trial.sequence, Response.kind, Response.chosen_candidate_id)
+            .join(Response, Response.trial_id == Trial.id)
+            .order_by(Trial.sequence)
+        ).all()
     assert [kind for _, kind, _ in rows] == ["pick", "none", "pick"]
     assert first_choice == "B" and rows[0][2] == first_ids[1]
 
@@ -647,8 +674,9 @@ def test_the_dashboard_needs_the_configured_token(tabs: Tabs, services, engine, 
 
     participant = study.new_participant(engine)
     for _ in range(2):
-        tabs.restore.preferences.prefer(restore_once(services, photo_file, n=2, classical=("telea",)), "A", False,
-                                        participant)
+        tabs.restore.preferences.prefer(
+            restore_once(services, photo_file, n=2, classical=("telea",)), "A", False, participant
+        )
     study_id = make_study(engine, name="Pilot", n_items=1)
     out = admin.unlock(ADMIN_TOKEN)
     assert set(out) == tabs.outputs("admin_unlock") == tabs.outputs("admin_unlock_enter")
@@ -681,8 +709,16 @@ def test_the_page_has_the_api_and_no_open_researcher_tab_without_a_token(tiny_mo
     open_settings = AppSettings.from_env({"APP_OUTPUT_DIR": str(tmp_path)})
     demo = app.build_demo(tiny_model, engine, open_settings)
     names = set(demo.get_api_info()["named_endpoints"])
-    assert {"/restore", "/suggest_damage", "/prefer", "/rank", "/none_acceptable", "/consent", "/study_start",
-            "/study_submit"} <= names
+    assert {
+        "/restore",
+        "/suggest_damage",
+        "/prefer",
+        "/rank",
+        "/none_acceptable",
+        "/consent",
+        "/study_start",
+        "/study_submit",
+    } <= names
     assert not any(name.startswith("/admin") for name in names)
     tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab)]
     assert {t.label: t.interactive for t in tabs} == {"Restore": True, "Study": True, "Researchers": False}

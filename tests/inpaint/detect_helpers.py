@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
 import numpy as np
 import torch
+
 from inpaint.nn.damagenet import DamageNet, DamageNetConfig
 from inpaint.train.detector import DetectorTask, DetectTrainConfig
 from inpaint.train.loop import TrainingLoop
-
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +35,11 @@ def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 1.5, base.shape), 0, 255).astype(np.uint8)
 
 
-
 def detector_loop(cfg: DetectTrainConfig) -> TrainingLoop:
     return TrainingLoop(DetectorTask(cfg))
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "inpaint", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "inpaint", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from tests.helpers import free_port
 from study.db import get_engine, init_db, write_session
 from study.inputs import CandidateInfo
 from study.models import Base, Candidate, SchemaVersion, Trial, TrialCandidate, utcnow
@@ -26,6 +25,7 @@ from study.record import (
     register_mask,
     register_photo,
 )
+from tests.helpers import free_port
 
 PG_SKIP_REASON = "PostgreSQL server binaries not found (apt-get install postgresql)"
 
@@ -88,10 +88,7 @@ def postgres_server() -> Iterator[str]:
             "UTF8",
             "--no-sync",
         )
-        options = (
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c full_page_writes=off"
-        )
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         run(
             str(bindir / "pg_ctl"),
             "-D",
@@ -138,9 +135,7 @@ def pg_database(postgres_server: str) -> Iterator[Engine]:
 def pg_engine(pg_database: Engine) -> Engine:
     """The test run's PostgreSQL database, emptied: each test starts from no data (TRUNCATE is
     much faster than creating a database per test)."""
-    tables = ", ".join(
-        f'"{name}"' for name in Base.metadata.tables if name != SchemaVersion.__tablename__
-    )
+    tables = ", ".join(f'"{name}"' for name in Base.metadata.tables if name != SchemaVersion.__tablename__)
     with pg_database.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     return pg_database
@@ -170,9 +165,7 @@ def make_task() -> Callable[..., Task]:
     ) -> Task:
         participant = new_participant(engine)
         photo = register_photo(engine, name.encode(), width=64, height=48, keep_image=True)
-        mask = register_mask(
-            engine, photo, f"{name}-mask".encode(), width=64, height=48, hole_ratio=0.125
-        )
+        mask = register_mask(engine, photo, f"{name}-mask".encode(), width=64, height=48, hole_ratio=0.125)
         candidates = register_candidates(
             engine,
             mask,
@@ -212,9 +205,7 @@ def bulk_trials() -> Callable[[Engine, str, list[int], int], list[int]]:
                 "shown_at": now,
             }
             trial_ids = list(
-                connection.scalars(
-                    insert(Trial).returning(Trial.id, sort_by_parameter_order=True), [row] * n
-                )
+                connection.scalars(insert(Trial).returning(Trial.id, sort_by_parameter_order=True), [row] * n)
             )
             connection.execute(
                 insert(TrialCandidate),
@@ -229,9 +220,7 @@ def bulk_trials() -> Callable[[Engine, str, list[int], int], list[int]]:
     return make
 
 
-def _write_png(
-    path: Path, size=(16, 12), colour=(120, 90, 60), hole: tuple[int, int, int, int] | None = None
-) -> None:
+def _write_png(path: Path, size=(16, 12), colour=(120, 90, 60), hole: tuple[int, int, int, int] | None = None) -> None:
     from PIL import Image, ImageDraw
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,7 @@ def write_responses(
     ids = []
     try:
         for i in range(count):
-            shown = list(candidate_ids[i % len(candidate_ids) :]) + list(
-                candidate_ids[: i % len(candidate_ids)]
-            )
+            shown = list(candidate_ids[i % len(candidate_ids) :]) + list(candidate_ids[: i % len(candidate_ids)])
             trial = start_trial(engine, participant_id, shown)
             response = record_response(
                 engine, trial, participant_id, f"{token_prefix}-{i}", choice=shown[0], seconds=0.5
@@ -74,6 +72,4 @@ def _print_id(response_id: int) -> None:
 
 if __name__ == "__main__":
     url, participant, candidates, count, prefix = sys.argv[1:6]
-    write_responses(
-        url, participant, [int(c) for c in candidates.split(",")], int(count), prefix, _print_id
-    )
+    write_responses(url, participant, [int(c) for c in candidates.split(",")], int(count), prefix, _print_id)

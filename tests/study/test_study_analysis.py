@@ -65,13 +65,9 @@ def test_fleiss_kappa_matches_hand_computation():
 
 def test_free_marginal_kappa_matches_hand_computation():
     assert free_marginal_kappa(np.array([[2, 0], [1, 1]]), np.array([2, 2])) == pytest.approx(0.0)
-    assert free_marginal_kappa(np.array([[3, 0, 0], [0, 3, 0]]), np.array([3, 3])) == pytest.approx(
-        1.0
-    )
+    assert free_marginal_kappa(np.array([[3, 0, 0], [0, 3, 0]]), np.array([3, 3])) == pytest.approx(1.0)
     # P = (1/3 + 1) / 2 = 2/3 with 3 raters; chance 1/3 -> (2/3 - 1/3) / (2/3) = 1/2
-    assert free_marginal_kappa(np.array([[2, 1, 0], [3, 0, 0]]), np.array([3, 3])) == pytest.approx(
-        0.5
-    )
+    assert free_marginal_kappa(np.array([[2, 1, 0], [3, 0, 0]]), np.array([3, 3])) == pytest.approx(0.5)
 
 
 def _pl_choice(rng: np.random.Generator, strengths: np.ndarray) -> int:
@@ -161,9 +157,7 @@ Chooser = Callable[[np.random.Generator, list[str], int], list[int]]
 best first (only the first is used for a pick)."""
 
 
-def _simulate(
-    engine, name: str, choose: Chooser, *, mode="pick", participants=30, items=8, seed=0
-) -> int:
+def _simulate(engine, name: str, choose: Chooser, *, mode="pick", participants=30, items=8, seed=0) -> int:
     study_id = create_study(engine, name, _study_items(items), mode=mode, candidates_per_trial=3)
     with read_session(engine) as session:
         condition = {c.id: c.condition for c in session.scalars(select(Candidate))}
@@ -230,9 +224,7 @@ def study_db(tmp_path_factory):
     flat = {condition: 0.0 for condition in TRUTH}
     ids = {
         "planted": _simulate(engine, "planted", plackett_luce_chooser(), seed=1),
-        "ranked": _simulate(
-            engine, "ranked", plackett_luce_chooser(), mode="rank", participants=20, seed=2
-        ),
+        "ranked": _simulate(engine, "ranked", plackett_luce_chooser(), mode="rank", participants=20, seed=2),
         "first wins": _simulate(
             engine,
             "first wins",
@@ -240,9 +232,7 @@ def study_db(tmp_path_factory):
             participants=20,
             seed=3,
         ),
-        "no preference": _simulate(
-            engine, "no preference", plackett_luce_chooser(strengths=flat), seed=4
-        ),
+        "no preference": _simulate(engine, "no preference", plackett_luce_chooser(strengths=flat), seed=4),
         "photo taste": _simulate(
             engine,
             "photo taste",
@@ -270,10 +260,7 @@ def test_analysis_recovers_the_planted_preference_from_picks(study_db, tmp_path)
             < table.loc[condition, "strength_ci_high"]
         )
     # Separated beyond their intervals: the best is credibly better than the worst.
-    assert (
-        table.loc["pconv/d2/p0", "strength_ci_low"]
-        > table.loc["biharmonic/d0/p0", "strength_ci_high"]
-    )
+    assert table.loc["pconv/d2/p0", "strength_ci_low"] > table.loc["biharmonic/d0/p0", "strength_ci_high"]
     best = table.loc["pconv/d2/p0"]
     assert best["win_ci_low"] > best["chance_rate"] == pytest.approx(1 / 3)
     assert table.loc["biharmonic/d0/p0", "win_ci_high"] < 1 / 3
@@ -303,11 +290,7 @@ def test_analysis_detects_position_bias(study_db):
     report = analyze(engine, study_id=ids["first wins"], n_bootstrap=0)
     (test,) = report.position_tests
     assert test["n_shown"] == 3 and test["trials"] == 160
-    assert (
-        test["first_rate"] > 0.55
-        and test["first_p_value"] < 1e-6
-        and test["uniform_p_value"] < 1e-6
-    )
+    assert test["first_rate"] > 0.55 and test["first_p_value"] < 1e-6 and test["uniform_p_value"] < 1e-6
     first = report.position_bias.query("position == 1").iloc[0]
     assert first["ci_low"] > first["expected_rate"]
     # Positions are randomised, so the bias does not leak into the conditions' strengths.

@@ -50,12 +50,7 @@ def test_init_and_create_report_what_they_did(db_url, tmp_path, capsys, make_stu
     assert "schema version 1" in capsys.readouterr().out
     assert main(["init", "--db", db_url]) == 0  # idempotent
     folder = make_study_folder(tmp_path / "study")
-    assert (
-        main(
-            ["create", "--db", db_url, "--name", "pilot", "--folder", str(folder), "--mode", "rank"]
-        )
-        == 0
-    )
+    assert main(["create", "--db", db_url, "--name", "pilot", "--folder", str(folder), "--mode", "rank"]) == 0
     assert "created study 'pilot' (id 1): 2 items, 4 candidates" in capsys.readouterr().out
 
 
@@ -165,11 +160,7 @@ def test_python_dash_m_study_exits_2_without_traceback(tmp_path):
         env=env,
         timeout=60,
     )
-    assert (
-        usage.returncode == 2
-        and "invalid choice" in usage.stderr
-        and "Traceback" not in usage.stderr
-    )
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr and "Traceback" not in usage.stderr
     helped = subprocess.run(
         [sys.executable, "-m", "study", "--help"],
         capture_output=True,

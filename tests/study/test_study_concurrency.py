@@ -49,18 +49,13 @@ def _stored(engine) -> tuple[list[int], int, int]:
         tokens = session.scalar(select(func.count(func.distinct(Response.client_token))))
         doubly = session.scalar(
             select(func.count()).select_from(
-                select(Response.trial_id)
-                .group_by(Response.trial_id)
-                .having(func.count() > 1)
-                .subquery()
+                select(Response.trial_id).group_by(Response.trial_id).having(func.count() > 1).subquery()
             )
         )
     return ids, int(tokens or 0), int(doubly or 0)
 
 
-def test_16_threads_record_2000_responses_none_lost_none_duplicated(
-    load_engine, make_task, bulk_trials
-):
+def test_16_threads_record_2000_responses_none_lost_none_duplicated(load_engine, make_task, bulk_trials):
     engine = load_engine
     threads = 16
     per_thread = TOTAL // threads
@@ -76,9 +71,7 @@ def test_16_threads_record_2000_responses_none_lost_none_duplicated(
         for j, trial in enumerate(trials[index]):
             token = f"t{index}-{j}"
             choice = candidates[j % 3]
-            response = record_response(
-                engine, trial, participant, token, choice=choice, seconds=1.0
-            )
+            response = record_response(engine, trial, participant, token, choice=choice, seconds=1.0)
             if j % 4 == 0:  # a double click / retry with the same token records nothing new
                 assert record_response(engine, trial, participant, token, choice=choice) == response
             ids.append(response)
@@ -104,9 +97,7 @@ def test_threads_showing_and_answering_trials_concurrently(load_engine, make_tas
         for j in range(25):
             shown = candidates[j % 3 :] + candidates[: j % 3]
             trial = start_trial(engine, participant, shown)
-            ids.append(
-                record_response(engine, trial, participant, f"{participant}-{j}", choice=shown[1])
-            )
+            ids.append(record_response(engine, trial, participant, f"{participant}-{j}", choice=shown[1]))
         return ids
 
     with ThreadPoolExecutor(8) as pool:
@@ -115,9 +106,7 @@ def test_threads_showing_and_answering_trials_concurrently(load_engine, make_tas
     assert sorted(stored) == sorted(returned) and len(stored) == 200 and doubly == 0
 
 
-def test_several_processes_record_2000_responses(
-    db_url, load_engine, make_task, bulk_trials, monkeypatch
-):
+def test_several_processes_record_2000_responses(db_url, load_engine, make_task, bulk_trials, monkeypatch):
     engine = load_engine
     processes = 4
     per_process = TOTAL // processes
@@ -153,9 +142,7 @@ def test_writer_killed_with_sigkill_keeps_every_committed_response(db_url, engin
     participant, _, candidates = make_task(engine)
     engine.dispose()
     wanted = 150
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     writer = subprocess.Popen(
         [
             sys.executable,

@@ -66,9 +66,7 @@ def test_imports_have_no_side_effects_and_never_pull_in_torch_inpaint_or_gradio(
         "import study.analysis, study.export, study.sync, study.cli, study.folder, study.stats\n"
         "print([m for m in ('torch', 'inpaint', 'gradio') if m in sys.modules])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]", "[]"]
 
@@ -200,9 +198,7 @@ def test_file_that_is_not_a_database_gives_a_storage_error(tmp_path):
 def test_write_session_rolls_back_everything_on_error(engine):
     with pytest.raises(StudyError):
         with write_session(engine) as session:
-            session.execute(
-                text("INSERT INTO participants (id, created_at) VALUES ('abc', '2026-01-01')")
-            )
+            session.execute(text("INSERT INTO participants (id, created_at) VALUES ('abc', '2026-01-01')"))
             raise StudyError("validation failed after a write")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM participants").scalar() == 0

@@ -70,10 +70,7 @@ def test_long_table_has_one_row_per_trial_and_shown_candidate(any_engine, votes)
     unanswered = long[long["trial_id"] == ids["open"]]
     assert not unanswered["answered"].any()
     assert unanswered["chosen"].isna().all() and unanswered["response_id"].isna().all()
-    assert (
-        str(long["trial_shown_at"].dtype).startswith("datetime64")
-        and long["trial_shown_at"].dt.tz is not None
-    )
+    assert str(long["trial_shown_at"].dtype).startswith("datetime64") and long["trial_shown_at"].dt.tz is not None
     assert long["participant_id"].eq(ids["participant"]).all()
 
 

@@ -33,9 +33,7 @@ def _items(n: int, methods=METHODS[:3], tag: str = "") -> list[StudyItemInfo]:
         StudyItemInfo(
             photo=PhotoInfo(width=8, height=8, image_bytes=f"photo{tag}{i}".encode()),
             mask=MaskInfo(width=8, height=8, hole_ratio=0.2, image_bytes=f"mask{tag}{i}".encode()),
-            candidates=tuple(
-                CandidateInfo(m, dilation=1, image_bytes=f"{tag}{i}-{m}".encode()) for m in methods
-            ),
+            candidates=tuple(CandidateInfo(m, dilation=1, image_bytes=f"{tag}{i}-{m}".encode()) for m in methods),
             label=f"item {i}",
         )
         for i in range(n)
@@ -158,9 +156,7 @@ def test_plans_balance_items_and_candidates_across_participants(engine):
     for participant in participants:
         next_trial(engine, study_id, participant, rng=rng)
     with read_session(engine) as session:
-        item_counts = Counter(
-            session.scalars(select(Trial.mask_id).where(Trial.study_id == study_id))
-        )
+        item_counts = Counter(session.scalars(select(Trial.mask_id).where(Trial.study_id == study_id)))
         candidate_counts = Counter(
             session.scalars(
                 select(TrialCandidate.candidate_id)
@@ -176,9 +172,7 @@ def test_plans_balance_items_and_candidates_across_participants(engine):
             )
         )
     assert sorted(item_counts.values()) == [4] * 6  # 12 participants x 2 trials / 6 items
-    assert len(candidate_counts) == 24 and set(candidate_counts.values()) == {
-        2
-    }  # 4 per item, evenly
+    assert len(candidate_counts) == 24 and set(candidate_counts.values()) == {2}  # 4 per item, evenly
     # On-screen order is shuffled: many different candidates are shown first, not one per item.
     assert len(first_shown) > 6
 
@@ -200,9 +194,7 @@ def test_study_mode_decides_what_a_response_may_be(engine):
     assert trial.mode == "rank"
     with pytest.raises(StudyError, match="asks for a full ranking"):
         record_response(engine, trial.trial_id, participant, "a", choice=trial.candidate_ids[0])
-    record_response(
-        engine, trial.trial_id, participant, "b", ranking=list(trial.candidate_ids[::-1])
-    )
+    record_response(engine, trial.trial_id, participant, "b", ranking=list(trial.candidate_ids[::-1]))
     picked = create_study(engine, "picked", _items(1, tag="p"))
     trial = next_trial(engine, picked, participant)
     with pytest.raises(StudyError, match="asks for a single choice"):

@@ -69,13 +69,9 @@ def test_registration_validates_its_input(any_engine):
         register_mask(any_engine, 999, b"m", width=1, height=1, hole_ratio=0.5)
     mask = register_mask(any_engine, photo, b"m", width=1, height=1, hole_ratio=0.5)
     with pytest.raises(StudyError, match="dropout"):
-        register_candidates(
-            any_engine, mask, [CandidateInfo("pconv", dropout=1.5, image_sha256="a" * 64)]
-        )
+        register_candidates(any_engine, mask, [CandidateInfo("pconv", dropout=1.5, image_sha256="a" * 64)])
     with pytest.raises(StudyError, match="dilation"):
-        register_candidates(
-            any_engine, mask, [CandidateInfo("pconv", dilation=-1, image_sha256="a" * 64)]
-        )
+        register_candidates(any_engine, mask, [CandidateInfo("pconv", dilation=-1, image_sha256="a" * 64)])
     with pytest.raises(StudyError, match="unknown mask"):
         register_candidates(any_engine, 999, [CandidateInfo("pconv", image_sha256="a" * 64)])
     assert _count(any_engine, Candidate) == 0
@@ -85,9 +81,7 @@ def test_candidates_keep_their_parameters_and_are_registered_once(any_engine):
     photo = register_photo(any_engine, b"p", width=4, height=4)
     mask = register_mask(any_engine, photo, b"m", width=4, height=4, hole_ratio=0.25)
     infos = [
-        CandidateInfo(
-            "pconv", dilation=2, dropout=0.1, seed=7, model_version="v1", image_bytes=b"a"
-        ),
+        CandidateInfo("pconv", dilation=2, dropout=0.1, seed=7, model_version="v1", image_bytes=b"a"),
         CandidateInfo("telea", image_sha256=sha256_hex(b"b")),
     ]
     ids = register_candidates(any_engine, mask, infos)
@@ -138,12 +132,8 @@ def test_trial_validation(any_engine, make_task):
 def test_pick_is_recorded_once_per_client_token(any_engine, make_task):
     participant, _, candidates = make_task(any_engine)
     trial = start_trial(any_engine, participant, candidates)
-    first = record_response(
-        any_engine, trial, participant, "tok-1", choice=candidates[1], seconds=3.2
-    )
-    again = record_response(
-        any_engine, trial, participant, "tok-1", choice=candidates[1], seconds=3.2
-    )
+    first = record_response(any_engine, trial, participant, "tok-1", choice=candidates[1], seconds=3.2)
+    again = record_response(any_engine, trial, participant, "tok-1", choice=candidates[1], seconds=3.2)
     assert first == again
     with read_session(any_engine) as session:
         response = session.get(Response, first)
@@ -164,9 +154,7 @@ def test_ranking_and_none_acceptable(any_engine, make_task):
     response = record_response(any_engine, ranked, participant, "r", ranking=ranking)
     with read_session(any_engine) as session:
         ranks = session.execute(
-            select(ResponseRank.candidate_id, ResponseRank.rank).where(
-                ResponseRank.response_id == response
-            )
+            select(ResponseRank.candidate_id, ResponseRank.rank).where(ResponseRank.response_id == response)
         ).all()
         assert sorted((rank, cid) for cid, rank in ranks) == [
             (1, ranking[0]),

@@ -71,9 +71,7 @@ def test_snapshot_while_another_thread_writes(engine, make_task, tmp_path):
     writer.start()
     try:
         counts = [
-            _responses_in(
-                (snapshot(engine, tmp_path / f"s{i}", exports=False)[0]).read_bytes(), tmp_path
-            )
+            _responses_in((snapshot(engine, tmp_path / f"s{i}", exports=False)[0]).read_bytes(), tmp_path)
             for i in range(3)
         ]
     finally:
@@ -104,9 +102,7 @@ class FakeHub:
             future.set_exception(error)
         return future
 
-    def create_commit(
-        self, *, repo_id: str, repo_type: str | None, operations: list, **kwargs: Any
-    ) -> SimpleNamespace:
+    def create_commit(self, *, repo_id: str, repo_type: str | None, operations: list, **kwargs: Any) -> SimpleNamespace:
         assert repo_type == "dataset"
         files = {op.path_in_repo: op.path_or_fileobj.read() for op in operations}
         with self._lock:
@@ -119,9 +115,7 @@ def test_start_sync_pushes_snapshots_of_new_data_only(engine, make_task, tmp_pat
     participant, _, candidates = make_task(engine)
     _vote(engine, participant, candidates, "first")
     hub = FakeHub()
-    scheduler = start_sync(
-        engine, "lab/restoration-votes", every_minutes=60, folder=tmp_path / "staging", hf_api=hub
-    )
+    scheduler = start_sync(engine, "lab/restoration-votes", every_minutes=60, folder=tmp_path / "staging", hf_api=hub)
     try:
         assert hub.committed.wait(timeout=60), "the scheduler's first push did not happen"
         assert hub.repos == [
@@ -163,9 +157,7 @@ def test_a_failed_upload_is_retried_at_the_next_push(engine, make_task, tmp_path
         return original(**kwargs)
 
     hub.create_commit = flaky_commit  # type: ignore[method-assign]
-    scheduler = start_sync(
-        engine, "lab/votes", every_minutes=60, folder=tmp_path / "staging", hf_api=hub
-    )
+    scheduler = start_sync(engine, "lab/votes", every_minutes=60, folder=tmp_path / "staging", hf_api=hub)
     try:
         assert hub.committed.wait(timeout=60)
         hub.committed.clear()

@@ -101,8 +101,14 @@ def image_bytes(fmt: str, size=(300, 280), *, seed: int = 0, mode: str = "RGB", 
 
 
 def prov(path: str = "a.jpg", package: str = "pkg") -> Provenance:
-    return Provenance(source_package=package, package_version="1.0", original_path=path,
-                      license="CC0-1.0", license_source="test", copyright="someone")
+    return Provenance(
+        source_package=package,
+        package_version="1.0",
+        original_path=path,
+        license="CC0-1.0",
+        license_source="test",
+        copyright="someone",
+    )
 
 
 # ----------------------------------------------------------------------------- .rcc reader
@@ -129,8 +135,9 @@ def test_rcc_reads_nested_compressed_and_plain_files(version: int) -> None:
 
 def test_rcc_extract_filters_and_keeps_paths(tmp_path: Path) -> None:
     bundle = tmp_path / "b.rcc"
-    bundle.write_bytes(make_rcc({"a/b/photo.png": (b"png", True), "a/b/x.svg": (b"svg", False),
-                                 "a/c.ogg": (b"ogg", False)}))
+    bundle.write_bytes(
+        make_rcc({"a/b/photo.png": (b"png", True), "a/b/x.svg": (b"svg", False), "a/c.ogg": (b"ogg", False)})
+    )
     written = extract_rcc(bundle, tmp_path / "out", keep=lambda p: not p.endswith((".svg", ".ogg")))
     assert written == [tmp_path / "out/a/b/photo.png"]
     assert written[0].read_bytes() == b"png"
@@ -216,11 +223,13 @@ def test_resolve_license_prefers_upstream_then_specific_debian_then_package_wide
     c = Dep5Copyright.parse(COPYRIGHT)
     upstream = open_photos.UpstreamLicense("CC-BY-2.0", "Flickr user", "README")
     lic, source, holder = open_photos.resolve_license(
-        open_photos.Candidate("x", "x", b"", ("nature/Dune.jpg",), upstream), c)
+        open_photos.Candidate("x", "x", b"", ("nature/Dune.jpg",), upstream), c
+    )
     assert (lic, holder) == ("CC-BY-2.0", "Flickr user") and "CC-BY-SA-4.0" in source
     # the first source path only matches Files: *, the alternative (renamed file) is specific
     lic, source, _ = open_photos.resolve_license(
-        open_photos.Candidate("x", "x", b"", ("nature/Storm.webp", "nature/Storm.jpg")), c)
+        open_photos.Candidate("x", "x", b"", ("nature/Storm.webp", "nature/Storm.jpg")), c
+    )
     assert lic == "CC0-1.0" and "Files: nature/Storm.jpg" in source
     lic, source, _ = open_photos.resolve_license(open_photos.Candidate("x", "x", b"", ("a.c",)), c)
     assert lic == "GPL-2+" and "package-wide" in source
@@ -228,15 +237,21 @@ def test_resolve_license_prefers_upstream_then_specific_debian_then_package_wide
 
 
 def test_gcompris_readme_and_license_names() -> None:
-    text = ("Copyright: Someone\nLicense: CC-BY-SA 4.0\nFiles:\nkey.svg\nwonders/petra.webp\n\n"
-            "Copyright: Other\nFiles: bee.webp\nSource: https://example.org/File:x.jpg\n"
-            "License: Public Domain\n")
+    text = (
+        "Copyright: Someone\nLicense: CC-BY-SA 4.0\nFiles:\nkey.svg\nwonders/petra.webp\n\n"
+        "Copyright: Other\nFiles: bee.webp\nSource: https://example.org/File:x.jpg\n"
+        "License: Public Domain\n"
+    )
     parsed = open_photos.parse_gcompris_readme(text)
     assert parsed["wonders/petra.webp"] == ("CC-BY-SA-4.0", "Someone")
     assert parsed["bee.webp"] == ("public-domain", "Other")
     norm = open_photos.normalize_license
-    assert [norm(x) for x in ("CC-BY 2.0", "LGPLv3", "GNU-FDL", "CC0-1.0")] == \
-        ["CC-BY-2.0", "LGPL-3", "GFDL", "CC0-1.0"]
+    assert [norm(x) for x in ("CC-BY 2.0", "LGPLv3", "GNU-FDL", "CC0-1.0")] == [
+        "CC-BY-2.0",
+        "LGPL-3",
+        "GFDL",
+        "CC0-1.0",
+    ]
 
 
 # ----------------------------------------------------------------------------- store + manifest
@@ -251,15 +266,15 @@ def test_store_keeps_jpeg_png_bytes_and_converts_webp(tmp_path: Path) -> None:
     for i, data in enumerate([jpeg, png, lossy, lossless, alpha]):
         assert store.add(data, subdir="pkg", stem=f"p{i}", provenance=prov(f"p{i}")) is AddResult.ADDED
     files = {r.original_path: r.file for r in store.rows}
-    assert files == {"p0": "pkg/p0.jpg", "p1": "pkg/p1.png", "p2": "pkg/p2.jpg",
-                     "p3": "pkg/p3.png", "p4": "pkg/p4.png"}
+    assert files == {"p0": "pkg/p0.jpg", "p1": "pkg/p1.png", "p2": "pkg/p2.jpg", "p3": "pkg/p3.png", "p4": "pkg/p4.png"}
     assert (tmp_path / "pkg/p0.jpg").read_bytes() == jpeg  # no second lossy generation
     assert (tmp_path / "pkg/p1.png").read_bytes() == png
     with Image.open(tmp_path / "pkg/p2.jpg") as im:
         assert im.format == "JPEG" and im.size == (300, 280)
     with Image.open(tmp_path / "pkg/p3.png") as im:  # lossless stays lossless
-        assert np.array_equal(np.asarray(im.convert("RGB")),
-                              np.asarray(Image.open(io.BytesIO(lossless)).convert("RGB")))
+        assert np.array_equal(
+            np.asarray(im.convert("RGB")), np.asarray(Image.open(io.BytesIO(lossless)).convert("RGB"))
+        )
 
 
 def test_store_rejects_small_corrupt_and_duplicate_photos(tmp_path: Path, caplog) -> None:
@@ -268,8 +283,7 @@ def test_store_rejects_small_corrupt_and_duplicate_photos(tmp_path: Path, caplog
     assert store.add(png, subdir="a", stem="x", provenance=prov("x")) is AddResult.ADDED
     same_pixels = io.BytesIO()
     Image.open(io.BytesIO(png)).save(same_pixels, "WEBP", lossless=True)
-    assert store.add(same_pixels.getvalue(), subdir="b", stem="y",
-                     provenance=prov("y", "other")) is AddResult.DUPLICATE
+    assert store.add(same_pixels.getvalue(), subdir="b", stem="y", provenance=prov("y", "other")) is AddResult.DUPLICATE
     small = image_bytes("JPEG", size=(300, 200))
     assert store.add(small, subdir="a", stem="s", provenance=prov("s")) is AddResult.TOO_SMALL
     assert store.add(b"not an image", subdir="a", stem="g", provenance=prov("g")) is AddResult.UNREADABLE
@@ -287,8 +301,7 @@ def test_store_renames_on_collision_and_is_idempotent(tmp_path: Path) -> None:
     assert sorted(r.file for r in store.rows) == ["g/giraffe-2.png", "g/giraffe.png"]
     again = PhotoStore(tmp_path)
     assert again.has("pkg", "one")
-    assert again.add(b"never decoded", subdir="g", stem="giraffe",
-                     provenance=prov("one")) is AddResult.ALREADY_STORED
+    assert again.add(b"never decoded", subdir="g", stem="giraffe", provenance=prov("one")) is AddResult.ALREADY_STORED
     (tmp_path / "g/giraffe.png").unlink()  # a deleted photo is fetched again
     assert not PhotoStore(tmp_path).has("pkg", "one")
 
@@ -300,8 +313,16 @@ def test_manifest_round_trip_columns_and_hashes(tmp_path: Path) -> None:
     path = store.save()
     with path.open(newline="") as fh:
         header = next(csv.reader(fh))
-    assert header[:8] == ["file", "source_package", "package_version", "original_path", "license",
-                          "width", "height", "sha256"]
+    assert header[:8] == [
+        "file",
+        "source_package",
+        "package_version",
+        "original_path",
+        "license",
+        "width",
+        "height",
+        "sha256",
+    ]
     assert tuple(header) == FIELDS
     (row,) = read_manifest(path)
     assert (row.width, row.height, row.role, row.license) == (300, 280, "train", "CC0-1.0")
@@ -328,39 +349,46 @@ def test_lomiri_plasma_palapeli_finders_follow_the_data_doc(tmp_path: Path) -> N
     base = "usr/share/wallpapers/Kite"
     for size in ("640x480", "2560x1600", "1920x1080"):
         _put(tmp_path, f"{base}/contents/images/{size}.jpg", jpg)
-    _put(tmp_path, f"{base}/metadata.json",
-         b'{"KPlugin": {"License": "LGPLv3", "Authors": [{"Name": "R. S."}]}}')
+    _put(tmp_path, f"{base}/metadata.json", b'{"KPlugin": {"License": "LGPLv3", "Authors": [{"Name": "R. S."}]}}')
     (kite,) = list(open_photos.find_plasma(tmp_path))
     assert kite.original_path.endswith("2560x1600.jpg") and kite.stem == "Kite"
     assert kite.upstream == open_photos.UpstreamLicense("LGPL-3", "R. S.", f"{base}/metadata.json")
 
     col = "usr/share/palapeli/collection"
     _put(tmp_path, f"{col}/citrus-fruits.jpg", jpg)
-    _put(tmp_path, f"{col}/citrus-fruits.desktop",
-         b"[Desktop Entry]\nX-KDE-PluginInfo-Author=USDA\nX-KDE-PluginInfo-License=Public Domain\n")
+    _put(
+        tmp_path,
+        f"{col}/citrus-fruits.desktop",
+        b"[Desktop Entry]\nX-KDE-PluginInfo-Author=USDA\nX-KDE-PluginInfo-License=Public Domain\n",
+    )
     (citrus,) = list(open_photos.find_palapeli(tmp_path))
     assert (citrus.upstream.license, citrus.upstream.copyright) == ("public-domain", "USDA")
 
 
 def test_gcompris_finder_reads_bundles_and_readme_licenses(tmp_path: Path) -> None:
     act = "gcompris/src/activities"
-    bundle = make_rcc({
-        f"{act}/erase/resource/cat.webp": (image_bytes("WEBP"), True),
-        f"{act}/erase/resource/logo.svg": (b"<svg/>", False),
-        f"{act}/erase/resource/README": (
-            b"Copyright: Cat Owner\nLicense: CC0-1.0\nFiles: cat.webp\n", False),
-        f"{act}/erase/Erase.qml": (b"Item {}", True),
-        f"{act}/explore_monuments/resource/france/tower.webp": (image_bytes("WEBP", seed=2), True),
-        f"{act}/explore_monuments/resource/README": (
-            b"Copyright: P\nLicense: Public Domain\nFiles:\nfrance/tower.webp\n", False),
-    })
+    bundle = make_rcc(
+        {
+            f"{act}/erase/resource/cat.webp": (image_bytes("WEBP"), True),
+            f"{act}/erase/resource/logo.svg": (b"<svg/>", False),
+            f"{act}/erase/resource/README": (b"Copyright: Cat Owner\nLicense: CC0-1.0\nFiles: cat.webp\n", False),
+            f"{act}/erase/Erase.qml": (b"Item {}", True),
+            f"{act}/explore_monuments/resource/france/tower.webp": (image_bytes("WEBP", seed=2), True),
+            f"{act}/explore_monuments/resource/README": (
+                b"Copyright: P\nLicense: Public Domain\nFiles:\nfrance/tower.webp\n",
+                False,
+            ),
+        }
+    )
     _put(tmp_path, "usr/share/gcompris-qt/rcc/all.rcc", bundle)
     found = {c.stem: c for c in open_photos.find_gcompris(tmp_path)}
     assert set(found) == {"erase_cat", "explore_monuments_france_tower"}
     assert found["erase_cat"].upstream.license == "CC0-1.0"
     assert found["explore_monuments_france_tower"].upstream.license == "public-domain"
-    assert found["erase_cat"].source_paths[:2] == ("src/activities/erase/resource/cat.webp",
-                                                   "src/activities/erase/resource/cat.jpg")
+    assert found["erase_cat"].source_paths[:2] == (
+        "src/activities/erase/resource/cat.webp",
+        "src/activities/erase/resource/cat.jpg",
+    )
 
 
 # ----------------------------------------------------------------------------- pipelines, no network
@@ -370,8 +398,9 @@ def test_build_runs_offline_and_skips_done_packages(tmp_path: Path, monkeypatch)
     tree = tmp_path / "unpacked"
     for seed, name in enumerate(("sheep", "cliff")):
         _put(tree, f"usr/share/tuxpaint/templates/{name}.jpg", image_bytes("JPEG", seed=seed))
-    _put(tree, "usr/share/doc/tuxpaint-data/copyright",
-         b"Format: x\n\nFiles: *\nCopyright: 2002 Bill\nLicense: GPL-2+\n")
+    _put(
+        tree, "usr/share/doc/tuxpaint-data/copyright", b"Format: x\n\nFiles: *\nCopyright: 2002 Bill\nLicense: GPL-2+\n"
+    )
     extractions = []
 
     def fake_extract(deb: Path, dest: Path) -> Path:
@@ -388,7 +417,8 @@ def test_build_runs_offline_and_skips_done_packages(tmp_path: Path, monkeypatch)
     rows = read_manifest(out / "manifest.csv")
     assert {(r.file, r.license, r.package_version) for r in rows} == {
         ("tuxpaint-data/cliff.jpg", "GPL-2+", "1:0.9.28-1"),
-        ("tuxpaint-data/sheep.jpg", "GPL-2+", "1:0.9.28-1")}
+        ("tuxpaint-data/sheep.jpg", "GPL-2+", "1:0.9.28-1"),
+    }
     summary = open_photos.build(out, tmp_path / "cache", packages=["tuxpaint-data"])
     assert summary["tuxpaint-data"] == {AddResult.ALREADY_STORED: 2} and len(extractions) == 1
     # a newer package version in the cache replaces the stored photos
@@ -404,8 +434,7 @@ def test_missing_apt_gives_one_line_advice(tmp_path: Path, monkeypatch, capsys) 
     monkeypatch.setattr(fetch.shutil, "which", lambda tool: None)
     with pytest.raises(fetch.FetchError, match="apt-get not found.*download"):
         fetch.apt_download("tuxpaint-data", tmp_path)
-    rc = open_photos.main(["--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"),
-                           "--package", "tuxpaint-data"])
+    rc = open_photos.main(["--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"), "--package", "tuxpaint-data"])
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert rc == 1 and last.startswith("error: apt-get not found") and "apt-get update" not in last
 
@@ -428,7 +457,9 @@ def test_eval_wheel_photos_get_role_and_version(tmp_path: Path, monkeypatch) -> 
     outcomes = eval_photos.add_wheel_photos(source, tmp_path, store)
     assert outcomes[AddResult.ADDED] == 2  # three listed photos are missing from this fake wheel
     assert {(r.file, r.role, r.package_version) for r in store.rows} == {
-        ("sporco/kodim23.png", "eval", "0.2.2.post1"), ("sporco/barbara.png", "eval", "0.2.2.post1")}
+        ("sporco/kodim23.png", "eval", "0.2.2.post1"),
+        ("sporco/barbara.png", "eval", "0.2.2.post1"),
+    }
 
 
 def test_near_duplicate_check_finds_resized_mirrored_and_cropped_copies(tmp_path: Path) -> None:

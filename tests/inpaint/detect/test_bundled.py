@@ -3,11 +3,11 @@ a photo it never saw."""
 
 import numpy as np
 
+from inpaint.detect.pipeline import detect_damage
+from inpaint.eval.metrics import f1_counts, scores
 from inpaint.io.weights import DEFAULT_DETECTOR
 from inpaint.nn.damagenet import load_detector
-from inpaint.detect.pipeline import detect_damage
 from inpaint.synth.prints import damaged_sample
-from inpaint.eval.metrics import f1_counts, scores
 
 
 def test_bundled_detector_is_small_trained_and_finds_moderate_scratches():
@@ -20,7 +20,9 @@ def test_bundled_detector_is_small_trained_and_finds_moderate_scratches():
     photo = np.repeat(data.camera()[..., None], 3, axis=2)
     f1s, classical = [], []
     for seed in range(2):
-        seen, damage = damaged_sample(photo, np.random.default_rng(seed), severity="moderate", kinds=("scratch", "crease"))
+        seen, damage = damaged_sample(
+            photo, np.random.default_rng(seed), severity="moderate", kinds=("scratch", "crease")
+        )
         f1s.append(scores(*f1_counts(detect_damage(seen, model=net).damage, damage))["f1"])
         classical.append(scores(*f1_counts(detect_damage(seen, method="classical").damage, damage))["f1"])
         clean, _ = damaged_sample(photo, np.random.default_rng(seed + 10), clean_fraction=1.0)

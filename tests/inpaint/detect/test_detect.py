@@ -1,14 +1,25 @@
-"""The damage-suggestion pipeline (inpaint.detect): tiles, the coarse pass, sensitivity, odd photo modes, the classical detector and the detect command."""
+"""The damage-suggestion pipeline (inpaint.detect): tiles, the coarse pass, sensitivity, odd photo
+modes, the classical detector and the detect command."""
 
 from __future__ import annotations
 
 import io
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from inpaint.detect.pipeline import DetectSettings, _tile_boxes, coarse_level, detect_damage, learned_threshold, multiscale_probability, predict_probability
+
 from inpaint.detect.classical import classical_damage
+from inpaint.detect.pipeline import (
+    DetectSettings,
+    _tile_boxes,
+    coarse_level,
+    detect_damage,
+    learned_threshold,
+    multiscale_probability,
+    predict_probability,
+)
 from inpaint.eval.metrics import f1_counts
 from tests.inpaint.detect_helpers import _cli, smooth_photo, tiny_net
 
@@ -52,7 +63,7 @@ def test_aligned_tiles_with_enough_context_equal_one_pass():
         x = torch.from_numpy(rgb[iy0:iy1, ix0:ix1]).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
             p = torch.sigmoid(net(x))[0, 0].numpy()
-        shifted[y0:y1, x0:x1] = p[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
+        shifted[y0:y1, x0:x1] = p[y0 - iy0 : y1 - iy0, x0 - ix0 : x1 - ix0]
     assert np.abs(shifted - whole).max() > 1e-3
 
 
@@ -163,13 +174,17 @@ def test_cli_detect_single_folder_and_errors(tmp_path, photo_folder):
     assert r.returncode == 1 and "broken.png" in r.stderr and "Traceback" not in r.stderr
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["p0.png", "p1.png", "p2.png", "p3.png"]
 
-    for args in (["detect", str(photo_folder / "broken.png"), "--method", "classical", "--out", str(out)],
-                 ["detect", str(photo_folder / "p1.png"), "--out", str(tmp_path / "x.jpg")],
-                 ["detect", str(photo_folder / "p1.png"), "--weights", str(tmp_path / "nothing"), "--out", str(out)],
-                 ["detect", str(photo_folder / "p1.png"), "--sensitivity", "3", "--out", str(out)]):
+    for args in (
+        ["detect", str(photo_folder / "broken.png"), "--method", "classical", "--out", str(out)],
+        ["detect", str(photo_folder / "p1.png"), "--out", str(tmp_path / "x.jpg")],
+        ["detect", str(photo_folder / "p1.png"), "--weights", str(tmp_path / "nothing"), "--out", str(out)],
+        ["detect", str(photo_folder / "p1.png"), "--sensitivity", "3", "--out", str(out)],
+    ):
         r = _cli(*args)
         assert r.returncode == 2, args
-        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        assert (
+            r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        )
 
 
 def test_coarse_level_keeps_the_coarse_view_near_the_training_scale():

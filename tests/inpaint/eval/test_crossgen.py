@@ -80,9 +80,30 @@ def test_the_learned_detectors_sensitivities_move_only_its_threshold(eval_folder
 
 def test_the_command_line_runs_the_stroke_evaluation(eval_folder, tmp_path):
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "inpaint", "evaluate-detection", "--generator", "strokes",
-                           "--images", str(eval_folder), "--out", str(out), "--methods", "classical", "--size", "48",
-                           "--repeats", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inpaint",
+            "evaluate-detection",
+            "--generator",
+            "strokes",
+            "--images",
+            str(eval_folder),
+            "--out",
+            str(out),
+            "--methods",
+            "classical",
+            "--size",
+            "48",
+            "--repeats",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     saved = json.loads((out / "results.json").read_text())
     assert saved["generator"] == "inpaint.synth.strokes" and saved["methods"] == ["classical"]

@@ -1,16 +1,19 @@
-"""evaluate-detection and the detector's model card (inpaint.eval.detector, inpaint.eval.card, inpaint.eval.metrics)."""
+"""evaluate-detection and the detector's model card (inpaint.eval.detector, inpaint.eval.card,
+inpaint.eval.metrics)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+
 import numpy as np
 import pytest
 from PIL import Image
+
+from inpaint.eval.metrics import f1_counts, scores
 from inpaint.nn.damagenet import load_detector
 from inpaint.train.detector import DetectTrainConfig
-from inpaint.eval.metrics import f1_counts, scores
 from inpaint.train.machine import machine_summary
 from tests.inpaint.detect_helpers import ROOT, _cli, detector_loop, tiny_net
 
@@ -29,30 +32,67 @@ def test_scores_against_a_direct_computation():
 def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo_folder, tmp_path):
     from inpaint.eval.detector import run
 
-    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
-                            width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
-                            thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(tmp_path / "run"),
+        val_data=str(photo_folder),
+        width=4,
+        depth=3,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=1,
+        val_images=3,
+        thin_weight=4.0,
+        dark_weight=2.0,
+        single_kind_fraction=0.5,
+    )
     folder = detector_loop(cfg).fit()
-    run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1, limit=2,
-        model=load_detector(folder, device="cpu"))
-    r = _cli("card", "--model", str(folder), "--eval", str(tmp_path / "ev"), "--train-command", "scripts/train_detector.sh run")
+    run(
+        str(photo_folder),
+        str(tmp_path / "ev"),
+        ["learned", "classical"],
+        size=64,
+        repeats=1,
+        limit=2,
+        model=load_detector(folder, device="cpu"),
+    )
+    r = _cli(
+        "card",
+        "--model",
+        str(folder),
+        "--eval",
+        str(tmp_path / "ev"),
+        "--train-command",
+        "scripts/train_detector.sh run",
+    )
     assert r.returncode == 0, r.stderr
     card = (folder / "README.md").read_text()
     assert "# Damage detector for old photos (`damage-w4-d3-s2`)" in card
     assert "2 Adam steps" in card and "4 crops of 48 px" in card
-    assert "thin damage, the pixels a 3x3 erosion removes, 5 times more" in card and "50% of the damaged samples" in card
+    assert (
+        "thin damage, the pixels a 3x3 erosion removes, 5 times more" in card and "50% of the damaged samples" in card
+    )
     assert "visibly darker (by 8 grey levels or more) 2 more" in card
     assert "`scripts/train_detector.sh run`" in card and "of their pixels flagged" in card
     # the Hub's form: YAML metadata, then one results table, the F1 table of the evaluation's results.md
     assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-segmentation\n")
     assert "\nmetrics: [f1]\n---\n\n# Damage detector" in card
     assert [h for h in card.splitlines() if h.startswith("## ")] == [
-        "## How to use", "## Results", "## Limitations", "## Training", "## License"]
+        "## How to use",
+        "## Results",
+        "## Limitations",
+        "## Training",
+        "## License",
+    ]
     evaluated = (tmp_path / "ev" / "results.md").read_text()
     scratch_row = next(line for line in evaluated.splitlines() if line.startswith("| scratch |"))
     assert scratch_row in card and sum(line.startswith("| kind |") for line in card.splitlines()) == 1
     # the trainer records the commit it ran from (git rev-parse HEAD), and no recipe without --recipe
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    commit = (
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    )
     assert "- recipe: not recorded" in card
     assert (f"- training commit: `{commit}`" if commit else "- training commit: not recorded") in card
     assert "- training record: [training_record.json](training_record.json)" in card
@@ -61,12 +101,20 @@ def test_card_command_writes_the_detector_card_from_its_run_and_evaluation(photo
     record = json.loads((folder / "training_record.json").read_text())
     assert record["model"] == "damage-w4-d3-s2" and record["command"] == "scripts/train_detector.sh run"
     assert (record["recipe"], record["commit"]) == (None, commit)
-    assert [{k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]] == detector.metadata["phases"]
+    assert [
+        {k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]
+    ] == detector.metadata["phases"]
     assert record["validation"] == detector.metadata["validation"]
-    assert record["last_phase_config"] == detector.metadata["train_config"] and record["last_phase_config"]["thin_weight"] == 4.0
+    assert (
+        record["last_phase_config"] == detector.metadata["train_config"]
+        and record["last_phase_config"]["thin_weight"] == 4.0
+    )
     assert record["totals"]["steps"] == 2 and record["totals"]["images_seen"] == 4 and record["totals"]["crops"] == [48]
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
-    assert record["evaluation"][0]["folder"] == "ev" and record["evaluation"][0]["false_positive_rate"] == results["false_positive_rate"]
+    assert (
+        record["evaluation"][0]["folder"] == "ev"
+        and record["evaluation"][0]["false_positive_rate"] == results["false_positive_rate"]
+    )
     assert detector.config.version == "damage-w4-d3-s2"  # the weights are untouched
 
 
@@ -75,8 +123,16 @@ def test_evaluate_detection_writes_tables_and_sheets(photo_folder, tmp_path):
     from inpaint.synth.damage import SEVERITIES
 
     demo = photo_folder / "p0.png"
-    results = run(str(photo_folder), str(tmp_path / "ev"), ["learned", "classical"], size=64, repeats=1,
-                  limit=2, demo=str(demo), model=tiny_net())
+    results = run(
+        str(photo_folder),
+        str(tmp_path / "ev"),
+        ["learned", "classical"],
+        size=64,
+        repeats=1,
+        limit=2,
+        demo=str(demo),
+        model=tiny_net(),
+    )
     assert len(results["table"]) == 2 * len(SEVERITIES) * len(ROWS)
     for row in results["table"]:
         assert row["tp"] + row["fn"] > 0  # every cell had damage to find

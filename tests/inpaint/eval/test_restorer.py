@@ -14,13 +14,12 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaint.eval.metrics import METRICS
 from inpaint.eval.cases import CONTACT_SHEET_MAX_BYTES, Setting, find_images, masked_input
+from inpaint.eval.metrics import METRICS
 from inpaint.eval.restorer import DEFAULT_PATCH, _patchmatch_patch, add_arguments, main
-from inpaint.synth.holes import HOLE_BINS
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig, save_model
 from inpaint.synth.damage import SEVERITIES
-from inpaint.nn.unet import PConvUNet, PConvUNetConfig
-from inpaint.nn.unet import save_model
+from inpaint.synth.holes import HOLE_BINS
 
 METHODS = ("pconv", "telea", "biharmonic")
 SIZE = 64
@@ -35,9 +34,14 @@ def synthetic_photo(width: int, height: int, seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) / max(width, height)
     f = rng.uniform(1.0, 3.0, 3)
-    rgb = np.stack([0.5 + 0.35 * np.sin(2 * np.pi * (f[0] * xx + 0.3 * yy)),
-                    0.5 + 0.35 * np.cos(2 * np.pi * f[1] * yy),
-                    0.4 + 0.3 * (xx + yy) / 2 + 0.1 * np.sin(2 * np.pi * f[2] * np.hypot(xx - 0.5, yy - 0.5))], -1)
+    rgb = np.stack(
+        [
+            0.5 + 0.35 * np.sin(2 * np.pi * (f[0] * xx + 0.3 * yy)),
+            0.5 + 0.35 * np.cos(2 * np.pi * f[1] * yy),
+            0.4 + 0.3 * (xx + yy) / 2 + 0.1 * np.sin(2 * np.pi * f[2] * np.hypot(xx - 0.5, yy - 0.5)),
+        ],
+        -1,
+    )
     rgb += rng.normal(0, 0.03, rgb.shape)  # grain
     return Image.fromarray(np.clip(rgb * 255, 0, 255).astype(np.uint8))
 
@@ -49,8 +53,14 @@ def write_folder(root: Path) -> Path:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         synthetic_photo(w, h, i).save(path)
-        rows.append({"file": name, "role": "demo" if name.startswith("demo") else "eval",
-                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "license": "CC0-1.0"})
+        rows.append(
+            {
+                "file": name,
+                "role": "demo" if name.startswith("demo") else "eval",
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "license": "CC0-1.0",
+            }
+        )
     with (root / "manifest.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["file", "role", "sha256", "license"])
         writer.writeheader()
@@ -71,9 +81,27 @@ def cli(*argv: str) -> argparse.Namespace:
 
 
 def run_cli(images: Path, weights: Path, out: Path, *extra: str) -> int:
-    return main(cli("--images", str(images), "--out", str(out), "--weights", str(weights),
-                             "--methods", ",".join(METHODS), "--sizes", str(SIZE), "--masks-per-bin", "1",
-                             "--seed", "3", "--threads", "1", *extra))
+    return main(
+        cli(
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            str(weights),
+            "--methods",
+            ",".join(METHODS),
+            "--sizes",
+            str(SIZE),
+            "--masks-per-bin",
+            "1",
+            "--seed",
+            "3",
+            "--threads",
+            "1",
+            *extra,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +151,15 @@ def test_structure_and_sample_counts(results):
 
     agg = results["aggregates"]
     cells = {(c["size"], c["bin"], c["border"], c["method"]): c["n"] for c in agg["bins"]}
-    assert cells == {(SIZE, b, border, m): len(PHOTOS)
-                     for b in range(len(HOLE_BINS)) for border in (False, True) for m in METHODS}
+    assert cells == {
+        (SIZE, b, border, m): len(PHOTOS) for b in range(len(HOLE_BINS)) for border in (False, True) for m in METHODS
+    }
     assert {(c["severity"], c["method"]): c["n"] for c in agg["severity"]} == {
-        (s, m): len(PHOTOS) for s in SEVERITIES for m in METHODS}
+        (s, m): len(PHOTOS) for s in SEVERITIES for m in METHODS
+    }
     assert {(c["bin"], c["method"]): c["n"] for c in agg["bins_pooled"]} == {
-        (b, m): 2 * len(PHOTOS) for b in range(len(HOLE_BINS)) for m in METHODS}
+        (b, m): 2 * len(PHOTOS) for b in range(len(HOLE_BINS)) for m in METHODS
+    }
     assert {c["method"]: c["n"] for c in agg["seconds"]} == {m: per_method for m in METHODS}
 
     # an aggregate is the mean of its rows
@@ -257,15 +288,29 @@ def test_patchmatch_patch_size_is_restored_after_the_run():
 # ----------------------------------------------------------------------------- model cards
 
 
-STAGE = {"stage": 1, "steps": 2, "lr": 2e-4, "batch_size": 4, "crop": 32, "scale": [0.5, 1.0], "features": "none",
-         "loss_weights": {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1},
-         "encoder_bn_frozen": False, "decoder_renorm": "joint", "refine_channels": 0}
+STAGE = {
+    "stage": 1,
+    "steps": 2,
+    "lr": 2e-4,
+    "batch_size": 4,
+    "crop": 32,
+    "scale": [0.5, 1.0],
+    "features": "none",
+    "loss_weights": {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1},
+    "encoder_bn_frozen": False,
+    "decoder_renorm": "joint",
+    "refine_channels": 0,
+}
 
 
 def write_manifest(path: Path) -> Path:
     """Three training photos from two packages and one evaluation photo, which the card leaves out."""
-    rows = [("a.png", "train", "pkg-one", "CC0-1.0"), ("b.png", "train", "pkg-one", "CC-BY-SA-4.0"),
-            ("c.png", "", "pkg-two", "CC0-1.0"), ("d.png", "eval", "pkg-three", "GPL-2+")]
+    rows = [
+        ("a.png", "train", "pkg-one", "CC0-1.0"),
+        ("b.png", "train", "pkg-one", "CC-BY-SA-4.0"),
+        ("c.png", "", "pkg-two", "CC0-1.0"),
+        ("d.png", "eval", "pkg-three", "GPL-2+"),
+    ]
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "role", "source_package", "license"])
@@ -280,27 +325,57 @@ def test_the_card_renders_the_recipe_and_commit_the_trainer_recorded(tmp_path):
     model = PConvUNet(PConvUNetConfig(width=4, depth=3, version="tiny-card"))
     recipe = {"path": "recipes/restorer.toml", "sha256": "ab" * 32}
     commit = "0123456789abcdef0123456789abcdef01234567"
-    meta = {"steps": 2, "images_seen": 8, "train_seconds": 4.0, "crop": 32, "stage": 1, "data": "folder:PHOTOS",
-            "stages": [STAGE], "recipe": recipe, "commit": commit}
+    meta = {
+        "steps": 2,
+        "images_seen": 8,
+        "train_seconds": 4.0,
+        "crop": 32,
+        "stage": 1,
+        "data": "folder:PHOTOS",
+        "stages": [STAGE],
+        "recipe": recipe,
+        "commit": commit,
+    }
     folder = save_model(model, tmp_path / "model", metadata=meta)
     card = write_card(folder, write_manifest(tmp_path / "manifest.csv"), [], "train it", "a note").read_text()
     assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-to-image\n")
-    assert "\nmetrics: [psnr, ssim]\n---\n\n# Partial-convolution U-Net for old-photo restoration (`tiny-card`)\n" in card
+    assert (
+        "\nmetrics: [psnr, ssim]\n---\n\n# Partial-convolution U-Net for old-photo restoration (`tiny-card`)\n" in card
+    )
     assert f"- recipe: `recipes/restorer.toml` (sha256 `{'ab' * 32}`)\n" in card
-    assert f"- training commit: `{commit}`\n" in card and "- exact command: `train it`\n" in card and "- a note\n" in card
+    assert (
+        f"- training commit: `{commit}`\n" in card and "- exact command: `train it`\n" in card and "- a note\n" in card
+    )
     assert "2 optimiser steps (last stage: 1) in 1 stage segment(s), 8 training crops of 32 px" in card
     assert "Not evaluated" in card and "| size |" not in card  # no evaluation given: no table
     assert "under CC0-1.0, CC-BY-SA-4.0 terms" in card and "- data: 3 photos;" in card
     record = json.loads((folder / "training_record.json").read_text())
     assert (record["model"], record["recipe"], record["commit"], record["command"], record["note"]) == (
-        "tiny-card", recipe, commit, "train it", "a note")
+        "tiny-card",
+        recipe,
+        commit,
+        "train it",
+        "a note",
+    )
     assert record["phases"] == [{"phase": 1, **STAGE}]
-    assert record["totals"] == {"steps": 2, "images_seen": 8, "train_seconds": 4.0, "train_hours": 0.0,
-                                "crops_per_second": 2.0, "crops": [32]}
-    assert record["data"] == {"spec": "folder:PHOTOS", "photos": 3, "manifest": "manifest.csv",
-                              "licenses": {"CC0-1.0": 2, "CC-BY-SA-4.0": 1},
-                              "packages": [{"package": "pkg-one", "photos": 2, "licenses": {"CC0-1.0": 1, "CC-BY-SA-4.0": 1}},
-                                           {"package": "pkg-two", "photos": 1, "licenses": {"CC0-1.0": 1}}]}
+    assert record["totals"] == {
+        "steps": 2,
+        "images_seen": 8,
+        "train_seconds": 4.0,
+        "train_hours": 0.0,
+        "crops_per_second": 2.0,
+        "crops": [32],
+    }
+    assert record["data"] == {
+        "spec": "folder:PHOTOS",
+        "photos": 3,
+        "manifest": "manifest.csv",
+        "licenses": {"CC0-1.0": 2, "CC-BY-SA-4.0": 1},
+        "packages": [
+            {"package": "pkg-one", "photos": 2, "licenses": {"CC0-1.0": 1, "CC-BY-SA-4.0": 1}},
+            {"package": "pkg-two", "photos": 1, "licenses": {"CC0-1.0": 1}},
+        ],
+    }
     assert record["other_metadata"] == {"crop": 32, "stage": 1} and record["evaluation"] == []
 
 
@@ -309,11 +384,28 @@ def test_the_detector_card_renders_a_recipe_path_and_says_what_was_not_recorded(
     from inpaint.nn.damagenet import DamageNet, DamageNetConfig, save_detector
 
     torch.manual_seed(0)
-    phase = {"steps": 3, "images_seen": 6, "seconds": 2.0, "crop": 48, "scale": [0.15, 1.0], "batch_size": 2, "lr": 1e-3}
-    meta = {"steps": 3, "images_seen": 6, "train_seconds": 2.0, "crop": 48, "phases": [phase],
-            "train_config": {"lr": 1e-3, "batch_size": 2, "scale": [0.15, 1.0], "pos_weight": 3.0},
-            "validation": {"val_best_f1": 0.5, "val_best_threshold": 0.6, "step": 3}, "recipe": "recipes/detector.toml"}
-    folder = save_detector(DamageNet(DamageNetConfig(width=4, depth=3, version="tiny-detector")), tmp_path / "d", metadata=meta)
+    phase = {
+        "steps": 3,
+        "images_seen": 6,
+        "seconds": 2.0,
+        "crop": 48,
+        "scale": [0.15, 1.0],
+        "batch_size": 2,
+        "lr": 1e-3,
+    }
+    meta = {
+        "steps": 3,
+        "images_seen": 6,
+        "train_seconds": 2.0,
+        "crop": 48,
+        "phases": [phase],
+        "train_config": {"lr": 1e-3, "batch_size": 2, "scale": [0.15, 1.0], "pos_weight": 3.0},
+        "validation": {"val_best_f1": 0.5, "val_best_threshold": 0.6, "step": 3},
+        "recipe": "recipes/detector.toml",
+    }
+    folder = save_detector(
+        DamageNet(DamageNetConfig(width=4, depth=3, version="tiny-detector")), tmp_path / "d", metadata=meta
+    )
     card = write_card(folder, None, [], "train-detector ...").read_text()
     assert card.startswith("---\nlicense: other\nlibrary_name: pytorch\npipeline_tag: image-segmentation\n")
     assert "- recipe: `recipes/detector.toml`\n" in card and "- training commit: not recorded\n" in card
@@ -350,7 +442,12 @@ def test_the_card_shows_one_results_table_from_the_evaluation(data, results, tmp
     record = json.loads((folder / "training_record.json").read_text())
     run = record["evaluation"][0]
     assert (run["folder"], run["command"], run["photos"], run["sizes"], run["methods"]) == (
-        data["out"].name, results["metadata"]["command"], len(PHOTOS), [SIZE], list(METHODS))
+        data["out"].name,
+        results["metadata"]["command"],
+        len(PHOTOS),
+        [SIZE],
+        list(METHODS),
+    )
     assert {(c["size"], c["method"]): c["psnr"] for c in run["overall"]} == {k: c["psnr"] for k, c in overall.items()}
 
 
@@ -358,8 +455,9 @@ def test_the_card_refuses_an_evaluation_of_another_model_or_kind(data, tmp_path)
     from inpaint.eval.card import write_card
 
     torch.manual_seed(1)
-    other = save_model(PConvUNet(PConvUNetConfig(width=4, depth=3, version="another")), tmp_path / "other",
-                       metadata={"steps": 1})
+    other = save_model(
+        PConvUNet(PConvUNetConfig(width=4, depth=3, version="another")), tmp_path / "other", metadata={"steps": 1}
+    )
     with pytest.raises(ValueError, match="evaluated `tiny-test`, not this model"):
         write_card(other, None, [data["out"]], "t")
     (tmp_path / "detection").mkdir()

@@ -1,14 +1,26 @@
-"""People's masks at the library's edge (inpaint.io.masks): conventions, binarising, sizes, files, dilation."""
+"""People's masks at the library's edge (inpaint.io.masks): conventions, binarising, sizes, files,
+dilation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 from scipy import ndimage
-from inpaint.io.masks import MaskConvention, damage_from_known, detect_convention, dilate_damage, hole_ratio, known_to_image, load_mask, to_known_mask
+
+from inpaint.io.masks import (
+    MaskConvention,
+    damage_from_known,
+    detect_convention,
+    dilate_damage,
+    hole_ratio,
+    known_to_image,
+    load_mask,
+    to_known_mask,
+)
 
 
 def near_edge(damage: np.ndarray, pixels: int = 1) -> np.ndarray:
@@ -68,7 +80,10 @@ def _builders() -> dict[str, Callable[[np.ndarray], tuple[object, str]]]:
         "bool HxW": lambda d: (d.copy(), "white-is-damage"),
         "uint8 0/1": lambda d: (d.astype(np.uint8), "white-is-damage"),
         "uint8 HxWx1": lambda d: (white_on_black(d)[..., None], "white-is-damage"),
-        "uint8 HxWx3 black-on-white": lambda d: (np.repeat(255 - white_on_black(d)[..., None], 3, 2), "black-is-damage"),
+        "uint8 HxWx3 black-on-white": lambda d: (
+            np.repeat(255 - white_on_black(d)[..., None], 3, 2),
+            "black-is-damage",
+        ),
         "uint8 HxWx4 layer": lambda d: (np.asarray(rgba_layer(d)), "alpha"),
         "uint16": lambda d: (d.astype(np.uint16) * 65535, "white-is-damage"),
         "float 0..1": lambda d: (d.astype(np.float64), "white-is-damage"),

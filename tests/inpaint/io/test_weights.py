@@ -3,9 +3,8 @@ import json
 import pytest
 import torch
 
-from inpaint.nn.unet import PConvUNet, PConvUNetConfig
 from inpaint.io.weights import WeightsError
-from inpaint.nn.unet import load_model, save_model
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig, load_model, save_model
 
 
 def test_round_trip(tmp_path):

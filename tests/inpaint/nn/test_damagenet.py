@@ -1,15 +1,15 @@
-"""The detector's network (inpaint.nn.damagenet, inpaint.nn.lines): shapes, invisible padding, the refinement head, line features, its model folder."""
+"""The detector's network (inpaint.nn.damagenet, inpaint.nn.lines): shapes, invisible padding, the
+refinement head, line features, its model folder."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from inpaint.nn.damagenet import load_detector, save_detector
-from inpaint.nn.damagenet import DamageNet, DamageNetConfig
+
 from inpaint.io.weights import WeightsError
-from inpaint.nn.unet import save_model
-from inpaint.nn.unet import PConvUNet, PConvUNetConfig
+from inpaint.nn.damagenet import DamageNet, DamageNetConfig, load_detector, save_detector
+from inpaint.nn.unet import PConvUNet, PConvUNetConfig, save_model
 from tests.helpers import reference_refine_head
 from tests.inpaint.detect_helpers import tiny_net
 
@@ -121,7 +121,9 @@ def test_line_features_reach_the_logit_at_full_resolution_and_padding_stays_invi
         direct = torch.zeros(37, 45)
         for dy in range(3):
             for dx in range(3):
-                direct += (feats[0, :, dy : dy + 37, dx : dx + 45] * net.line_skip.weight[0, :, dy, dx].view(-1, 1, 1)).sum(0)
+                direct += (
+                    feats[0, :, dy : dy + 37, dx : dx + 45] * net.line_skip.weight[0, :, dy, dx].view(-1, 1, 1)
+                ).sum(0)
         torch.testing.assert_close((after - before)[0, 0], direct, atol=1e-5, rtol=1e-5)
         padded = torch.rand(1, 3, 60, 60) * 100
         padded[:, :, :37, :45] = x

@@ -75,7 +75,9 @@ def test_both_networks_are_built_by_one_backbone_builder():
 
 @pytest.fixture(scope="module")
 def bundled():
-    return PConvUNet.from_pretrained(DEFAULT_WEIGHTS, device="cpu"), DamageNet.from_pretrained(DEFAULT_DETECTOR, device="cpu")
+    return PConvUNet.from_pretrained(DEFAULT_WEIGHTS, device="cpu"), DamageNet.from_pretrained(
+        DEFAULT_DETECTOR, device="cpu"
+    )
 
 
 def test_the_bundled_restorer_restores_bit_identically_after_a_save_and_a_schema_1_config(bundled, tmp_path):
@@ -83,7 +85,9 @@ def test_the_bundled_restorer_restores_bit_identically_after_a_save_and_a_schema
     img, known = _photo()
     before = [np.asarray(c.image) for c in restore(img, known, n=3, seed=2, model=model)]
 
-    resaved = PConvUNet.from_pretrained(model.save_pretrained(tmp_path / "saved", metadata=model.metadata), device="cpu")
+    resaved = PConvUNet.from_pretrained(
+        model.save_pretrained(tmp_path / "saved", metadata=model.metadata), device="cpu"
+    )
     assert resaved.config == model.config and resaved.metadata["steps"] == model.metadata["steps"]
 
     old = tmp_path / "schema1"

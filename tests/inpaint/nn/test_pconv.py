@@ -152,8 +152,10 @@ def test_masked_skips_the_multiply_only_for_an_all_ones_mask():
     assert torch.equal(y, conv.finish(raw, scale, new_mask)) and torch.equal(m, ones)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,dilation,bias",
-                         [(3, 1, 1, 1, True), (5, 2, 2, 1, False), (7, 2, 3, 1, True), (3, 1, 2, 2, True), (3, 2, 0, 1, False)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation,bias",
+    [(3, 1, 1, 1, True), (5, 2, 2, 1, False), (7, 2, 3, 1, True), (3, 1, 2, 2, True), (3, 2, 0, 1, False)],
+)
 def test_a_full_mask_renormalises_only_the_border_frame_with_the_same_numbers(kernel, stride, padding, dilation, bias):
     """Without autograd, a mask that is 1 everywhere takes the in-place path (scale applied on the
     frame of windows over the border only): bit for bit what the general path gives, and the

@@ -58,7 +58,9 @@ def _reference_fills(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    return smooth_fill(torch.from_numpy(img).float()[None, None], torch.from_numpy(~hole).float()[None, None])[0, 0].numpy()
+    return smooth_fill(torch.from_numpy(img).float()[None, None], torch.from_numpy(~hole).float()[None, None])[
+        0, 0
+    ].numpy()
 
 
 def test_known_pixels_exact_and_hole_values_never_matter():
@@ -130,8 +132,9 @@ def test_batch_samples_and_channels_are_independent():
     whole = smooth_fill(x, m)
     for i in range(3):
         for c in range(2):
-            torch.testing.assert_close(whole[i : i + 1, c : c + 1], smooth_fill(x[i : i + 1, c : c + 1], m[i : i + 1]),
-                                       rtol=0, atol=1e-6)
+            torch.testing.assert_close(
+                whole[i : i + 1, c : c + 1], smooth_fill(x[i : i + 1, c : c + 1], m[i : i + 1]), rtol=0, atol=1e-6
+            )
 
 
 def test_no_hole_and_no_known_pixel():

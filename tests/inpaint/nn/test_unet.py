@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from inpaint.nn.blocks import DecoderBlock
 from inpaint.nn.smooth import smooth_fill
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig
-from inpaint.nn.blocks import DecoderBlock
 from tests.helpers import reference_refine_head
 
 
@@ -50,9 +50,17 @@ def with_trained_head(net: PConvUNet) -> PConvUNet:
     return net
 
 
-@pytest.mark.parametrize("renorm,refine,kernel,prior", [("joint", 0, 3, "none"), ("per_group", 0, 3, "none"),
-                                                       ("per_group", 4, 3, "none"), ("per_group", 4, 5, "none"),
-                                                       ("per_group", 4, 5, "smooth"), ("per_group", 4, 3, "smooth_gated")])
+@pytest.mark.parametrize(
+    "renorm,refine,kernel,prior",
+    [
+        ("joint", 0, 3, "none"),
+        ("per_group", 0, 3, "none"),
+        ("per_group", 4, 3, "none"),
+        ("per_group", 4, 5, "none"),
+        ("per_group", 4, 5, "smooth"),
+        ("per_group", 4, 3, "smooth_gated"),
+    ],
+)
 def test_output_does_not_depend_on_hole_values(renorm, refine, kernel, prior):
     torch.manual_seed(0)
     net = tiny(decoder_renorm=renorm, refine_channels=refine, refine_kernel=kernel, prior=prior)
@@ -82,7 +90,9 @@ def test_known_pixels_reach_the_last_layer():
     assert torch.equal(comp[m.expand_as(comp) > 0], y[m.expand_as(y) > 0])
 
 
-@pytest.mark.parametrize("renorm,refine,kernel", [("joint", 0, 3), ("per_group", 0, 3), ("per_group", 4, 3), ("per_group", 4, 5)])
+@pytest.mark.parametrize(
+    "renorm,refine,kernel", [("joint", 0, 3), ("per_group", 0, 3), ("per_group", 4, 3), ("per_group", 4, 5)]
+)
 def test_padding_is_invisible(renorm, refine, kernel):
     """A 13x13 input is padded with holes to 16x16: the padded area cannot change the result."""
     torch.manual_seed(3)
@@ -203,7 +213,10 @@ def test_a_prior_needs_a_head_and_a_known_name():
     for name in ("smooth", "smooth_gated"):
         cfg = PConvUNetConfig(refine_channels=4, prior=name)
         assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg
-    assert PConvUNetConfig.from_dict({k: v for k, v in PConvUNetConfig().to_dict().items() if k != "prior"}).prior == "none"
+    assert (
+        PConvUNetConfig.from_dict({k: v for k, v in PConvUNetConfig().to_dict().items() if k != "prior"}).prior
+        == "none"
+    )
 
 
 def test_refinement_head_against_a_direct_computation_and_starts_as_no_head():
@@ -231,7 +244,10 @@ def test_monte_carlo_dropout_per_sample_and_seeded():
     x = torch.rand(1, 3, 16, 16).expand(3, -1, -1, -1)
     m = torch.ones(3, 1, 16, 16)
     m[..., 4:12, 4:12] = 0
-    gens = lambda: [torch.Generator().manual_seed(s) for s in (1, 2, 1)]
+
+    def gens() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(s) for s in (1, 2, 1)]
+
     a = net(x, m, dropout=torch.tensor([0.3, 0.3, 0.3]), generators=gens())
     b = net(x, m, dropout=torch.tensor([0.3, 0.3, 0.3]), generators=gens())
     assert torch.equal(a, b)  # same seeds, same pixels
@@ -306,8 +322,11 @@ def test_decoder_block_follows_in_place_weight_updates():
         block.conv.bias.zero_()
     with torch.inference_mode():
         after, _ = block(h, m, skip, skip_m)
-        expected, _ = block.conv(torch.cat([F.interpolate(h, scale_factor=2.0), skip], 1),
-                                 torch.cat([F.interpolate(m, scale_factor=2.0), skip_m], 1), mask_channels=(3, 2))
+        expected, _ = block.conv(
+            torch.cat([F.interpolate(h, scale_factor=2.0), skip], 1),
+            torch.cat([F.interpolate(m, scale_factor=2.0), skip_m], 1),
+            mask_channels=(3, 2),
+        )
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
 
@@ -328,8 +347,10 @@ def test_per_group_decoder_block_against_a_direct_computation():
         ones = torch.ones(1, 1, 3, 3)
         total = torch.zeros(2, 5, 10, 14)
         seen = torch.zeros(2, 1, 10, 14)
-        for x, mk, wg in ((F.interpolate(h, scale_factor=2.0), F.interpolate(m, scale_factor=2.0), w[:, :6]),
-                          (skip, skip_m, w[:, 6:])):
+        for x, mk, wg in (
+            (F.interpolate(h, scale_factor=2.0), F.interpolate(m, scale_factor=2.0), w[:, :6]),
+            (skip, skip_m, w[:, 6:]),
+        ):
             count = F.conv2d(mk, ones, padding=1)
             part = F.conv2d(x * mk, wg, padding=1) * 9.0 / count.clamp(min=1)
             total += torch.where(count > 0, part, torch.zeros_like(part))

@@ -8,10 +8,10 @@ import pytest
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio
 
-from inpaint.synth.holes import random_irregular_mask
-from inpaint.restoration import restore
 from inpaint.io.weights import DEFAULT_WEIGHTS
 from inpaint.nn.unet import load_model
+from inpaint.restoration import restore
+from inpaint.synth.holes import random_irregular_mask
 
 
 @pytest.fixture(scope="module")

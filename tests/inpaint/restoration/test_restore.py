@@ -10,8 +10,8 @@ from PIL import Image
 
 from inpaint import PConvUNet, PConvUNetConfig, open_photo, restore
 from inpaint.io.masks import dilate_damage
-from inpaint.restoration.tiles import TileSettings, assign_levels
 from inpaint.restoration import plan_candidates
+from inpaint.restoration.tiles import TileSettings, assign_levels
 
 MAGENTA = np.array([255, 0, 255], np.uint8)
 
@@ -65,8 +65,11 @@ def test_same_seed_same_pixels_and_candidates_differ(model):
     for x, y in zip(a, b):
         assert np.array_equal(x.image, y.image)
     hole = ~known
-    diffs = [np.abs(a[i].image[hole].astype(int) - a[j].image[hole].astype(int)).mean()
-             for i in range(4) for j in range(i + 1, 4)]
+    diffs = [
+        np.abs(a[i].image[hole].astype(int) - a[j].image[hole].astype(int)).mean()
+        for i in range(4)
+        for j in range(i + 1, 4)
+    ]
     assert min(diffs) > 0, "every pair of candidates must differ inside the hole"
     c = restore(img, known, n=4, seed=12, model=model, variation=1.0)
     assert not np.array_equal(a[1].image, c[1].image)  # another seed, another Monte-Carlo sample
@@ -157,7 +160,9 @@ def test_user_mask_images_and_conventions(model):
     a = restore(img, white_on_black, n=1, method="telea", dilations=[0])[0]
     b = restore(img, black_on_white, n=1, method="telea", dilations=[0])[0]
     c = restore(img, black_on_white, n=1, method="telea", dilations=[0], mask_convention="black-is-damage")[0]
-    assert np.array_equal(a.replaced, ~known) and np.array_equal(b.replaced, ~known) and np.array_equal(c.replaced, ~known)
+    assert (
+        np.array_equal(a.replaced, ~known) and np.array_equal(b.replaced, ~known) and np.array_equal(c.replaced, ~known)
+    )
     big = white_on_black.resize((256, 192), Image.BILINEAR)  # resized and anti-aliased
     with pytest.raises(ValueError):
         restore(img, big, n=1, method="telea")
@@ -290,17 +295,50 @@ def test_study_folder_command_precomputes_conditions(tmp_path, model):
     Image.fromarray(damage(photo(), known)).save(tmp_path / "p" / "a.png")
     Image.fromarray(np.where(known, 0, 255).astype(np.uint8)).save(tmp_path / "m" / "a.png")
     out = tmp_path / "study"
-    assert main(["study-folder", "--photos", str(tmp_path / "p"), "--masks", str(tmp_path / "m"),
-                 "--conditions", "pconv:2:0,pconv:4:0.25,telea:0", "--weights", str(tmp_path / "w"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "study-folder",
+                "--photos",
+                str(tmp_path / "p"),
+                "--masks",
+                str(tmp_path / "m"),
+                "--conditions",
+                "pconv:2:0,pconv:4:0.25,telea:0",
+                "--weights",
+                str(tmp_path / "w"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out / "candidates.csv")))
-    assert [(r["method"], r["dilation"], r["dropout"]) for r in rows] == [("pconv", "2", "0.0"), ("pconv", "4", "0.25"), ("telea", "0", "0.0")]
+    assert [(r["method"], r["dilation"], r["dropout"]) for r in rows] == [
+        ("pconv", "2", "0.0"),
+        ("pconv", "4", "0.25"),
+        ("telea", "0", "0.0"),
+    ]
     for r in rows:
         img = np.asarray(Image.open(out / r["image"]))
         replaced = ~dilate_damage(known, int(r["dilation"]))
         assert np.array_equal(img[~replaced], np.asarray(Image.open(out / r["photo"]))[~replaced])
-    assert main(["study-folder", "--photos", str(tmp_path / "p"), "--masks", str(tmp_path / "m"),
-                 "--conditions", "magic:1", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "study-folder",
+                "--photos",
+                str(tmp_path / "p"),
+                "--masks",
+                str(tmp_path / "m"),
+                "--conditions",
+                "magic:1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.parametrize("level", [0, 3, 6, 9])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+
 from inpaint.io.masks import hole_ratio
 from inpaint.synth.damage import DAMAGE_KINDS, SEVERITIES, synthesize_damage, synthesize_damage_mask
 

@@ -1,10 +1,12 @@
-"""Random hole masks in the paper's bins and the restorer's training mask mix (inpaint.synth.holes, inpaint.synth.mix)."""
+"""Random hole masks in the paper's bins and the restorer's training mask mix (inpaint.synth.holes,
+inpaint.synth.mix)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage
+
 from inpaint.io.masks import hole_ratio
 from inpaint.synth.holes import HOLE_BINS, hole_bin, random_irregular_mask
 from inpaint.synth.mix import random_training_mask

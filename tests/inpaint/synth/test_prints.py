@@ -1,13 +1,15 @@
-"""Print ageing, scanning and the damaged training samples (inpaint.synth.prints, inpaint.synth.truth)."""
+"""Print ageing, scanning and the damaged training samples (inpaint.synth.prints,
+inpaint.synth.truth)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
+
+from inpaint.synth.damage import DAMAGE_KINDS
 from inpaint.synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from inpaint.synth.truth import dark_damage
-from inpaint.synth.damage import DAMAGE_KINDS
 from tests.inpaint.detect_helpers import _cli, smooth_photo
 
 
@@ -50,7 +52,9 @@ def test_dark_damage_is_the_visibly_darkened_damage():
     expected = np.zeros((4, 6), bool)
     expected[0, 0] = expected[3, 0] = True
     np.testing.assert_array_equal(dark_damage(seen, reference, damage), expected)
-    np.testing.assert_array_equal(dark_damage(seen, reference, damage, min_change=4), expected | (damage & (np.arange(4)[:, None] == 2)))
+    np.testing.assert_array_equal(
+        dark_damage(seen, reference, damage, min_change=4), expected | (damage & (np.arange(4)[:, None] == 2))
+    )
 
 
 def test_single_kind_samples():
@@ -71,8 +75,12 @@ def test_kind_weights_steer_the_single_kind_draws():
     assert share["stain"] == 0
     for kind, weight in [("scratch", 3), ("crease", 2), ("tear", 1), ("spot", 1), ("missing_corner", 1)]:
         assert abs(share[kind] - weight / 8) < 0.025, (kind, share[kind])
-    for bad, message in [("scratches=2", "not KIND=WEIGHT"), ("scratch=x", "not a number"), ("scratch=-1", "zero or positive"),
-                         (",".join(f"{k}=0" for k in DAMAGE_KINDS), "positive weight")]:
+    for bad, message in [
+        ("scratches=2", "not KIND=WEIGHT"),
+        ("scratch=x", "not a number"),
+        ("scratch=-1", "zero or positive"),
+        (",".join(f"{k}=0" for k in DAMAGE_KINDS), "positive weight"),
+    ]:
         with pytest.raises(ValueError, match=message):
             parse_kind_weights(bad)
     out = _cli("train-detector", "--data", "folder:/nowhere", "--out", "/tmp/x", "--kind-weights", "scratches=2")

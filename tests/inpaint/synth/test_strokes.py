@@ -11,9 +11,9 @@ from inpaint.synth.strokes import (
     SUPERSAMPLE,
     WIDTH_RANGE,
     _coverage,
-    canvas_thickness,
     _downsample,
     _polyline,
+    canvas_thickness,
     stroke_damage,
 )
 

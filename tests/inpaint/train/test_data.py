@@ -11,7 +11,17 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from inpaint.train.data import CelebADataset, ImageFolderDataset, MixedDataset, Places2Dataset, build_dataset, load_photo, loader_generator, parse_data_spec, seed_worker
+from inpaint.train.data import (
+    CelebADataset,
+    ImageFolderDataset,
+    MixedDataset,
+    Places2Dataset,
+    build_dataset,
+    load_photo,
+    loader_generator,
+    parse_data_spec,
+    seed_worker,
+)
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -188,8 +198,7 @@ def test_cache_keeps_shrunk_decoded_photos(tmp_path: Path) -> None:
 def test_manifest_roles_guard_training(tmp_path: Path) -> None:
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         save(tmp_path / "pkg" / name, solid((9, 9, 9)))
-    (tmp_path / "manifest.csv").write_text(
-        "file,source_package,role\npkg/a.jpg,x,train\npkg/b.jpg,x,eval\n")
+    (tmp_path / "manifest.csv").write_text("file,source_package,role\npkg/a.jpg,x,train\npkg/b.jpg,x,eval\n")
     assert len(ImageFolderDataset(tmp_path)) == 2  # the manifest's files, not every file
     assert len(build_dataset(f"folder:{tmp_path}", crop=16)) == 1  # training: role train only
     (tmp_path / "manifest.csv").write_text("file,role\npkg/b.jpg,eval\npkg/c.jpg,demo\n")
@@ -212,11 +221,18 @@ def test_folder_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_celeba_splits(celeba_root: Path) -> None:
-    names = {split: [CelebADataset(celeba_root, split, crop=32).path(i).name
-                     for i in range(len(CelebADataset(celeba_root, split)))]
-             for split in ("train", "val", "test")}
-    assert names == {"train": ["000001.jpg", "000002.jpg", "000003.jpg"],
-                     "val": ["000004.jpg", "000005.jpg"], "test": ["000006.jpg"]}
+    names = {
+        split: [
+            CelebADataset(celeba_root, split, crop=32).path(i).name
+            for i in range(len(CelebADataset(celeba_root, split)))
+        ]
+        for split in ("train", "val", "test")
+    }
+    assert names == {
+        "train": ["000001.jpg", "000002.jpg", "000003.jpg"],
+        "val": ["000004.jpg", "000005.jpg"],
+        "test": ["000006.jpg"],
+    }
     x = CelebADataset(celeba_root, "test", crop=32, scale=(1.0, 1.0))[0]
     assert x.shape == (3, 32, 32) and color_of(x) == pytest.approx(COLORS[5], abs=3)
 
@@ -243,8 +259,10 @@ def test_celeba_errors(celeba_root: Path) -> None:
 def test_places2_splits_and_layouts(places_root: Path) -> None:
     train = Places2Dataset(places_root, "train", crop=64)
     assert [train.path(i).relative_to(places_root).as_posix() for i in range(len(train))] == [
-        "data_256/a/airfield/00000001.jpg", "data_256/a/airfield/00000002.jpg",
-        "data_256/b/beach/00000001.jpg"]
+        "data_256/a/airfield/00000001.jpg",
+        "data_256/a/airfield/00000002.jpg",
+        "data_256/b/beach/00000001.jpg",
+    ]
     val = Places2Dataset(places_root, "val", crop=64, scale=(1.0, 1.0))
     assert len(val) == 2 and color_of(val[1]) == pytest.approx(COLORS[4], abs=3)
     assert train[2].shape == (3, 64, 64)
@@ -283,9 +301,9 @@ def test_mixed_dataset_follows_weights_deterministically() -> None:
     # P(source 1) = 3/4; sd of the fraction = sqrt(.75 * .25 / 10000) ~ 0.0043
     assert abs(sources.mean() - 0.75) < 0.02
     assert mixed.locate(123) == MixedDataset(
-        [(Constant(0.0, 10), 1.0), (Constant(0.5, 1000), 3.0)], length=10000, seed=7).locate(123)
-    other_seed = MixedDataset([(Constant(0.0, 10), 1.0), (Constant(0.5, 1000), 3.0)],
-                              length=10000, seed=8)
+        [(Constant(0.0, 10), 1.0), (Constant(0.5, 1000), 3.0)], length=10000, seed=7
+    ).locate(123)
+    other_seed = MixedDataset([(Constant(0.0, 10), 1.0), (Constant(0.5, 1000), 3.0)], length=10000, seed=8)
     assert [mixed.locate(i) for i in range(50)] != [other_seed.locate(i) for i in range(50)]
     before = [mixed.locate(i) for i in range(50)]
     mixed.set_epoch(1)
@@ -306,11 +324,18 @@ def test_mixed_dataset_errors() -> None:
 
 def test_parse_data_spec() -> None:
     assert parse_data_spec("celeba:/d/celeba:1,places2:/d/places, folder:/w/photos:2.5") == [
-        ("celeba", "/d/celeba", 1.0), ("places2", "/d/places", 1.0), ("folder", "/w/photos", 2.5)]
+        ("celeba", "/d/celeba", 1.0),
+        ("places2", "/d/places", 1.0),
+        ("folder", "/w/photos", 2.5),
+    ]
     assert parse_data_spec("folder:/odd:name") == [("folder", "/odd:name", 1.0)]
     assert parse_data_spec("places365:/p:3") == [("places2", "/p", 3.0)]
-    for bad, message in [("imagenet:/x", "unknown data source kind 'imagenet'"),
-                         ("folder", "kind:path"), ("folder:/x:0", "positive"), ("", "empty")]:
+    for bad, message in [
+        ("imagenet:/x", "unknown data source kind 'imagenet'"),
+        ("folder", "kind:path"),
+        ("folder:/x:0", "positive"),
+        ("", "empty"),
+    ]:
         with pytest.raises(ValueError, match=message):
             parse_data_spec(bad)
 
@@ -320,8 +345,9 @@ def test_build_dataset_from_spec(tmp_path: Path, celeba_root: Path, places_root:
     single = build_dataset(f"folder:{tmp_path / 'photos'}", crop=16)
     assert isinstance(single, ImageFolderDataset) and len(single._cache) == 1  # preloaded
     assert not build_dataset(f"folder:{tmp_path / 'photos'}", cache_decoded=False).cache_decoded
-    mixed = build_dataset(f"celeba:{celeba_root}:1,places2:{places_root}:1,"
-                          f"folder:{tmp_path / 'photos'}:2", crop=16, length=100, seed=3)
+    mixed = build_dataset(
+        f"celeba:{celeba_root}:1,places2:{places_root}:1,folder:{tmp_path / 'photos'}:2", crop=16, length=100, seed=3
+    )
     assert isinstance(mixed, MixedDataset) and len(mixed) == 100
     assert mixed.probabilities.tolist() == [0.25, 0.25, 0.5]
     assert mixed[0].shape == (3, 16, 16)
@@ -342,8 +368,9 @@ def test_workers_draw_different_crops_reproducibly(tmp_path: Path) -> None:
     ds = ImageFolderDataset(tmp_path, crop=24, scale=(0.5, 1.0))
 
     def run() -> torch.Tensor:
-        loader = DataLoader(ds, batch_size=1, num_workers=2, worker_init_fn=seed_worker,
-                            generator=loader_generator(1234), shuffle=False)
+        loader = DataLoader(
+            ds, batch_size=1, num_workers=2, worker_init_fn=seed_worker, generator=loader_generator(1234), shuffle=False
+        )
         return torch.cat(list(loader))
 
     first, second = run(), run()

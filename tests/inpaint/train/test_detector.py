@@ -1,16 +1,18 @@
-"""The detector's training task (inpaint.train.detector) in the shared loop: data, loss weights, checkpoints, resume, heads, widening, the moving average, the threshold pick."""
+"""The detector's training task (inpaint.train.detector) in the shared loop: data, loss weights,
+checkpoints, resume, heads, widening, the moving average, the threshold pick."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+
 import pytest
 import torch
-from inpaint.nn.damagenet import load_detector
-from inpaint.nn.damagenet import DamageNet, DamageNetConfig
-from inpaint.train.surgery import widen_detector
+
+from inpaint.nn.damagenet import DamageNet, DamageNetConfig, load_detector
 from inpaint.train.detector import DamageDataset, DetectTrainConfig, detection_loss, pick_threshold, thin_damage
 from inpaint.train.machine import machine_summary
+from inpaint.train.surgery import widen_detector
 from tests.inpaint.detect_helpers import _cli, detector_loop, tiny_net
 
 
@@ -57,9 +59,23 @@ def test_dataset_gives_images_and_binary_targets(photo_folder):
 
 def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_folder, tmp_path):
     out = tmp_path / "run"
-    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), val_data=str(photo_folder), width=4, depth=3,
-                            max_width_mult=2, crop=48, batch_size=2, steps=2, workers=0, val_every=1, val_images=3,
-                            thin_weight=4.0, dark_weight=2.0, single_kind_fraction=0.5)
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(out),
+        val_data=str(photo_folder),
+        width=4,
+        depth=3,
+        max_width_mult=2,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=1,
+        val_images=3,
+        thin_weight=4.0,
+        dark_weight=2.0,
+        single_kind_fraction=0.5,
+    )
     folder = detector_loop(cfg).fit()
     first = torch.load(out / "checkpoint.pt", weights_only=True)
     assert first["step"] == 2
@@ -84,8 +100,17 @@ def test_training_checkpoints_resumes_and_exports_a_loadable_detector(photo_fold
 
 def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_path):
     out = tmp_path / "run"
-    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(out), width=4, depth=3, crop=48, batch_size=2,
-                            steps=2, workers=0, val_every=0)
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(out),
+        width=4,
+        depth=3,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=0,
+    )
     detector_loop(cfg).fit()
     before = load_detector(out / "model", device="cpu")
     headed = dataclasses.replace(cfg, steps=4, refine_channels=3, refine_lr=1e-2)
@@ -109,13 +134,31 @@ def test_a_resumed_run_adds_a_refinement_head_and_keeps_it(photo_folder, tmp_pat
 
 
 def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_folder, tmp_path):
-    base = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "first"), width=4, depth=3, crop=48,
-                             batch_size=2, steps=2, workers=0, val_every=0, amp="off")
+    base = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(tmp_path / "first"),
+        width=4,
+        depth=3,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=0,
+        amp="off",
+    )
     first = load_detector(detector_loop(base).fit(), device="cpu")
     assert [(p["steps"], p["crop"], p["batch_size"]) for p in first.metadata["phases"]] == [(2, 48, 2)]
 
-    more = dataclasses.replace(base, out=str(tmp_path / "more"), init=str(tmp_path / "first" / "model"), crop=40,
-                               batch_size=3, steps=5, lr=3e-4, thin_weight=4.0)
+    more = dataclasses.replace(
+        base,
+        out=str(tmp_path / "more"),
+        init=str(tmp_path / "first" / "model"),
+        crop=40,
+        batch_size=3,
+        steps=5,
+        lr=3e-4,
+        thin_weight=4.0,
+    )
     trainer = detector_loop(more)
     assert (trainer.progress.step, trainer.progress.images_seen) == (2, 4)
     x = torch.rand(1, 3, 40, 40)
@@ -124,19 +167,31 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     after = load_detector(trainer.fit(), device="cpu")
     assert after.metadata["steps"] == 5 and after.metadata["images_seen"] == 4 + 3 * 3
     assert after.config.version == "damage-w4-d3-s5" and after.config.working_size == 40
-    r = _cli("card", "--model", str(tmp_path / "more" / "model"), "--train-command", "INIT=first scripts/train_detector.sh more")
+    r = _cli(
+        "card",
+        "--model",
+        str(tmp_path / "more" / "model"),
+        "--train-command",
+        "INIT=first scripts/train_detector.sh more",
+    )
     assert r.returncode == 0, r.stderr
     card = (tmp_path / "more" / "model" / "README.md").read_text()
     assert "5 Adam steps (the last run at lr 0.0003), batch 3, 13 crops of 40 and 48 px" in card
     assert f"crops/s) on a {machine_summary()}\n" in card and "- 2 phase(s)" in card  # both phases ran here
     # every phase is in the training record beside the card, numbered, as the weights recorded it
     record = json.loads((tmp_path / "more" / "model" / "training_record.json").read_text())
-    assert [(p["phase"], p["steps"], p["images_seen"], p["crop"], p["scale"], p["batch_size"], p["lr"], p["thin_weight"])
-            for p in record["phases"]] == [(1, 2, 4, 48, [0.15, 1.0], 2, 0.001, 0.0), (2, 3, 9, 40, [0.15, 1.0], 3, 0.0003, 4.0)]
-    assert [{k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]] == after.metadata["phases"]
+    assert [
+        (p["phase"], p["steps"], p["images_seen"], p["crop"], p["scale"], p["batch_size"], p["lr"], p["thin_weight"])
+        for p in record["phases"]
+    ] == [(1, 2, 4, 48, [0.15, 1.0], 2, 0.001, 0.0), (2, 3, 9, 40, [0.15, 1.0], 3, 0.0003, 4.0)]
+    assert [
+        {k: v for k, v in p.items() if k not in ("phase", "crops_per_second")} for p in record["phases"]
+    ] == after.metadata["phases"]
     phases = after.metadata["phases"]
     assert [(p["steps"], p["images_seen"], p["crop"], p["batch_size"], p["lr"]) for p in phases] == [
-        (2, 4, 48, 2, base.lr), (3, 9, 40, 3, 3e-4)]
+        (2, 4, 48, 2, base.lr),
+        (3, 9, 40, 3, 3e-4),
+    ]
     assert phases[1]["thin_weight"] == 4.0 and after.metadata["train_seconds"] >= first.metadata["train_seconds"]
     # with a checkpoint in the run, --init is ignored: the run resumes
     assert detector_loop(dataclasses.replace(more, steps=6)).progress.step == 5
@@ -152,7 +207,10 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert wide_after.config.width == 6 and wide_after.metadata["phases"][-1]["widened"] == [4, 6]
     assert wide_after.metadata["phases"][-1]["dark_weight"] == 1.5
     assert _cli("card", "--model", str(tmp_path / "wide" / "model"), "--train-command", "t").returncode == 0
-    assert "thin damage, the pixels a 3x3 erosion removes, 5 times more; damage that made a pixel visibly darker (by 8 grey levels or more) 1.5 more" in (tmp_path / "wide" / "model" / "README.md").read_text()
+    assert (
+        "thin damage, the pixels a 3x3 erosion removes, 5 times more; damage that made a pixel visibly darker (by 8 grey levels or more) 1.5 more"
+        in (tmp_path / "wide" / "model" / "README.md").read_text()
+    )
     last = json.loads((tmp_path / "wide" / "model" / "training_record.json").read_text())["phases"][-1]
     assert (last["widened"], last["thin_weight"], last["dark_weight"]) == ([4, 6], 4.0, 1.5)
     # bf16 steps (on any CPU: slow without native bf16, but a tiny model) are recorded as such
@@ -162,10 +220,20 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     assert half_after.metadata["phases"][-1]["precision"] == "bfloat16" and half_after.metadata["steps"] == 5
     assert all(v.dtype == torch.float32 for v in half_after.state_dict().values() if v.is_floating_point())
     assert _cli("card", "--model", str(tmp_path / "half" / "model"), "--train-command", "t").returncode == 0
-    assert f"crops/s) on a {machine_summary()}; phase 2 in bfloat16 steps\n" in (tmp_path / "half" / "model" / "README.md").read_text()
+    assert (
+        f"crops/s) on a {machine_summary()}; phase 2 in bfloat16 steps\n"
+        in (tmp_path / "half" / "model" / "README.md").read_text()
+    )
     last = json.loads((tmp_path / "half" / "model" / "training_record.json").read_text())["phases"][-1]
-    assert (last["steps"], last["images_seen"], last["crop"], last["batch_size"], last["lr"], last["thin_weight"],
-            last["precision"]) == (3, 9, 40, 3, 0.0003, 4.0, "bfloat16")
+    assert (
+        last["steps"],
+        last["images_seen"],
+        last["crop"],
+        last["batch_size"],
+        last["lr"],
+        last["thin_weight"],
+        last["precision"],
+    ) == (3, 9, 40, 3, 0.0003, 4.0, "bfloat16")
     with pytest.raises(ValueError, match="only be widened"):
         detector_loop(dataclasses.replace(more, out=str(tmp_path / "narrow"), width=3))
     headed = detector_loop(dataclasses.replace(more, out=str(tmp_path / "headed"), refine_channels=3))
@@ -184,19 +252,39 @@ def test_init_goes_on_from_an_exported_detector_and_continues_its_record(photo_f
     card = (tmp_path / "lined" / "model" / "README.md").read_text()
     assert "with 3x3, 5x5 squares" in card
     last = json.loads((tmp_path / "lined" / "model" / "training_record.json").read_text())["phases"][-1]
-    assert (last["steps"], last["crop"], last["lr"], last["thin_weight"], last["line_sizes"]) == (3, 40, 0.0003, 4.0, [3, 5])
+    assert (last["steps"], last["crop"], last["lr"], last["thin_weight"], last["line_sizes"]) == (
+        3,
+        40,
+        0.0003,
+        4.0,
+        [3, 5],
+    )
     with pytest.raises(ValueError, match="line features"):  # other line sizes do not fit
         detector_loop(dataclasses.replace(more, out=str(tmp_path / "lined"), line_sizes=[3]))
 
 
 def test_ema_exports_the_average_of_the_weights_and_buffers(photo_folder, tmp_path):
-    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), val_data=str(photo_folder),
-                            width=4, depth=3, crop=48, batch_size=2, steps=2, workers=0, val_every=0, val_images=2,
-                            ema_decay=0.75)
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(tmp_path / "run"),
+        val_data=str(photo_folder),
+        width=4,
+        depth=3,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=0,
+        val_images=2,
+        ema_decay=0.75,
+    )
     trainer = detector_loop(cfg)
     seen = []  # the live weights after each step, as the average sees them
     update = trainer.ema.update_parameters
-    trainer.ema.update_parameters = lambda m: (seen.append({k: v.clone() for k, v in m.state_dict().items()}), update(m))
+    trainer.ema.update_parameters = lambda m: (
+        seen.append({k: v.clone() for k, v in m.state_dict().items()}),
+        update(m),
+    )
     exported = load_detector(trainer.fit(), device="cpu").state_dict()
     assert len(seen) == 2
     floats = [k for k, v in seen[1].items() if v.is_floating_point()]
@@ -215,13 +303,28 @@ def test_init_from_a_detector_exported_before_phases_were_recorded(photo_folder,
     from inpaint.nn.damagenet import save_detector
 
     old = tiny_net()
-    save_detector(old, tmp_path / "old", metadata={"steps": 7, "images_seen": 56, "train_seconds": 12.5, "crop": 64,
-                                                     "train_config": {"batch_size": 8}})
-    cfg = DetectTrainConfig(data=f"folder:{photo_folder}", out=str(tmp_path / "run"), init=str(tmp_path / "old"),
-                            width=old.config.width, depth=old.config.depth, max_width_mult=old.config.max_width_mult,
-                            crop=48, batch_size=2, steps=8, workers=0, val_every=0)
-    assert [(r["steps"], r["crop"], r["batch_size"]) for r in
-            load_detector(detector_loop(cfg).fit(), device="cpu").metadata["phases"]] == [(7, 64, 8), (1, 48, 2)]
+    save_detector(
+        old,
+        tmp_path / "old",
+        metadata={"steps": 7, "images_seen": 56, "train_seconds": 12.5, "crop": 64, "train_config": {"batch_size": 8}},
+    )
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(tmp_path / "run"),
+        init=str(tmp_path / "old"),
+        width=old.config.width,
+        depth=old.config.depth,
+        max_width_mult=old.config.max_width_mult,
+        crop=48,
+        batch_size=2,
+        steps=8,
+        workers=0,
+        val_every=0,
+    )
+    assert [
+        (r["steps"], r["crop"], r["batch_size"])
+        for r in load_detector(detector_loop(cfg).fit(), device="cpu").metadata["phases"]
+    ] == [(7, 64, 8), (1, 48, 2)]
 
 
 def test_thin_damage_weighting_of_the_loss():

@@ -36,8 +36,21 @@ def photos(tmp_path_factory):
 
 
 def tiny_cfg(photos, out, **kw) -> TrainConfig:
-    base = dict(data=f"folder:{photos}", out=str(out), width=4, depth=3, crop=32, batch_size=4, steps=3,
-                features="none", workers=0, val_every=2, val_data=str(photos), val_images=4, checkpoint_minutes=60)
+    base = dict(
+        data=f"folder:{photos}",
+        out=str(out),
+        width=4,
+        depth=3,
+        crop=32,
+        batch_size=4,
+        steps=3,
+        features="none",
+        workers=0,
+        val_every=2,
+        val_data=str(photos),
+        val_images=4,
+        checkpoint_minutes=60,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -60,10 +73,22 @@ def test_pixel_losses_match_direct_computation():
     # TV by a loop over neighbour pairs that both lie in the 1-pixel dilation of the hole
     region = np.zeros((8, 8), bool)
     region[1:6, 2:7] = True
-    h = sum(abs(float(comp[b, c, i, j + 1] - comp[b, c, i, j])) for b in range(2) for c in range(3)
-            for i in range(8) for j in range(7) if region[i, j] and region[i, j + 1]) / (2 * 3 * 8 * 7)
-    v = sum(abs(float(comp[b, c, i + 1, j] - comp[b, c, i, j])) for b in range(2) for c in range(3)
-            for i in range(7) for j in range(8) if region[i, j] and region[i + 1, j]) / (2 * 3 * 7 * 8)
+    h = sum(
+        abs(float(comp[b, c, i, j + 1] - comp[b, c, i, j]))
+        for b in range(2)
+        for c in range(3)
+        for i in range(8)
+        for j in range(7)
+        if region[i, j] and region[i, j + 1]
+    ) / (2 * 3 * 8 * 7)
+    v = sum(
+        abs(float(comp[b, c, i + 1, j] - comp[b, c, i, j]))
+        for b in range(2)
+        for c in range(3)
+        for i in range(7)
+        for j in range(8)
+        if region[i, j] and region[i + 1, j]
+    ) / (2 * 3 * 7 * 8)
     assert parts["tv"] == pytest.approx(h + v, rel=1e-5)
     assert float(total) == pytest.approx(parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"], rel=1e-5)
 
@@ -89,10 +114,13 @@ def test_ssim_term_is_the_evaluation_ssim_of_the_composite_and_reaches_only_the_
     ref = structural_similarity(gt.astype(np.float32) / 255, comp, data_range=1.0, channel_axis=-1)
     assert parts["ssim"] == pytest.approx(1 - ref, abs=2e-3) and parts["ssim"] > 0.05
     assert float(total.detach()) == pytest.approx(
-        parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"] + 2 * parts["ssim"], rel=1e-5)
+        parts["valid"] + 6 * parts["hole"] + 0.1 * parts["tv"] + 2 * parts["ssim"], rel=1e-5
+    )
     # the composite takes the known pixels from the target: only the hole gets a gradient from SSIM
     output.grad = None
-    InpaintingLoss(None, LossWeights(valid=0, hole=0, perceptual=0, style=0, tv=0, ssim=1.0))(output, t(gt), mask)[0].backward()
+    InpaintingLoss(None, LossWeights(valid=0, hole=0, perceptual=0, style=0, tv=0, ssim=1.0))(output, t(gt), mask)[
+        0
+    ].backward()
     g = output.grad[0].abs().sum(0)
     assert float(g[mask[0, 0] == 1].abs().max()) == 0 and float(g[mask[0, 0] == 0].abs().min()) > 0
     # weight 0 (the default): the paper's loss, without the term
@@ -110,7 +138,10 @@ def test_mobilenet_weights_are_real_imagenet_weights():
     net.load_state_dict(torch.load(find_mobilenet_weights(), map_location="cpu", weights_only=True))
     img = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255
     img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear", antialias=True)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     with torch.no_grad():
         cls = int(net.eval()((img - mean) / std).argmax())
     assert 281 <= cls <= 285
@@ -171,10 +202,19 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
     assert all(b.renorm == "per_group" for b in tr.model.decoder)
     folder = tr.fit()
     model = load_model(folder, device="cpu")
-    assert model.metadata["stages"][-1]["loss_weights"] == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1, "ssim": 0.0}
+    assert model.metadata["stages"][-1]["loss_weights"] == {
+        "valid": 1.0,
+        "hole": 6.0,
+        "perceptual": 0.0,
+        "style": 0.0,
+        "tv": 0.1,
+        "ssim": 0.0,
+    }
     assert model.config.decoder_renorm == "per_group" and all(b.renorm == "per_group" for b in model.decoder)
     assert [(s["stage"], s["steps"], s["decoder_renorm"]) for s in model.metadata["stages"]] == [
-        (1, 3, "joint"), (2, 2, "per_group")]
+        (1, 3, "joint"),
+        (2, 2, "per_group"),
+    ]
 
 
 def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
@@ -200,7 +240,9 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
     with pytest.raises(ValueError, match="refinement head of 4"):
         restorer_loop(tiny_cfg(photos, tmp_path / "other", init=str(out / "model"), refine_channels=2))
     with pytest.raises(ValueError, match="does not fit"):  # a head with another window
-        restorer_loop(tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5))
+        restorer_loop(
+            tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5)
+        )
 
 
 def assert_starts_as(tr: TrainingLoop, model) -> None:
@@ -225,13 +267,17 @@ def test_the_smooth_prior_joins_a_trained_head_within_a_stage(photos, tmp_path):
     model = load_model(out / "model", device="cpu")
     assert model.config.prior == "smooth" and float(model.refine.prior.weight.abs().sum()) > 0  # it trained
     assert [(s["stage"], s["steps"], s.get("prior", "none")) for s in model.metadata["stages"]] == [
-        (1, 2, "none"), (1, 2, "smooth")]
+        (1, 2, "none"),
+        (1, 2, "smooth"),
+    ]
     from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     record = json.loads((out / "model" / "training_record.json").read_text())  # the card's stage rows
     assert [(p["phase"], p["stage"], p["refine_channels"], p.get("prior")) for p in record["phases"]] == [
-        (1, 1, 4, None), (2, 1, 4, "smooth")]
+        (1, 1, 4, None),
+        (2, 1, 4, "smooth"),
+    ]
     assert record["phases"][1]["refine_lr"] == 1e-3 and "in 2 stage segment(s)" in card
     assert "reads a smooth fill of the hole" in card
     # resumed without the flag the run keeps its prior; weights with a prior fit no model without one
@@ -248,9 +294,16 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     restorer_loop(tiny_cfg(photos, first, steps=2, refine_channels=4, prior="smooth")).fit()
     smooth = load_model(first / "model", device="cpu")
     out = tmp_path / "gated"
-    tr = restorer_loop(tiny_cfg(photos, out, steps=3, init=str(first / "model"), refine_channels=4,
-                          prior="smooth_gated", refine_lr=1e-3))
-    assert tr.progress.step == 0 and tr.progress.total_steps == 2 and tr.progress.images_seen == smooth.metadata["images_seen"]
+    tr = restorer_loop(
+        tiny_cfg(
+            photos, out, steps=3, init=str(first / "model"), refine_channels=4, prior="smooth_gated", refine_lr=1e-3
+        )
+    )
+    assert (
+        tr.progress.step == 0
+        and tr.progress.total_steps == 2
+        and tr.progress.images_seen == smooth.metadata["images_seen"]
+    )
     assert tr.progress.seconds == pytest.approx(smooth.metadata["train_seconds"])
     assert_starts_as(tr, smooth)
     tr.fit()
@@ -259,12 +312,17 @@ def test_a_gate_joins_a_smooth_prior_from_exported_weights_and_the_record_goes_o
     assert model.metadata["steps"] == 5 and model.config.version.endswith("-s5")
     assert model.metadata["images_seen"] == smooth.metadata["images_seen"] + 3 * tr.task.cfg.batch_size
     assert [(s["stage"], s["steps"], s.get("prior")) for s in model.metadata["stages"]] == [
-        (1, 2, "smooth"), (1, 3, "smooth_gated")]
+        (1, 2, "smooth"),
+        (1, 3, "smooth_gated"),
+    ]
     from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
     record = json.loads((out / "model" / "training_record.json").read_text())
-    assert [(p["stage"], p["steps"], p.get("prior")) for p in record["phases"]] == [(1, 2, "smooth"), (1, 3, "smooth_gated")]
+    assert [(p["stage"], p["steps"], p.get("prior")) for p in record["phases"]] == [
+        (1, 2, "smooth"),
+        (1, 3, "smooth_gated"),
+    ]
     assert "a per-pixel gate" in card
     # without flags a run from a model keeps that model's head and prior
     plain = restorer_loop(tiny_cfg(photos, tmp_path / "plain", init=str(first / "model"))).model.config
@@ -294,7 +352,10 @@ def test_a_run_goes_on_at_larger_crops_and_its_working_size_follows(photos, tmp_
     restorer_loop(tiny_cfg(photos, out, crop=48, stage=2, steps=1, lr=1e-5)).fit()
     stages = load_model(out / "model", device="cpu").metadata["stages"]
     assert [(s["stage"], s["steps"], s["crop"], s["lr"]) for s in stages] == [
-        (1, 3, 32, 2e-4), (1, 3, 48, 2e-4), (2, 1, 48, 1e-5)]
+        (1, 3, 32, 2e-4),
+        (1, 3, 48, 2e-4),
+        (2, 1, 48, 1e-5),
+    ]
     from inpaint.eval.card import write_card
 
     card = write_card(out / "model", None, [], "train ...").read_text()
@@ -318,14 +379,57 @@ def test_pixel_only_training_takes_other_loss_weights(photos, tmp_path):
 def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photos, tmp_path):
     folder = restorer_loop(tiny_cfg(photos, tmp_path / "run")).fit()
     ev = tmp_path / "ev"
-    r = subprocess.run([sys.executable, "-m", "inpaint", "evaluate", "--images", str(photos), "--out", str(ev),
-                        "--weights", str(folder), "--methods", "pconv,telea", "--sizes", "32", "--masks-per-bin", "1",
-                        "--limit", "2", "--threads", "1", "--no-perceptual", "--no-severity-table"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inpaint",
+            "evaluate",
+            "--images",
+            str(photos),
+            "--out",
+            str(ev),
+            "--weights",
+            str(folder),
+            "--methods",
+            "pconv,telea",
+            "--sizes",
+            "32",
+            "--masks-per-bin",
+            "1",
+            "--limit",
+            "2",
+            "--threads",
+            "1",
+            "--no-perceptual",
+            "--no-severity-table",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "inpaint", "card", "--model", str(folder), "--eval", str(ev),
-                        "--train-command", "scripts/train_bundled.sh run", "--note", "a test run"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inpaint",
+            "card",
+            "--model",
+            str(folder),
+            "--eval",
+            str(ev),
+            "--train-command",
+            "scripts/train_bundled.sh run",
+            "--note",
+            "a test run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     card = (folder / "README.md").read_text()
     version = load_model(folder, device="cpu").config.version
@@ -342,9 +446,37 @@ def test_card_command_writes_the_restorer_card_from_its_run_and_evaluation(photo
 def test_distributed_training_with_gloo_on_two_processes(photos, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "inpaint", "train", "--data", f"folder:{photos}", "--out", str(out), "--width", "4", "--depth", "3",
-           "--crop", "32", "--batch-size", "4", "--steps", "2", "--features", "none", "--workers", "0", "--val-every", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "inpaint",
+        "train",
+        "--data",
+        f"folder:{photos}",
+        "--out",
+        str(out),
+        "--width",
+        "4",
+        "--depth",
+        "3",
+        "--crop",
+        "32",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--features",
+        "none",
+        "--workers",
+        "0",
+        "--val-every",
+        "0",
+    ]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-2000:]
     model = load_model(out / "model", device="cpu")
@@ -372,9 +504,15 @@ print("exported", TrainingLoop(T.RestorerTask(cfg)).fit(), flush=True)
 
 def _run_with_worker(photos, out, fail_after):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", _RUN_WITH_WORKER, str(photos), str(out), str(fail_after)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _RUN_WITH_WORKER, str(photos), str(out), str(fail_after)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_an_error_in_a_data_worker_ends_the_run(photos, tmp_path):
@@ -432,12 +570,20 @@ def test_checkpoint_if_due_checkpoints_and_exports_only_when_due():
 def run_bundled_recipe(run, args: list[str], env: dict[str, str]):
     """scripts/train_bundled.sh RUN ARGS... -> the exported model and its stage rows
     (stage, crop, batch, lr, head channels, head lr, prior)."""
-    r = subprocess.run(["bash", "scripts/train_bundled.sh", str(run), *args],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    r = subprocess.run(
+        ["bash", "scripts/train_bundled.sh", str(run), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     model = load_model(run / "model", device="cpu")
-    rows = [(s["stage"], s["crop"], s["batch_size"], s["lr"], s["refine_channels"], s.get("refine_lr"), s.get("prior"))
-            for s in model.metadata["stages"]]
+    rows = [
+        (s["stage"], s["crop"], s["batch_size"], s["lr"], s["refine_channels"], s.get("refine_lr"), s.get("prior"))
+        for s in model.metadata["stages"]
+    ]
     assert sum(s["steps"] for s in model.metadata["stages"]) == model.metadata["steps"]
     return model, rows
 
@@ -447,20 +593,43 @@ def test_the_bundled_recipe_runs_its_phases_and_the_card_table_shows_each(photos
     head added), stage 2
     at 256 px crops, the anneal, the smooth prior joining the head, its anneal; each phase resumes
     the last and is a row of the stage table. Then, from that run's export, the gate and its anneal."""
-    env = {**os.environ, "PYTHON": sys.executable, "TRAIN_PHOTOS": str(photos), "VAL_PHOTOS": str(photos),
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "TRAIN_PHOTOS": str(photos),
+        "VAL_PHOTOS": str(photos),
+        "OMP_NUM_THREADS": "1",
+    }
     model, rows = run_bundled_recipe(tmp_path / "run", ["--set", "max_minutes=0.01"], env)
-    assert rows == [(1, 128, 16, 2e-4, 0, None, None), (2, 128, 16, 5e-5, 16, 1e-3, None),
-                    (2, 256, 8, 5e-5, 16, 1e-3, None), (2, 256, 8, 1e-5, 16, 2e-4, None),
-                    (2, 256, 8, 3e-5, 16, 1e-3, "smooth"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth")]
+    assert rows == [
+        (1, 128, 16, 2e-4, 0, None, None),
+        (2, 128, 16, 5e-5, 16, 1e-3, None),
+        (2, 256, 8, 5e-5, 16, 1e-3, None),
+        (2, 256, 8, 1e-5, 16, 2e-4, None),
+        (2, 256, 8, 3e-5, 16, 1e-3, "smooth"),
+        (2, 256, 8, 1e-5, 16, 2e-4, "smooth"),
+    ]
     assert model.config.prior == "smooth"
     assert all(s["steps"] >= 1 for s in model.metadata["stages"]) and model.config.working_size == 256
 
     # going on from the exported model (as the bundled weights were: their checkpoint is not
     # shipped), the gate joining the smooth prior, then its anneal: the record carries on
-    gated, more = run_bundled_recipe(tmp_path / "more", ["--set", f"init={tmp_path / 'run' / 'model'}",
-                                                        "--set", "prior.prior=smooth_gated", "--set", "max_minutes=0.01",
-                                                        "--phase", "prior", "--phase", "prior_anneal"], env)
+    gated, more = run_bundled_recipe(
+        tmp_path / "more",
+        [
+            "--set",
+            f"init={tmp_path / 'run' / 'model'}",
+            "--set",
+            "prior.prior=smooth_gated",
+            "--set",
+            "max_minutes=0.01",
+            "--phase",
+            "prior",
+            "--phase",
+            "prior_anneal",
+        ],
+        env,
+    )
     assert more == rows + [(2, 256, 8, 3e-5, 16, 1e-3, "smooth_gated"), (2, 256, 8, 1e-5, 16, 2e-4, "smooth_gated")]
     assert gated.config.prior == "smooth_gated" and gated.metadata["steps"] > model.metadata["steps"]
 
@@ -513,7 +682,9 @@ class ToyTask(Task):
         if checkpoint is None:
             return Start(Progress())
         model.load_state_dict(checkpoint["model"])
-        progress = Progress(step=checkpoint["step"], seconds=checkpoint["seconds"], images_seen=checkpoint["images_seen"])
+        progress = Progress(
+            step=checkpoint["step"], seconds=checkpoint["seconds"], images_seen=checkpoint["images_seen"]
+        )
         return Start(progress, checkpoint["optimizer"], checkpoint["rng"])
 
     def forward(self, model, batch):
@@ -555,8 +726,18 @@ def test_a_task_implements_every_abstract_method_or_cannot_be_made(tmp_path):
 
     with pytest.raises(TypeError, match="abstract"):
         Partial(ToyConfig(out=str(tmp_path)))
-    assert set(Task.__abstractmethods__) == {"dataset", "build", "group_lr", "start", "forward", "loss",
-                                             "prepare_validation", "validate", "checkpoint_entries", "export"}
+    assert set(Task.__abstractmethods__) == {
+        "dataset",
+        "build",
+        "group_lr",
+        "start",
+        "forward",
+        "loss",
+        "prepare_validation",
+        "validate",
+        "checkpoint_entries",
+        "export",
+    }
     assert all(name in vars(RestorerTask) and name in vars(DetectorTask) for name in Task.__abstractmethods__)
     settings = ToyTask(ToyConfig(out=str(tmp_path), steps=9)).settings  # the loop's fields of the task's config
     assert (settings.steps, settings.batch_size, settings.resume, settings.recipe) == (9, 4, True, None)
@@ -577,7 +758,9 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     moments_a, moments_b = a["optimizer"]["state"], b["optimizer"]["state"]
     assert all(torch.equal(moments_a[i][k], moments_b[i][k]) for i in moments_a for k in moments_a[i])
     assert (b["step"], b["images_seen"], b["toy"]) == (6, 24, True)
-    exported = [torch.load(tmp_path / run / "model" / "weights.pt", weights_only=True) for run in ("straight", "resumed")]
+    exported = [
+        torch.load(tmp_path / run / "model" / "weights.pt", weights_only=True) for run in ("straight", "resumed")
+    ]
     assert all(torch.equal(exported[0][k], exported[1][k]) for k in exported[0])
     assert not torch.equal(exported[1]["weight"], b["model"]["weight"])  # the export is the average
 
@@ -602,7 +785,11 @@ def test_validation_every_n_steps_in_eval_mode_and_a_time_budget(tmp_path):
     assert loop.task.validations == [(2, False, False), (4, False, False), (5, False, False)]  # and at the end
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [(r["step"], "val_step" in r, "loss_total" in r) for r in log] == [
-        (2, True, False), (4, True, False), (5, False, True), (5, True, False)]
+        (2, True, False),
+        (4, True, False),
+        (5, False, True),
+        (5, True, False),
+    ]
     timed = toy_loop(tmp_path / "timed", steps=10**9, max_minutes=0.002)
     timed.fit()
     assert timed.stop_reason == "time" and 0 < timed.progress.step < 10**9 and timed.minutes > 0.002
@@ -637,26 +824,35 @@ def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
 # What scripts/train_bundled.sh and scripts/train_detector.sh passed to each invocation, with their
 # defaults (all phases given minutes; P = TRAIN_PHOTOS, V = VAL_PHOTOS): the recipes must say the same.
-RESTORER_FLAGS = ("--data folder:P --out RUN --model compact --width 32 --depth 7 --crop 128 --scale 0.1 1.0 "
-                  "--batch-size 16 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-data V "
-                  "--decoder-renorm per_group --steps 1000000")
-RESTORER_LARGE = "--crop 256 --scale 0.2 1.0 --batch-size 8 --stage 2 --features none --loss-weights '{\"valid\": 0.1, \"ssim\": 2.0}'"
+RESTORER_FLAGS = (
+    "--data folder:P --out RUN --model compact --width 32 --depth 7 --crop 128 --scale 0.1 1.0 "
+    "--batch-size 16 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-data V "
+    "--decoder-renorm per_group --steps 1000000"
+)
+RESTORER_LARGE = (
+    '--crop 256 --scale 0.2 1.0 --batch-size 8 --stage 2 --features none --loss-weights \'{"valid": 0.1, "ssim": 2.0}\''
+)
 RESTORER_PHASES = {
     "stage1": "--stage 1 --features none --max-minutes 90",
-    "stage2": "--stage 2 --features none --loss-weights '{\"valid\": 0.1, \"ssim\": 2.0}' --refine-channels 16 "
-              "--refine-kernel 5 --refine-lr 1e-3 --max-minutes 20",
+    "stage2": '--stage 2 --features none --loss-weights \'{"valid": 0.1, "ssim": 2.0}\' --refine-channels 16 '
+    "--refine-kernel 5 --refine-lr 1e-3 --max-minutes 20",
     "large_crops": RESTORER_LARGE + " --refine-lr 1e-3 --max-minutes 0",
     "anneal": RESTORER_LARGE + " --lr 1e-5 --refine-lr 2e-4 --max-minutes 0",
     "prior": RESTORER_LARGE + " --prior smooth --lr 3e-5 --refine-lr 1e-3 --max-minutes 0",
     "prior_anneal": RESTORER_LARGE + " --lr 1e-5 --refine-lr 2e-4 --max-minutes 0",
 }
-DETECTOR_FLAGS = ("--data folder:P --val-data P --out RUN --width 12 --depth 5 --crop 256 --scale 0.15 1.0 "
-                  "--batch-size 8 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-images 48 --steps 1000000 "
-                  "--amp auto")
+DETECTOR_FLAGS = (
+    "--data folder:P --val-data P --out RUN --width 12 --depth 5 --crop 256 --scale 0.15 1.0 "
+    "--batch-size 8 --workers 1 --checkpoint-minutes 4 --val-every 250 --val-images 48 --steps 1000000 "
+    "--amp auto"
+)
 DETECTOR_THIN = "--thin-weight 4 --single-kind-fraction 0.3"
 DETECTOR_PHASES = {
-    "start": "--lr 1e-3 --max-minutes 50", "lower_lr": "--lr 2e-4 --max-minutes 23", "low_lr": "--lr 1e-4 --max-minutes 4",
-    "thin": DETECTOR_THIN + " --lr 2e-4 --max-minutes 60", "thin_anneal": DETECTOR_THIN + " --lr 5e-5 --max-minutes 45",
+    "start": "--lr 1e-3 --max-minutes 50",
+    "lower_lr": "--lr 2e-4 --max-minutes 23",
+    "low_lr": "--lr 1e-4 --max-minutes 4",
+    "thin": DETECTOR_THIN + " --lr 2e-4 --max-minutes 60",
+    "thin_anneal": DETECTOR_THIN + " --lr 5e-5 --max-minutes 45",
     "lines": DETECTOR_THIN + " --line-sizes 3 7 --lr 1e-4 --ema-decay 0.999 --max-minutes 0",
     "lines_anneal": DETECTOR_THIN + " --line-sizes 3 7 --lr 3e-5 --ema-decay 0.998 --max-minutes 0",
 }
@@ -683,7 +879,9 @@ def test_the_bundled_recipes_say_what_the_training_scripts_did(task):
 
     module, config_type = (restorer, TrainConfig) if task == "restorer" else (detector, DetectTrainConfig)
     common, phases = (RESTORER_FLAGS, RESTORER_PHASES) if task == "restorer" else (DETECTOR_FLAGS, DETECTOR_PHASES)
-    recipe = load_recipe(ROOT / "recipes" / f"{task}.toml", task, config_type, environ={"TRAIN_PHOTOS": "P", "VAL_PHOTOS": "V"})
+    recipe = load_recipe(
+        ROOT / "recipes" / f"{task}.toml", task, config_type, environ={"TRAIN_PHOTOS": "P", "VAL_PHOTOS": "V"}
+    )
     assert [p.name for p in recipe.phases] == list(phases)
     assert recipe.threads == (1 if task == "detector" else None)  # the detector's script set OMP_NUM_THREADS=1
     parser = argparse.ArgumentParser()
@@ -699,10 +897,12 @@ def write_tiny_recipe(path: Path, photos: Path, task: str = "restorer") -> Path:
     tiny = "width = 4\ndepth = 3\ncrop = 32\nbatch_size = 4\nworkers = 0\nval_every = 0\ncheckpoint_minutes = 60\n"
     if task == "restorer":
         tiny += 'features = "none"\n'
-    path.write_text(f'task = "{task}"\n[paths]\nPHOTOS = "{photos}"\n[defaults]\ndata = "folder:${{PHOTOS}}"\n{tiny}'
-                    '[[phase]]\nname = "one"\nsteps = 2\n'
-                    f'[[phase]]\nname = "two"\n{"stage = 2" if task == "restorer" else "lr = 1e-4"}\nsteps = 3\n'
-                    '[[phase]]\nname = "later"\nmax_minutes = 0\n')
+    path.write_text(
+        f'task = "{task}"\n[paths]\nPHOTOS = "{photos}"\n[defaults]\ndata = "folder:${{PHOTOS}}"\n{tiny}'
+        '[[phase]]\nname = "one"\nsteps = 2\n'
+        f'[[phase]]\nname = "two"\n{"stage = 2" if task == "restorer" else "lr = 1e-4"}\nsteps = 3\n'
+        '[[phase]]\nname = "later"\nmax_minutes = 0\n'
+    )
     return path
 
 
@@ -714,15 +914,32 @@ def test_recipe_overrides_paths_and_mistakes(photos, tmp_path):
     recipe = load_recipe(path, "restorer", TrainConfig, [*sets, "paths.PHOTOS=/given"], environ={"PHOTOS": "/env"})
     one, two, _ = recipe.phases
     assert (one.options["data"], one.options["crop"], one.options["loss_weights"], one.options["init"]) == (
-        "folder:/given", 48, {"valid": 0.1}, "weights")
+        "folder:/given",
+        48,
+        {"valid": 0.1},
+        "weights",
+    )
     assert (two.options["lr"], two.options["stage"], "lr" in one.options, recipe.threads) == (2e-4, 2, False, 2)
-    assert recipe.provenance(two) == {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                      "phase": "two", "overrides": [*sets, "paths.PHOTOS=/given"]}
-    assert load_recipe(path, "restorer", TrainConfig, environ={"PHOTOS": "/env"}).phases[0].options["data"] == "folder:/env"
+    assert recipe.provenance(two) == {
+        "path": str(path.resolve()),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "phase": "two",
+        "overrides": [*sets, "paths.PHOTOS=/given"],
+    }
+    assert (
+        load_recipe(path, "restorer", TrainConfig, environ={"PHOTOS": "/env"}).phases[0].options["data"]
+        == "folder:/env"
+    )
     assert load_recipe(path, "restorer", TrainConfig, environ={}).phases[0].options["data"] == (
-        "folder:" + os.path.expanduser("~/photos"))
-    for sets, message in [(["crops=48"], "unknown option crops"), (["crop=big"], "crop = 'big' is not"),
-                          (["three.lr=1"], "no phase three"), (["lr"], "NAME=VALUE"), (["out=x"], "unknown option out")]:
+        "folder:" + os.path.expanduser("~/photos")
+    )
+    for sets, message in [
+        (["crops=48"], "unknown option crops"),
+        (["crop=big"], "crop = 'big' is not"),
+        (["three.lr=1"], "no phase three"),
+        (["lr"], "NAME=VALUE"),
+        (["out=x"], "unknown option out"),
+    ]:
         with pytest.raises(ValueError, match=message):
             load_recipe(path, "restorer", TrainConfig, sets, environ={})
     with pytest.raises(ValueError, match="recipe for 'restorer', not 'detector': use train$"):
@@ -736,7 +953,9 @@ def test_a_recipe_runs_each_phase_once_and_its_models_cite_it_and_the_commit(pho
     from inpaint.cli import main as cli
     from inpaint.nn.damagenet import load_detector
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    commit = (
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    )
     recipe, out = write_tiny_recipe(tmp_path / "tiny.toml", photos), tmp_path / "run"
     sha = hashlib.sha256(recipe.read_bytes()).hexdigest()
     assert cli(["train", "--recipe", str(recipe), "--out", str(out)]) == 0
@@ -746,7 +965,9 @@ def test_a_recipe_runs_each_phase_once_and_its_models_cite_it_and_the_commit(pho
     assert [(s["stage"], s["steps"]) for s in model.metadata["stages"]] == [(1, 2), (2, 3)]
     state = json.loads((out / "recipe.json").read_text())
     assert state["recipe"]["sha256"] == sha and {k: v["status"] for k, v in state["phases"].items()} == {
-        "one": "done", "two": "done"}
+        "one": "done",
+        "two": "done",
+    }
     # the same command again: both phases are done, nothing trains
     written = (out / "checkpoint.pt").stat().st_mtime_ns
     assert cli(["train", "--recipe", str(recipe), "--out", str(out)]) == 0
@@ -756,8 +977,11 @@ def test_a_recipe_runs_each_phase_once_and_its_models_cite_it_and_the_commit(pho
     model = load_model(out / "model", device="cpu")
     assert model.metadata["steps"] == 6 and model.metadata["recipe"]["overrides"] == ["two.steps=4"]
     capsys.readouterr()
-    for argv, message in [(["--lr", "1e-3"], "instead of --lr use --set"), (["--phase", "later"], "later.max_minutes=M"),
-                          (["--phase", "three"], "has phases one, two, later")]:
+    for argv, message in [
+        (["--lr", "1e-3"], "instead of --lr use --set"),
+        (["--phase", "later"], "later.max_minutes=M"),
+        (["--phase", "three"], "has phases one, two, later"),
+    ]:
         assert cli(["train", "--recipe", str(recipe), "--out", str(out), *argv]) == 2
         assert message in capsys.readouterr().err
     assert cli(["train", "--data", f"folder:{photos}", "--out", str(out), "--set", "crop=8"]) == 2
@@ -775,8 +999,10 @@ def test_a_stopped_phase_goes_on_for_the_rest_of_its_minutes(tmp_path):
     from inpaint.train.recipe import load_recipe, run_recipe
 
     path = tmp_path / "r.toml"
-    path.write_text('task = "restorer"\n[defaults]\ndata = "folder:x"\n'
-                    '[[phase]]\nname = "a"\nmax_minutes = 10\n[[phase]]\nname = "b"\nmax_minutes = 5\n')
+    path.write_text(
+        'task = "restorer"\n[defaults]\ndata = "folder:x"\n'
+        '[[phase]]\nname = "a"\nmax_minutes = 10\n[[phase]]\nname = "b"\nmax_minutes = 5\n'
+    )
     recipe = load_recipe(path, "restorer", TrainConfig, environ={})
     runs, endings = [], [("signal", 4.0), ("time", 6.0), ("time", 5.0)]
 
@@ -798,11 +1024,20 @@ def test_a_stopped_phase_goes_on_for_the_rest_of_its_minutes(tmp_path):
     assert runs == [("a", 10), ("a", 6), ("b", 5)]
     run_recipe(recipe, out, Loop)  # all done
     assert len(runs) == 3 and json.loads((out / "recipe.json").read_text())["phases"]["a"] == {
-        "status": "done", "minutes": 10.0, "step": 1}
+        "status": "done",
+        "minutes": 10.0,
+        "step": 1,
+    }
 
 
 def test_the_training_scripts_refuse_the_knobs_they_no_longer_read(tmp_path):
     for script, knob in [("train_bundled.sh", "PRIOR"), ("train_detector.sh", "M6")]:
-        r = subprocess.run(["bash", f"scripts/{script}", str(tmp_path / "run")], capture_output=True, text=True,
-                           cwd=ROOT, env={**os.environ, knob: "1"}, timeout=60)
+        r = subprocess.run(
+            ["bash", f"scripts/{script}", str(tmp_path / "run")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, knob: "1"},
+            timeout=60,
+        )
         assert r.returncode == 2 and f"{knob}: set recipe options with --set" in r.stderr
