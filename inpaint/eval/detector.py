@@ -463,32 +463,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    common = dict(weights=args.weights, size=args.size, repeats=args.repeats, seed=args.seed, limit=args.limit)
     if args.generator == "strokes":
         from . import crossgen
 
-        results = crossgen.run(
-            args.images,
-            args.out,
-            methods,
-            weights=args.weights,
-            size=args.size,
-            repeats=args.repeats,
-            seed=args.seed,
-            limit=args.limit,
-        )
-        print((Path(args.out) / "results.md").read_text())
-        return 0 if results["table"] else 1
-    results = run(
-        args.images,
-        args.out,
-        methods,
-        weights=args.weights,
-        size=args.size,
-        repeats=args.repeats,
-        sensitivity=args.sensitivity,
-        seed=args.seed,
-        limit=args.limit,
-        demo=args.demo,
-    )
+        results = crossgen.run(args.images, args.out, methods, **common)
+    else:
+        results = run(args.images, args.out, methods, sensitivity=args.sensitivity, demo=args.demo, **common)
     print((Path(args.out) / "results.md").read_text())
     return 0 if results["table"] else 1
