@@ -186,12 +186,20 @@ def layout(has_model: bool) -> RestoreUI:
 # --- events ------------------------------------------------------------------------------------
 
 
+# The events that update the editor show their progress elsewhere: the page hands an output its
+# progress through the component's state, which for the editor means exporting its canvas first,
+# and an export for "in progress" that ends after the one for "done" leaves the editor covered by
+# a progress box that never goes (after Suggest damage, when the detection is quick, its progress
+# report and its result arrive together).
+
+
 def _wire_photo(ui: RestoreUI, on: RestoreHandlers) -> None:
     """A new photo, or none: the editor shows it, and everything about its predecessor goes."""
     shown = [ui.editor, ui.photo_note, ui.overlay]
-    ui.photo.upload(on.load_photo, ui.photo, shown, api_name="load_photo").then(
+    quiet = dict(show_progress_on=ui.photo_note)
+    ui.photo.upload(on.load_photo, ui.photo, shown, api_name="load_photo", **quiet).then(
         on.clear_results, None, ui.forget, api_name="clear_results", api_visibility="private")
-    ui.photo.clear(on.clear_photo, None, shown, api_name="clear_photo", api_visibility="private").then(
+    ui.photo.clear(on.clear_photo, None, shown, api_name="clear_photo", api_visibility="private", **quiet).then(
         on.clear_results, None, ui.forget, api_name="clear_results_too", api_visibility="private")
 
 
@@ -201,6 +209,7 @@ def _wire_damage(ui: RestoreUI, on: RestoreHandlers, concurrency: int) -> None:
         [ui.photo, ui.editor, ui.sensitivity, ui.suggested],
         [ui.editor, ui.mask_note, ui.overlay, ui.suggested],
         api_name="suggest_damage",
+        show_progress_on=ui.mask_note,  # "Looking for damage" under the button, not over the editor
         concurrency_limit=concurrency,
         concurrency_id=RESTORE_QUEUE,
     )

@@ -324,6 +324,14 @@ def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(tab
     assert note.startswith("No damage found at sensitivity 0.00 (learned detector")
 
 
+def test_the_events_that_update_the_editor_show_their_progress_on_a_note(tabs: Tabs):
+    """A progress box can be left over the editor, hiding the suggestion (restore_tab.py says how)."""
+    ui = tabs.restore.ui
+    progress_on = {fn.api_name: fn.show_progress_on for fn in tabs.demo.fns.values() if ui.editor in fn.outputs}
+    assert progress_on == {"load_photo": [ui.photo_note], "clear_photo": [ui.photo_note],
+                           "suggest_damage": [ui.mask_note]}
+
+
 def _through_the_editor(value: dict) -> dict:
     """The editor value as the page sends it back: postprocessed by a gr.ImageEditor like the app's
     (its lossy WebP transfer), then read back as RGBA arrays."""
