@@ -118,10 +118,21 @@ def _photo_and_options(has_model: bool) -> dict[str, Any]:
                 variation=variation, classical=classical, seed=seed, restore_btn=restore_btn)
 
 
+# The editor (Gradio 6's ImageEditor) draws a layer it receives into a texture as large as everything
+# on its canvas, centred: a layer smaller than that texture shows shifted right and down, off the
+# photo it belongs to. Its brush keeps a texture on the canvas as large as the canvas was when the
+# brush was set up, and that texture never shrinks: on the default 800 x 800 canvas a 384 x 384
+# layer lands 208 pixels right of and below its place. So the empty canvas is 1 x 1, and a photo
+# is always loaded into an empty editor (the page starts empty; removing the photo, which comes
+# before uploading another, empties it and sets the brush up again): the canvas is then exactly
+# the photo, and a layer of the photo's size is drawn over it pixel for pixel.
+EMPTY_CANVAS = (1, 1)
+
+
 def _damage() -> dict[str, Any]:
     editor = gr.ImageEditor(
         label="2. Paint over the damage, or let Suggest damage mark it (brush, eraser and size in the toolbar)",
-        type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False,
+        type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, canvas_size=EMPTY_CANVAS,
         brush=gr.Brush(colors=[BRUSH_HEX], color_mode="fixed", default_size=6),
         eraser=gr.Eraser(default_size=10), height=560, elem_id="damage-editor",
         placeholder="Upload a photo on the left, then paint over the damage here",
@@ -194,7 +205,8 @@ def layout(has_model: bool) -> RestoreUI:
 
 
 def _wire_photo(ui: RestoreUI, on: RestoreHandlers) -> None:
-    """A new photo, or none: the editor shows it, and everything about its predecessor goes."""
+    """A new photo, or none: the editor shows it, and everything about its predecessor goes. The
+    file is removed before another is uploaded, and that empties the editor (see EMPTY_CANVAS)."""
     shown = [ui.editor, ui.photo_note, ui.overlay]
     quiet = dict(show_progress_on=ui.photo_note)
     ui.photo.upload(on.load_photo, ui.photo, shown, api_name="load_photo", **quiet).then(

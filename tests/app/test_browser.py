@@ -1,18 +1,23 @@
 """End to end in a real browser (Debian's chromium driven by playwright): upload a damaged photo,
 paint over a crease, restore, pick a favourite, consent, download it; take part in a study,
-reloading half-way; open the researchers' dashboard; let the detector suggest the damage, erase
-part of it, restore. Checks the SQLite file and takes screenshots of each tab: into a temporary
+reloading half-way; open the researchers' dashboard; let the detector suggest the damage, see it
+drawn in the editor, erase part of it, undo and redo that, restore. Checks the SQLite file, measures
+the red on screenshots of the editor's canvas, and takes screenshots of each tab: into a temporary
 folder, or, to refresh the README's, ``SCREENSHOTS_DIR=docs/screenshots`` (a test run leaves the
 checkout untouched)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import sqlite3
 import tempfile
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +25,7 @@ import pytest
 from PIL import Image
 
 from inpaint import detect_damage, load_detector
+from webapp.restore import BRUSH_COLOUR
 
 from .conftest import ADMIN_TOKEN, RunningApp, sample_photo
 
@@ -125,6 +131,57 @@ def _paint(page, points: list[tuple[int, int]], size: tuple[int, int], tool: str
     for x, y in screen[1:]:
         page.mouse.move(x, y)  # the editor draws the segment between two pointer positions
     page.mouse.up()
+
+
+@dataclass(frozen=True)
+class Red:
+    """The brush-red pixels of the photo's rectangle on a screenshot of the editor's canvas."""
+
+    share: float  # of the rectangle's screen pixels
+    photo_xy: np.ndarray = field(repr=False)  # (N, 2) int: the photo pixel under each red screen pixel (x, y)
+
+    def near(self, damage: np.ndarray) -> float:
+        """The fraction of red pixels within one photo pixel of ``damage`` (bool (H, W)): the display
+        scales the photo by a non-integer zoom, so a red pixel may sample its neighbour."""
+        from scipy import ndimage
+
+        grown = ndimage.binary_dilation(damage, np.ones((3, 3), bool))
+        return float(grown[self.photo_xy[:, 1], self.photo_xy[:, 0]].mean()) if len(self.photo_xy) else 0.0
+
+
+# A screen pixel counts as the brush's red when each channel is within this of BRUSH_COLOUR: the
+# editor draws a received layer unsmoothed (exactly the colour), and no pixel of the test photo,
+# nor its orange suit, comes this close (checked on the screenshot taken before suggesting).
+_RED_TOLERANCE = 24
+
+
+def _brush_red(page, size: tuple[int, int], ready: Callable[[Red], bool] = lambda red: True,
+               timeout: float = 90.0) -> Red:
+    """The brush-red pixels over the photo on the editor's canvas, once the editor is done with the
+    last event that updated it (its progress overlay, which veils the canvas, is hidden), the canvas
+    has settled (two screenshots in a row alike) and ``ready`` holds; or the last ones measured after
+    ``timeout`` seconds (the caller's assertion then says what was on screen). The photo is shown
+    centred on the canvas at the zoom printed in the editor's toolbar (as ``_paint`` maps it)."""
+    editor = page.locator("#damage-editor")
+    expect(editor.locator(":scope > .wrap")).to_have_class(re.compile(r"\bhide\b"))
+    page.wait_for_function(_FITTED, arg=list(size))
+    zoom = int(editor.get_by_text(re.compile(r"^\d+%$")).first.inner_text().rstrip("%")) / 100
+    canvas = editor.locator("canvas").first
+    deadline, last, red = time.monotonic() + timeout, None, None
+    while True:  # each screenshot waits for the next frame: the loop is paced by the page
+        shot = canvas.screenshot()
+        if shot == last and red is not None and ready(red) or time.monotonic() > deadline:
+            return red
+        if shot != last:
+            screen = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(np.int16)
+            cx, cy = screen.shape[1] / 2, screen.shape[0] / 2
+            x0, y0 = round(cx - size[0] * zoom / 2), round(cy - size[1] * zoom / 2)
+            photo = screen[y0 : round(cy + size[1] * zoom / 2), x0 : round(cx + size[0] * zoom / 2)]
+            mask = (np.abs(photo - np.array(BRUSH_COLOUR)) <= _RED_TOLERANCE).all(axis=-1)
+            ys, xs = np.nonzero(mask)
+            xy = np.stack([np.minimum(xs / zoom, size[0] - 1), np.minimum(ys / zoom, size[1] - 1)], axis=1)
+            red = Red(float(mask.mean()), xy.astype(int))
+        last = shot
 
 
 def _launch(playwright):
@@ -247,8 +304,12 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
 
 @pytest.mark.timeout(600)
 def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_app: RunningApp, tmp_path: Path):
-    """The suggestion arrives in the editor as a layer the eraser works on, and Restore reads it."""
+    """The suggestion is drawn in the editor, over the damage it marks, as red strokes the eraser
+    works on and Undo/Redo take back and replay; Restore reads what is left of it."""
     photo, _ = _damaged_photo(tmp_path)
+    size = (384, 384)
+    larger = tmp_path / "larger.png"
+    sample_photo(600, 450).save(larger)  # the editor shows a 512 x 384 preview of it
     sensitivity = 0.45  # the app's tiny random detector marks a few hundred scattered pixels here
     expected = detect_damage(photo, sensitivity, model=load_detector(running_app.folder / "damage-detector"))
     assert 0 < expected.fraction < 0.05
@@ -257,11 +318,23 @@ def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_a
     y = int(np.clip(np.argmax(rows[20:-20]) + 20, 20, 363))
     xs = np.nonzero(expected.damage[y - 3 : y + 4].any(axis=0))[0]
     line = [(int(x), y) for x in np.linspace(max(xs.min() - 6, 4), min(xs.max() + 6, 379), 3)]
+    # Red on screen against the share in the note: the photo is shown at a zoom of about 1.3, so a
+    # photo pixel covers one or two screen pixels each way (1.3 on average) and the screen share of
+    # a few hundred scattered pixels is within a few percent of theirs (0.93 of it measured), while
+    # a layer drawn off its place leaves most of its red off the photo (0.2 of it measured).
+    share_ratio = (0.7, 1.3)
 
     with sync_api.sync_playwright() as p:
         browser = _launch(p)
         try:
             page = _open_with_photo(browser, running_app.url, photo)
+            editor = page.locator("#damage-editor")
+            # another, larger photo, then this one again: the editor's canvas shrinks back to this one
+            for other, described in ((larger, "600 x 450 pixels"), (photo, "384 x 384 pixels")):
+                page.locator("#photo-upload").get_by_role("button", name="Clear").click()
+                page.locator("#photo-upload input[type=file]").set_input_files(str(other))
+                expect(page.get_by_text(described)).to_be_visible()
+            assert _brush_red(page, size).share < 1e-4  # the photo itself has no brush red
 
             number = page.locator("#sensitivity-slider input[type=number]")
             number.fill(str(sensitivity))
@@ -273,18 +346,40 @@ def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_a
             suggested = _percent(note.inner_text(), "Suggested")
             assert abs(suggested - 100 * expected.fraction) <= 0.02  # the same detector, in the app
 
-            # the editor now holds the suggestion as its layer: what it sends back is exactly it
+            # the editor draws the suggestion in red over the photo, on the pixels it marks
+            shown = _brush_red(page, size, ready=lambda red: red.share > 0)
+            assert share_ratio[0] < 100 * shown.share / suggested < share_ratio[1], (shown.share, suggested)
+            assert shown.near(expected.damage) > 0.9
+
+            # the editor holds the suggestion as its layer: what it sends back is exactly it
             page.get_by_role("button", name="Show the damage to restore").click()
             expect(note).to_contain_text("from painted strokes")
             assert _percent(note.inner_text(), "Marked as damage (red):") == suggested
 
-            # erase part of it with the editor's eraser: less is marked
-            _paint(page, line, (384, 384), tool="Erase")
+            # erase part of it with the editor's eraser: less is marked, less is red, none under the eraser
+            _paint(page, line, size, tool="Erase")
             page.get_by_role("button", name="Show the damage to restore").click()
             expect(note).not_to_contain_text(f"Marked as damage (red): {suggested:.2f} %")
             expect(note).to_contain_text("from painted strokes")
             erased = _percent(note.inner_text(), "Marked as damage (red):")
             assert 0 < erased < suggested
+            left = _brush_red(page, size)
+            assert share_ratio[0] < 100 * left.share / erased < share_ratio[1], (left.share, erased)
+            assert left.near(expected.damage) > 0.9 and left.share < shown.share
+            px, py = left.photo_xy.T
+            assert not ((abs(py - y) <= 2) & (px >= line[0][0]) & (px <= line[-1][0])).any()
+
+            # Undo brings the erased strokes back (the editor sends the suggestion again), Redo erases them
+            editor.get_by_role("button", name="Undo").click()
+            back = _brush_red(page, size, ready=lambda red: red.share > left.share)
+            assert back.share == pytest.approx(shown.share, rel=0.01)
+            page.get_by_role("button", name="Show the damage to restore").click()
+            expect(note).to_contain_text(f"Marked as damage (red): {suggested:.2f} %")
+            editor.get_by_role("button", name="Redo").click()
+            again = _brush_red(page, size, ready=lambda red: red.share < back.share)
+            assert again.share == pytest.approx(left.share, rel=0.01)
+            page.get_by_role("button", name="Show the damage to restore").click()
+            expect(note).to_contain_text(f"Marked as damage (red): {erased:.2f} %")
 
             # restore: the model restores what is left of the suggestion
             page.locator("#restore-button").click()

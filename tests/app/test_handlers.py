@@ -292,8 +292,9 @@ def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(tab
     assert 0.01 < detection.fraction < 0.5  # the tiny detector marks some pixels, not all
     layer = np.asarray(suggested["layers"][0])
     assert layer.shape == (72, 96, 4) and layer.dtype == np.uint8 and len(suggested["layers"]) == 1
-    assert np.array_equal(layer[..., 3] > 0, detection.damage | painted)  # the suggestion and the strokes
-    assert set(np.unique(layer[..., 3])) == {0, 255} and (layer[..., :3] == BRUSH_COLOUR).all()
+    # opaque brush red exactly on the suggestion and the strokes, transparent elsewhere
+    assert np.array_equal(layer[..., 3], np.where(detection.damage | painted, 255, 0))
+    assert (layer[..., :3] == BRUSH_COLOUR).all()
     assert np.array_equal(np.asarray(suggested["background"]), value["background"])
     assert suggested["composite"] is suggested["background"]  # the editor loads the composite as the photo
     assert re.fullmatch(
@@ -322,6 +323,14 @@ def test_a_suggestion_becomes_the_editor_layer_and_keeps_the_painted_strokes(tab
     none, note, _, _ = suggest(tab, str(photo_file), again, 0.0, state)
     assert np.array_equal(layer_damage(none), painted | stroke)
     assert note.startswith("No damage found at sensitivity 0.00 (learned detector")
+
+
+def test_the_editor_draws_a_received_layer_over_its_photo(tabs: Tabs):
+    """Gradio's editor draws a received layer centred in a texture as large as its canvas has been
+    since its brush was set up: the empty canvas is 1 x 1, so that with a photo the canvas is the
+    photo (restore_tab.py says how; the browser test looks at the screen)."""
+    editor = tabs.restore.ui.editor
+    assert editor.canvas_size == (1, 1) and not editor.fixed_canvas
 
 
 def test_the_events_that_update_the_editor_show_their_progress_on_a_note(tabs: Tabs):
