@@ -79,8 +79,19 @@ class RestoreUI:
     @property
     def forget(self) -> list[Any]:
         """What a new photo clears."""
-        return [self.result, self.gallery, self.choice, self.ranking, *self.compare, self.status, self.pref_status,
-                self.pending, self.suggested, self.mask_note, self.favourite]
+        return [
+            self.result,
+            self.gallery,
+            self.choice,
+            self.ranking,
+            *self.compare,
+            self.status,
+            self.pref_status,
+            self.pending,
+            self.suggested,
+            self.mask_note,
+            self.favourite,
+        ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,12 +107,21 @@ class RestoreTab:
 
 
 def _photo_and_options(has_model: bool) -> dict[str, Any]:
-    photo = gr.File(label="1. Upload a photo (PNG, JPEG, TIFF, WebP, BMP)", file_types=PHOTO_TYPES,
-                    type="filepath", elem_id="photo-upload")
+    photo = gr.File(
+        label="1. Upload a photo (PNG, JPEG, TIFF, WebP, BMP)",
+        file_types=PHOTO_TYPES,
+        type="filepath",
+        elem_id="photo-upload",
+    )
     photo_note = gr.Markdown()
     with gr.Accordion("Or upload a mask image", open=False):
-        mask = gr.Image(label="Mask (same shape as the photo)", type="pil", image_mode=None, sources=["upload"],
-                        elem_id="mask-upload")
+        mask = gr.Image(
+            label="Mask (same shape as the photo)",
+            type="pil",
+            image_mode=None,
+            sources=["upload"],
+            elem_id="mask-upload",
+        )
         convention = gr.Radio(CONVENTIONS, value="auto", label="In the mask, damage is")
     # without weights these stay hidden: the banner says why
     count = gr.Slider(1, MAX_MODEL_CANDIDATES, value=4, step=1, visible=has_model, label="Restorations by the model")
@@ -114,8 +134,17 @@ def _photo_and_options(has_model: bool) -> dict[str, Any]:
     with gr.Accordion("More options", open=False):
         seed = gr.Number(0, precision=0, minimum=0, label="Seed (0 = a new random one)")
     restore_btn = gr.Button("Restore", variant="primary", elem_id="restore-button")
-    return dict(photo=photo, photo_note=photo_note, mask=mask, convention=convention, count=count,
-                variation=variation, classical=classical, seed=seed, restore_btn=restore_btn)
+    return dict(
+        photo=photo,
+        photo_note=photo_note,
+        mask=mask,
+        convention=convention,
+        count=count,
+        variation=variation,
+        classical=classical,
+        seed=seed,
+        restore_btn=restore_btn,
+    )
 
 
 # The editor (Gradio 6's ImageEditor) draws a layer it receives into a texture as large as everything
@@ -132,28 +161,55 @@ EMPTY_CANVAS = (1, 1)
 def _damage() -> dict[str, Any]:
     editor = gr.ImageEditor(
         label="2. Paint over the damage, or let Suggest damage mark it (brush, eraser and size in the toolbar)",
-        type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, canvas_size=EMPTY_CANVAS,
+        type="numpy",
+        image_mode="RGBA",
+        sources=[],
+        transforms=[],
+        layers=False,
+        canvas_size=EMPTY_CANVAS,
         brush=gr.Brush(colors=[BRUSH_HEX], color_mode="fixed", default_size=6),
-        eraser=gr.Eraser(default_size=10), height=560, elem_id="damage-editor",
+        eraser=gr.Eraser(default_size=10),
+        height=560,
+        elem_id="damage-editor",
         placeholder="Upload a photo on the left, then paint over the damage here",
     )
     with gr.Row(equal_height=True):
-        sensitivity = gr.Slider(0, 1, value=inpaint.DEFAULT_SENSITIVITY, step=0.05, scale=3,
-                                label="Sensitivity (higher marks more as damage)", elem_id="sensitivity-slider")
+        sensitivity = gr.Slider(
+            0,
+            1,
+            value=inpaint.DEFAULT_SENSITIVITY,
+            step=0.05,
+            scale=3,
+            label="Sensitivity (higher marks more as damage)",
+            elem_id="sensitivity-slider",
+        )
         suggest_btn = gr.Button("Suggest damage", scale=1, elem_id="suggest-button")
     with gr.Row():
         check_btn = gr.Button("Show the damage to restore", size="sm")
     mask_note = gr.Markdown(elem_id="mask-note")
     with gr.Accordion("Damage to restore (red)", open=False) as overlay_box:
         overlay = gr.Image(label="Damage over the photo", interactive=False, height=360)
-    return dict(editor=editor, sensitivity=sensitivity, suggest_btn=suggest_btn, check_btn=check_btn,
-                mask_note=mask_note, overlay_box=overlay_box, overlay=overlay)
+    return dict(
+        editor=editor,
+        sensitivity=sensitivity,
+        suggest_btn=suggest_btn,
+        check_btn=check_btn,
+        mask_note=mask_note,
+        overlay_box=overlay_box,
+        overlay=overlay,
+    )
 
 
 def _restorations() -> dict[str, Any]:
     status = gr.Markdown(elem_id="restore-status")
-    gallery = gr.Gallery(label="3. Restorations: click the one you prefer", columns=4, height="auto",
-                         object_fit="contain", allow_preview=False, elem_id="candidates")
+    gallery = gr.Gallery(
+        label="3. Restorations: click the one you prefer",
+        columns=4,
+        height="auto",
+        object_fit="contain",
+        allow_preview=False,
+        elem_id="candidates",
+    )
     with gr.Row():
         with gr.Column(scale=2):
             slider = gr.ImageSlider(label="Before / after", type="pil", max_height=520, elem_id="before-after")
@@ -174,17 +230,29 @@ def _restorations() -> dict[str, Any]:
         with gr.Row():
             agree_btn = gr.Button("I agree, record my choice", variant="primary", elem_id="consent-agree")
             decline_btn = gr.Button("No thanks", elem_id="consent-decline")
-    return dict(status=status, gallery=gallery, slider=slider, choice=choice, keep_photo=keep_photo,
-                prefer_btn=prefer_btn, none_btn=none_btn, ranking=ranking, rank_btn=rank_btn, download=download,
-                details=details, pref_status=pref_status, consent_box=consent_box, agree_btn=agree_btn,
-                decline_btn=decline_btn)
+    return dict(
+        status=status,
+        gallery=gallery,
+        slider=slider,
+        choice=choice,
+        keep_photo=keep_photo,
+        prefer_btn=prefer_btn,
+        none_btn=none_btn,
+        ranking=ranking,
+        rank_btn=rank_btn,
+        download=download,
+        details=details,
+        pref_status=pref_status,
+        consent_box=consent_box,
+        agree_btn=agree_btn,
+        decline_btn=decline_btn,
+    )
 
 
 def layout(has_model: bool) -> RestoreUI:
     """The tab and its components (inside the page's gr.Tabs)."""
     with gr.Tab("Restore", id="restore"):
-        states = dict(result=gr.State(None), pending=gr.State(None), suggested=gr.State(None),
-                      favourite=gr.State(None))
+        states = dict(result=gr.State(None), pending=gr.State(None), suggested=gr.State(None), favourite=gr.State(None))
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 options = _photo_and_options(has_model)
@@ -210,9 +278,11 @@ def _wire_photo(ui: RestoreUI, on: RestoreHandlers) -> None:
     shown = [ui.editor, ui.photo_note, ui.overlay]
     quiet = dict(show_progress_on=ui.photo_note)
     ui.photo.upload(on.load_photo, ui.photo, shown, api_name="load_photo", **quiet).then(
-        on.clear_results, None, ui.forget, api_name="clear_results", api_visibility="private")
+        on.clear_results, None, ui.forget, api_name="clear_results", api_visibility="private"
+    )
     ui.photo.clear(on.clear_photo, None, shown, api_name="clear_photo", api_visibility="private", **quiet).then(
-        on.clear_results, None, ui.forget, api_name="clear_results_too", api_visibility="private")
+        on.clear_results, None, ui.forget, api_name="clear_results_too", api_visibility="private"
+    )
 
 
 def _wire_damage(ui: RestoreUI, on: RestoreHandlers, concurrency: int) -> None:
@@ -225,10 +295,12 @@ def _wire_damage(ui: RestoreUI, on: RestoreHandlers, concurrency: int) -> None:
         concurrency_limit=concurrency,
         concurrency_id=RESTORE_QUEUE,
     )
-    check = dict(fn=on.check_mask, inputs=[ui.photo, ui.editor, ui.mask, ui.convention],
-                 outputs=[ui.overlay, ui.mask_note])
+    check = dict(
+        fn=on.check_mask, inputs=[ui.photo, ui.editor, ui.mask, ui.convention], outputs=[ui.overlay, ui.mask_note]
+    )
     ui.check_btn.click(**check, api_name="check_mask").then(
-        on.open_overlay, None, ui.overlay_box, api_name="open_overlay", api_visibility="private")
+        on.open_overlay, None, ui.overlay_box, api_name="open_overlay", api_visibility="private"
+    )
     ui.mask.upload(**check, api_name="check_uploaded_mask", api_visibility="private")
     ui.convention.input(**check, api_name="check_convention", api_visibility="private")
 
@@ -241,8 +313,13 @@ def _wire_restore(ui: RestoreUI, on: RestoreHandlers, concurrency: int) -> None:
         api_name="restore",
         concurrency_limit=concurrency,
         concurrency_id=RESTORE_QUEUE,
-    ).then(on.reset_preference, None, [ui.pref_status, ui.pending, ui.favourite], api_name="reset_preference",
-           api_visibility="private")
+    ).then(
+        on.reset_preference,
+        None,
+        [ui.pref_status, ui.pending, ui.favourite],
+        api_name="reset_preference",
+        api_visibility="private",
+    )
 
 
 def _wire_pick(ui: RestoreUI, on: RestoreHandlers, prefs: Preferences, page: Page) -> None:
@@ -250,13 +327,23 @@ def _wire_pick(ui: RestoreUI, on: RestoreHandlers, prefs: Preferences, page: Pag
     order they were sent, and the pick is kept on the server: a click followed at once by the
     button records the click, even before the radio shows it."""
     pick_queue = dict(concurrency_id=PICK_QUEUE, concurrency_limit=1)
-    ui.gallery.select(on.select, ui.result, [ui.choice, ui.favourite], api_name="select_candidate",
-                      api_visibility="private", **pick_queue)
-    ui.choice.input(on.pick, ui.choice, ui.favourite, api_name="pick_candidate", api_visibility="private",
-                    **pick_queue)
+    ui.gallery.select(
+        on.select,
+        ui.result,
+        [ui.choice, ui.favourite],
+        api_name="select_candidate",
+        api_visibility="private",
+        **pick_queue,
+    )
+    ui.choice.input(on.pick, ui.choice, ui.favourite, api_name="pick_candidate", api_visibility="private", **pick_queue)
     ui.choice.change(on.show, [ui.result, ui.choice], ui.compare, api_name="show", api_visibility="undocumented")
-    ui.prefer_btn.click(prefs.prefer, [ui.result, ui.choice, ui.keep_photo, page.participant, ui.favourite],
-                        _answered(ui, page), api_name="prefer", **pick_queue)
+    ui.prefer_btn.click(
+        prefs.prefer,
+        [ui.result, ui.choice, ui.keep_photo, page.participant, ui.favourite],
+        _answered(ui, page),
+        api_name="prefer",
+        **pick_queue,
+    )
 
 
 def _answered(ui: RestoreUI, page: Page) -> list[Any]:
@@ -267,13 +354,16 @@ def _answered(ui: RestoreUI, page: Page) -> list[Any]:
 def _wire_answers(ui: RestoreUI, prefs: Preferences, page: Page) -> None:
     """The ranking, "none is acceptable", and the consent notice's two buttons."""
     answered = _answered(ui, page)
-    ui.rank_btn.click(prefs.rank, [ui.result, ui.ranking, ui.keep_photo, page.participant], answered,
-                      api_name="rank")
-    ui.none_btn.click(prefs.none_acceptable, [ui.result, ui.keep_photo, page.participant], answered,
-                      api_name="none_acceptable")
-    ui.agree_btn.click(prefs.consent, [ui.result, ui.pending, page.participant],
-                       [page.participant, page.remembered, ui.pref_status, ui.consent_box, ui.pending, ui.result],
-                       api_name="consent")
+    ui.rank_btn.click(prefs.rank, [ui.result, ui.ranking, ui.keep_photo, page.participant], answered, api_name="rank")
+    ui.none_btn.click(
+        prefs.none_acceptable, [ui.result, ui.keep_photo, page.participant], answered, api_name="none_acceptable"
+    )
+    ui.agree_btn.click(
+        prefs.consent,
+        [ui.result, ui.pending, page.participant],
+        [page.participant, page.remembered, ui.pref_status, ui.consent_box, ui.pending, ui.result],
+        api_name="consent",
+    )
     ui.decline_btn.click(prefs.decline, None, [ui.pref_status, ui.consent_box, ui.pending], api_name="decline")
 
 

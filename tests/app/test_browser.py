@@ -31,15 +31,22 @@ from .conftest import ADMIN_TOKEN, RunningApp, sample_photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "pconv-browser-screenshots")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and shutil.which("chromium") is None,
     reason="no chromium browser (apt-get install chromium; .ci/run installs it)",
 )
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed (pip install -r requirements-test.txt)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -r requirements-test.txt)"
+)
 expect = sync_api.expect
 
 
@@ -155,8 +162,9 @@ class Red:
 _RED_TOLERANCE = 24
 
 
-def _brush_red(page, size: tuple[int, int], ready: Callable[[Red], bool] = lambda red: True,
-               timeout: float = 90.0) -> Red:
+def _brush_red(
+    page, size: tuple[int, int], ready: Callable[[Red], bool] = lambda red: True, timeout: float = 90.0
+) -> Red:
     """The brush-red pixels over the photo on the editor's canvas, once the editor is done with the
     last event that updated it (its progress overlay, which veils the canvas, is hidden), the canvas
     has settled (two screenshots in a row alike) and ``ready`` holds; or the last ones measured after
@@ -185,8 +193,11 @@ def _brush_red(page, size: tuple[int, int], ready: Callable[[Red], bool] = lambd
 
 
 def _launch(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-                                      headless=True, args=CHROMIUM_FLAGS)
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+    )
 
 
 def _percent(text: str, before: str) -> float:
@@ -243,10 +254,13 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
             before = _rows(running_app, "SELECT count(*) FROM responses")[0][0]
             page.locator("#consent-agree").click()
             expect(page.locator("#preference-status")).to_contain_text("Recorded your choice (B)")
-            kind, position = _rows(running_app, """
+            kind, position = _rows(
+                running_app,
+                """
                 SELECT r.kind, tc.position FROM responses r JOIN trial_candidates tc
                 ON tc.trial_id = r.trial_id AND tc.candidate_id = r.chosen_candidate_id
-                ORDER BY r.id DESC LIMIT 1""")[0]
+                ORDER BY r.id DESC LIMIT 1""",
+            )[0]
             assert (kind, position) == ("pick", 2)
             assert _rows(running_app, "SELECT count(*) FROM responses")[0][0] == before + 1
 
@@ -280,11 +294,15 @@ def test_restore_prefer_download_study_and_dashboard_in_a_browser(running_app: R
                 expect(page.locator("#study-progress")).to_contain_text("Trial 3 of 3")
             page.get_by_role("button", name="None is acceptable").last.click()
             expect(page.locator("#study-thanks")).to_be_visible()
-            answers = _rows(running_app, """SELECT r.kind, tc.position FROM responses r
+            answers = _rows(
+                running_app,
+                """SELECT r.kind, tc.position FROM responses r
                                              JOIN trials t ON t.id = r.trial_id
                                              LEFT JOIN trial_candidates tc ON tc.trial_id = r.trial_id
                                                                           AND tc.candidate_id = r.chosen_candidate_id
-                                             WHERE t.study_id = ? ORDER BY t.sequence""", running_app.study_id)
+                                             WHERE t.study_id = ? ORDER BY t.sequence""",
+                running_app.study_id,
+            )
             assert [tuple(a) for a in answers] == [("pick", 1), ("pick", 3), ("none", None)]
 
             # --- Researchers ------------------------------------------------------------------------------
@@ -385,6 +403,7 @@ def test_suggest_damage_then_erase_part_of_it_and_restore_in_a_browser(running_a
             page.locator("#restore-button").click()
             expect(page.locator("#candidates .thumbnail-item")).to_have_count(4)
             expect(page.locator("#restore-status")).to_contain_text(
-                f"4 restorations of 384 x 384 pixels; Marked as damage (red): {erased:.2f} %")
+                f"4 restorations of 384 x 384 pixels; Marked as damage (red): {erased:.2f} %"
+            )
         finally:
             browser.close()

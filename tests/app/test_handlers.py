@@ -337,8 +337,11 @@ def test_the_events_that_update_the_editor_show_their_progress_on_a_note(tabs: T
     """A progress box can be left over the editor, hiding the suggestion (restore_tab.py says how)."""
     ui = tabs.restore.ui
     progress_on = {fn.api_name: fn.show_progress_on for fn in tabs.demo.fns.values() if ui.editor in fn.outputs}
-    assert progress_on == {"load_photo": [ui.photo_note], "clear_photo": [ui.photo_note],
-                           "suggest_damage": [ui.mask_note]}
+    assert progress_on == {
+        "load_photo": [ui.photo_note],
+        "clear_photo": [ui.photo_note],
+        "suggest_damage": [ui.mask_note],
+    }
 
 
 def _through_the_editor(value: dict) -> dict:
