@@ -444,8 +444,8 @@ def build_dataset(
         common = dict(crop=crop, scale=scale, hflip=hflip)
         if kind == "folder":
             ds: Dataset = ImageFolderDataset(path, roles=("train",), **common)
-            # The offline set is ~230 photos, several at 2160 px: decoding them per crop was measured
-            # at 37-61 ms a crop against 11-28 ms from the cache (crops of 128-256 px, a 2-core CPU).
+            # The offline set is ~230 photos, several at 2160 px: decoding one per crop costs several
+            # times what cutting a crop from the decoded cache does.
             if cache_decoded or (cache_decoded is None and len(ds) <= AUTO_CACHE_MAX_FILES):
                 ds.cache_decoded = True
                 started = time.perf_counter()
