@@ -516,8 +516,8 @@ def _run_with_worker(photos, out, fail_after):
 
 
 def test_an_error_in_a_data_worker_ends_the_run(photos, tmp_path):
-    """A worker's exception must end the process with an error. (Workers used to ignore SIGTERM,
-    which is how multiprocessing ends them at exit: the failed run hung for good.)"""
+    """A worker's exception must end the process with an error. (A worker that ignores SIGTERM,
+    which is how multiprocessing ends workers at exit, would leave the failed run hanging.)"""
     proc = _run_with_worker(photos, tmp_path / "run", fail_after=6)
     try:
         _, err = proc.communicate(timeout=120)
