@@ -609,7 +609,8 @@ def _ink(img: np.ndarray, rng: np.random.Generator, scene: _Scene) -> np.ndarray
         if rng.random() < 0.65:  # handwriting: a trochoid drifting along a baseline
             letters, size = int(rng.integers(5, 20)), rng.uniform(6, 18) * scene.scale
             t = np.linspace(0, letters * 2 * np.pi, letters * 40)
-            r = size * (0.4 + 0.3 * np.abs(np.interp(t, np.linspace(0, t[-1], letters), rng.normal(0, 1, letters))))
+            tall = rng.choice([0.45, 0.45, 0.7, 1.6, -1.2], letters)  # x-height, ascenders, descenders
+            r = size * np.interp(t, np.linspace(0, t[-1], letters), tall) * rng.uniform(0.8, 1.2)
             pts = np.stack(
                 [t / (2 * np.pi) * size * rng.uniform(1.2, 1.8) + r * np.cos(t) * 0.5, r * np.sin(t)], axis=1
             )
