@@ -117,6 +117,13 @@ def _level_hole(damage: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _downscale(damage.astype(np.float32), shape) > 0
 
 
+def _with_context(
+    y0: int, y1: int, x0: int, x1: int, context: int, h: int, w: int
+) -> tuple[int, int, int, int, int, int, int, int]:
+    """A core (y0, y1, x0, x1) and its crop: the core grown by ``context`` inside (h, w)."""
+    return max(0, y0 - context), min(h, y1 + context), max(0, x0 - context), min(w, x1 + context), y0, y1, x0, x1
+
+
 def _tiles(
     region: np.ndarray, tile: int, context: int, single_max: int = 0
 ) -> list[tuple[int, int, int, int, int, int, int, int]]:
@@ -132,18 +139,7 @@ def _tiles(
         min(h, by1 + context) - max(0, by0 - context) <= single
         and min(w, bx1 + context) - max(0, bx0 - context) <= single
     ):
-        return [
-            (
-                max(0, by0 - context),
-                min(h, by1 + context),
-                max(0, bx0 - context),
-                min(w, bx1 + context),
-                by0,
-                by1,
-                bx0,
-                bx1,
-            )
-        ]
+        return [_with_context(by0, by1, bx0, bx1, context, h, w)]
     core = tile - 2 * context
     out = []
     for cy0 in range(by0, by1, core):
@@ -151,18 +147,7 @@ def _tiles(
             cy1, cx1 = min(cy0 + core, by1), min(cx0 + core, bx1)
             if not region[cy0:cy1, cx0:cx1].any():
                 continue
-            out.append(
-                (
-                    max(0, cy0 - context),
-                    min(h, cy1 + context),
-                    max(0, cx0 - context),
-                    min(w, cx1 + context),
-                    cy0,
-                    cy1,
-                    cx0,
-                    cx1,
-                )
-            )
+            out.append(_with_context(cy0, cy1, cx0, cx1, context, h, w))
     return out
 
 

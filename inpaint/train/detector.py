@@ -28,7 +28,7 @@ from ..synth.truth import dark_damage
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
 from .machine import autocast_dtype, machine_summary
-from .recipe import add_recipe_arguments, recipe_command
+from .recipe import add_recipe_arguments, flag_options, recipe_command
 from .surgery import HEAD_OPTIONS, load_weights_adding_head, load_weights_adding_inputs, resumed_options, widen_detector
 
 log = logging.getLogger(__name__)
@@ -572,10 +572,7 @@ def _loop(options: dict[str, Any]) -> TrainingLoop:
 def main(args: argparse.Namespace) -> int:
     folders = recipe_command(args, "detector", DetectTrainConfig, _loop, add_arguments)
     if folders is None:
-        if not args.data:
-            raise ValueError("give --data (a dataset spec) or --recipe FILE")
-        names = {f.name for f in dataclasses.fields(DetectTrainConfig)}
-        folders = [_loop({k: v for k, v in vars(args).items() if k in names}).fit()]
+        folders = [_loop(flag_options(args, DetectTrainConfig)).fit()]
     for folder in folders[-1:]:
         print(f"exported {folder}")
     return 0

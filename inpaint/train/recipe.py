@@ -410,3 +410,12 @@ def recipe_command(
         raise ValueError(f"with --recipe the options come from the recipe: instead of {flags} use --set NAME=VALUE")
     recipe = load_recipe(args.recipe_file, task, config_type, args.overrides or ())
     return run_recipe(recipe, args.out, make_loop, args.phase or ())
+
+
+def flag_options(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
+    """A run's config fields from its command line's flags (a run without ``--recipe``, which
+    then needs ``--data``)."""
+    if not args.data:
+        raise ValueError("give --data (a dataset spec) or --recipe FILE")
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {k: v for k, v in vars(args).items() if k in names}

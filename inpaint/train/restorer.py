@@ -24,7 +24,7 @@ from ..nn.unet import PRIORS, RENORMS, PConvUNet, PConvUNetConfig, save_model
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
 from .losses import InpaintingLoss, LossWeights, ssim_per_image
-from .recipe import add_recipe_arguments, recipe_command
+from .recipe import add_recipe_arguments, flag_options, recipe_command
 from .surgery import HEAD_OPTIONS, load_weights_adding_head, resumed_options
 
 log = logging.getLogger(__name__)
@@ -488,10 +488,7 @@ def _loop(options: dict[str, Any]) -> TrainingLoop:
 def main(args: argparse.Namespace) -> int:
     folders = recipe_command(args, "restorer", TrainConfig, _loop, add_arguments)
     if folders is None:
-        if not args.data:
-            raise ValueError("give --data (a dataset spec) or --recipe FILE")
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        loop = _loop({k: v for k, v in vars(args).items() if k in names})
+        loop = _loop(flag_options(args, TrainConfig))
         folder = loop.fit()
         if folder is not None:
             p = loop.progress
