@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from ..eval.metrics import f1_counts, scores
 from ..nn.damagenet import DamageNet, DamageNetConfig, save_detector
+from ..synth.physical import physical_damage
 from ..synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from ..synth.truth import dark_damage
 from .data import build_dataset
@@ -49,6 +50,20 @@ def pick_threshold(
     return max(allowed, key=lambda t: (f1_by_t[t], t))
 
 
+# Where the training samples' damage comes from: "synth" (synth.damage through synth.prints) or
+# "physical" (synth.physical: thirteen kinds over printed, scanned photos).
+GENERATORS = ("synth", "physical")
+
+
+def _physical_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float) -> tuple[np.ndarray, ...]:
+    """(what the detector sees, the damage, the same print scanned undamaged) from ``synth.physical``;
+    with probability ``clean_fraction`` the undamaged scan itself, with no damage."""
+    sample = physical_damage(photo, rng)
+    if rng.random() < clean_fraction:
+        return sample.reference, np.zeros(photo.shape[:2], bool), sample.reference
+    return sample.image, sample.footprint, sample.reference
+
+
 class DamageDataset(Dataset):
     """(image (3, H, W) float in [0, 1], target (1, H, W) float, 1 = damage) from photo crops. With
     ``dark``, the target has a second channel: ``dark_damage`` (for the loss's ``dark_weight``)."""
@@ -61,7 +76,11 @@ class DamageDataset(Dataset):
         single_kind_fraction: float = 0.0,
         kind_weights: dict[str, float] | None = None,
         dark: bool = False,
+        generator: str = "synth",
     ) -> None:
+        if generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
+        self.generator = generator
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
@@ -75,8 +94,13 @@ class DamageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-        kinds = sample_kinds(rng, self.single_kind_fraction, self.kind_weights)
-        image, damage, *reference = damaged_sample(photo, rng, self.clean_fraction, reference=self.dark, kinds=kinds)
+        if self.generator == "physical":
+            image, damage, *reference = _physical_sample(photo, rng, self.clean_fraction)
+        else:
+            kinds = sample_kinds(rng, self.single_kind_fraction, self.kind_weights)
+            image, damage, *reference = damaged_sample(
+                photo, rng, self.clean_fraction, reference=self.dark, kinds=kinds
+            )
         target = np.stack([damage, dark_damage(image, reference[0], damage)]) if self.dark else damage[None]
         return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0, torch.from_numpy(target).float()
 
@@ -136,8 +160,9 @@ class DetectTrainConfig:
     # Extra loss weight on the damage pixels made visibly darker (dark_damage): dark scratches are
     # found half as often as bright ones, being confused with the photo's own dark lines.
     dark_weight: float = 0.0
-    single_kind_fraction: float = 0.0
+    single_kind_fraction: float = 0.0  # synth generator only
     kind_weights: dict[str, float] | None = None  # how single-kind samples pick their kind (None: uniformly)
+    generator: str = "synth"  # where the samples' damage comes from: one of GENERATORS
     workers: int = 1
     checkpoint_minutes: float = 4.0
     val_every: int = 250
@@ -192,7 +217,13 @@ class DetectorTask(Task):
         cfg = self.cfg
         images = build_dataset(cfg.data, crop=cfg.crop, seed=cfg.seed, scale=tuple(cfg.scale), length=10_000_000)
         return DamageDataset(
-            images, cfg.clean_fraction, cfg.seed, cfg.single_kind_fraction, cfg.kind_weights, dark=cfg.dark_weight > 0
+            images,
+            cfg.clean_fraction,
+            cfg.seed,
+            cfg.single_kind_fraction,
+            cfg.kind_weights,
+            dark=cfg.dark_weight > 0,
+            generator=cfg.generator,
         )
 
     # -- the model
@@ -393,6 +424,7 @@ class DetectorTask(Task):
             "single_kind_fraction": c.single_kind_fraction,
             "kind_weights": c.kind_weights,
             "clean_fraction": c.clean_fraction,
+            "generator": c.generator,
             "ema_decay": c.ema_decay,
             "line_sizes": list(config.line_sizes),
             "precision": self.precision,
@@ -473,6 +505,13 @@ def _run_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
 
 def _sample_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
     """What the synthetic samples hold and how the loss weighs them."""
+    p.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default=d.generator,
+        help="where the samples' damage comes from: synth (inpaint.synth.damage) or physical "
+        "(inpaint.synth.physical: thirteen kinds over printed, scanned photos)",
+    )
     p.add_argument("--clean-fraction", type=float, default=d.clean_fraction, help="share of undamaged samples")
     p.add_argument("--pos-weight", type=float, default=d.pos_weight)
     p.add_argument(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from inpaint.nn.damagenet import DamageNet, DamageNetConfig, load_detector
 from inpaint.train.detector import DamageDataset, DetectTrainConfig, detection_loss, pick_threshold, thin_damage
 from inpaint.train.machine import machine_summary
 from inpaint.train.surgery import widen_detector
-from tests.inpaint.detect_helpers import _cli, detector_loop, tiny_net
+from tests.inpaint.detect_helpers import _cli, detector_loop, smooth_photo, tiny_net
 
 
 def test_widening_keeps_the_detector_s_function_and_lets_the_copies_grow_apart():
@@ -381,3 +382,46 @@ def test_threshold_pick_respects_the_undamaged_budget():
     assert pick_threshold(f1, fpr, 0.005) == 0.7  # best F1 within the budget
     assert pick_threshold(f1, fpr, 0.02) == 0.5
     assert pick_threshold(f1, fpr, 0.0001) == 0.9  # nothing within: the one that flags least
+
+
+def test_the_physical_generator_gives_its_footprint_as_the_target_and_clean_scans(photo_folder):
+    """generator="physical": the target is synth.physical's footprint for the same draws (checked
+    by replaying them), clean samples are the undamaged scan with an empty target, and the dark
+    channel is the visibly darker part of the footprint."""
+    from inpaint.synth.physical import physical_damage
+    from inpaint.train.data import build_dataset
+    from inpaint.train.detector import GENERATORS, _physical_sample
+
+    assert GENERATORS == ("synth", "physical")
+    photo = smooth_photo(64, 64, seed=3)
+    image, damage, reference = _physical_sample(photo, np.random.default_rng(5), clean_fraction=0.0)
+    replay = physical_damage(photo, np.random.default_rng(5))
+    assert np.array_equal(image, replay.image) and np.array_equal(damage, replay.footprint) and damage.any()
+    clean, none, ref = _physical_sample(photo, np.random.default_rng(5), clean_fraction=1.0)
+    assert np.array_equal(clean, replay.reference) and np.array_equal(ref, replay.reference) and not none.any()
+
+    images = build_dataset(f"folder:{photo_folder}", crop=48, length=4)
+    torch.manual_seed(0)
+    x, y = DamageDataset(images, clean_fraction=0.0, dark=True, generator="physical")[0]
+    assert x.shape == (3, 48, 48) and y.shape == (2, 48, 48) and y[0].sum() > 0
+    assert bool((y[1] <= y[0]).all())  # dark damage is part of the damage
+    with pytest.raises(ValueError, match="generator must be one of synth, physical"):
+        DamageDataset(images, generator="strokes")
+
+
+def test_a_run_on_the_physical_generator_records_it(photo_folder, tmp_path):
+    cfg = DetectTrainConfig(
+        data=f"folder:{photo_folder}",
+        out=str(tmp_path / "run"),
+        width=4,
+        depth=3,
+        crop=48,
+        batch_size=2,
+        steps=2,
+        workers=0,
+        val_every=0,
+        generator="physical",
+    )
+    folder = detector_loop(cfg).fit()
+    phases = load_detector(folder, device="cpu").metadata["phases"]
+    assert [p["generator"] for p in phases] == ["physical"] and phases[0]["steps"] == 2
