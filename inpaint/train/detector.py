@@ -371,10 +371,14 @@ class DetectorTask(Task):
         imgs, targets, clean = [], [], []
         for i in range(min(self.cfg.val_images, 3 * len(ds))):
             photo = (ds[i % len(ds)].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
+            if self.cfg.generator == "physical":  # validate on the damage it trains on
+                image, damage, _ = _physical_sample(photo, rng, clean_fraction=0.15)
+                undamaged, _, _ = _physical_sample(photo, clean_rng, clean_fraction=1.0)
+            else:
+                image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
+                undamaged, _ = damaged_sample(photo, clean_rng, clean_fraction=1.0)
             imgs.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
             targets.append(torch.from_numpy(damage)[None].float())
-            undamaged, _ = damaged_sample(photo, clean_rng, clean_fraction=1.0)
             clean.append(torch.from_numpy(undamaged).permute(2, 0, 1).float() / 255.0)
         torch.set_rng_state(state)
         self.val = torch.stack(imgs), torch.stack(targets), torch.stack(clean)

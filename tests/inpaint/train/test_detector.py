@@ -419,9 +419,19 @@ def test_a_run_on_the_physical_generator_records_it(photo_folder, tmp_path):
         batch_size=2,
         steps=2,
         workers=0,
-        val_every=0,
+        val_data=str(photo_folder),
+        val_every=1,
+        val_images=3,
         generator="physical",
     )
-    folder = detector_loop(cfg).fit()
+    loop = detector_loop(cfg)
+    folder = loop.fit()
     phases = load_detector(folder, device="cpu").metadata["phases"]
     assert [p["generator"] for p in phases] == ["physical"] and phases[0]["steps"] == 2
+    # the validation crops are damaged by the same generator: the same crops under the default
+    # generator get other damage, and their undamaged twins are other scans too
+    synth = detector_loop(dataclasses.replace(cfg, out=str(tmp_path / "synth"), generator="synth"))
+    synth.task.prepare_validation(synth.progress)
+    (_, targets, clean), (_, s_targets, s_clean) = loop.task.val, synth.task.val
+    assert targets.shape == s_targets.shape == (3, 1, 48, 48)
+    assert not torch.equal(targets, s_targets) and not torch.equal(clean, s_clean)
