@@ -48,6 +48,7 @@ from scipy.signal import lfilter
 from scipy.spatial import Voronoi
 
 from ..io.photos import LUMA_601
+from .content import thin_content
 from .damage import SEVERITIES
 from .truth import DARK_MIN_CHANGE
 
@@ -109,12 +110,19 @@ class _Scene:
 
 
 def physical_damage(
-    photo: np.ndarray, rng: np.random.Generator, *, kinds=None, severity: str | None = None
+    photo: np.ndarray, rng: np.random.Generator, *, kinds=None, severity: str | None = None, content: float = 0.0
 ) -> PhysicalDamage:
     """Print ``photo``, damage the print with ``kinds`` (names from ``PHYSICAL_KINDS``; None = a random
-    mix for the severity) at ``severity`` (one of ``SEVERITIES``; None = random), and scan it."""
+    mix for the severity) at ``severity`` (one of ``SEVERITIES``; None = random), and scan it. With
+    probability ``content``, thin picture content that is not damage (``synth.content``: hair, wires,
+    lettering, a white border...) is drawn into the photo first, so it is in both scans and never in
+    the footprint."""
     _check_inputs(photo, rng, severity)
     kinds = _check_kinds(kinds)
+    if not 0.0 <= content <= 1.0:
+        raise ValueError(f"physical_damage: content is a probability, got {content}")
+    if content and rng.random() < content:
+        photo = thin_content(photo, rng).image
     severity = severity or SEVERITIES[int(rng.integers(len(SEVERITIES)))]
     if kinds is None:
         lo, hi = _SEVERITY_KINDS[severity]

@@ -55,10 +55,13 @@ def pick_threshold(
 GENERATORS = ("synth", "physical")
 
 
-def _physical_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float) -> tuple[np.ndarray, ...]:
+def _physical_sample(
+    photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float = 0.0
+) -> tuple[np.ndarray, ...]:
     """(what the detector sees, the damage, the same print scanned undamaged) from ``synth.physical``;
-    with probability ``clean_fraction`` the undamaged scan itself, with no damage."""
-    sample = physical_damage(photo, rng)
+    with probability ``clean_fraction`` the undamaged scan itself, with no damage; with probability
+    ``content`` the photo first gets thin content that is not damage (the hard negatives)."""
+    sample = physical_damage(photo, rng, content=content)
     if rng.random() < clean_fraction:
         return sample.reference, np.zeros(photo.shape[:2], bool), sample.reference
     return sample.image, sample.footprint, sample.reference
@@ -77,10 +80,12 @@ class DamageDataset(Dataset):
         kind_weights: dict[str, float] | None = None,
         dark: bool = False,
         generator: str = "synth",
+        content_fraction: float = 0.0,
     ) -> None:
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
         self.generator = generator
+        self.content_fraction = content_fraction
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
@@ -95,7 +100,7 @@ class DamageDataset(Dataset):
         photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         if self.generator == "physical":
-            image, damage, *reference = _physical_sample(photo, rng, self.clean_fraction)
+            image, damage, *reference = _physical_sample(photo, rng, self.clean_fraction, self.content_fraction)
         else:
             kinds = sample_kinds(rng, self.single_kind_fraction, self.kind_weights)
             image, damage, *reference = damaged_sample(
@@ -163,6 +168,9 @@ class DetectTrainConfig:
     single_kind_fraction: float = 0.0  # synth generator only
     kind_weights: dict[str, float] | None = None  # how single-kind samples pick their kind (None: uniformly)
     generator: str = "synth"  # where the samples' damage comes from: one of GENERATORS
+    # physical generator: the share of samples whose photo first gets thin content that is not
+    # damage (synth.content: hair, wires, lettering, borders...), labelled undamaged
+    content_fraction: float = 0.0
     workers: int = 1
     checkpoint_minutes: float = 4.0
     val_every: int = 250
@@ -224,6 +232,7 @@ class DetectorTask(Task):
             cfg.kind_weights,
             dark=cfg.dark_weight > 0,
             generator=cfg.generator,
+            content_fraction=cfg.content_fraction,
         )
 
     # -- the model
@@ -372,8 +381,9 @@ class DetectorTask(Task):
         for i in range(min(self.cfg.val_images, 3 * len(ds))):
             photo = (ds[i % len(ds)].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             if self.cfg.generator == "physical":  # validate on the damage it trains on
-                image, damage, _ = _physical_sample(photo, rng, clean_fraction=0.15)
-                undamaged, _, _ = _physical_sample(photo, clean_rng, clean_fraction=1.0)
+                content = self.cfg.content_fraction
+                image, damage, _ = _physical_sample(photo, rng, clean_fraction=0.15, content=content)
+                undamaged, _, _ = _physical_sample(photo, clean_rng, clean_fraction=1.0, content=content)
             else:
                 image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
                 undamaged, _ = damaged_sample(photo, clean_rng, clean_fraction=1.0)
@@ -429,6 +439,7 @@ class DetectorTask(Task):
             "kind_weights": c.kind_weights,
             "clean_fraction": c.clean_fraction,
             "generator": c.generator,
+            "content_fraction": c.content_fraction,
             "ema_decay": c.ema_decay,
             "line_sizes": list(config.line_sizes),
             "precision": self.precision,
@@ -517,6 +528,13 @@ def _sample_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
         "(inpaint.synth.physical: thirteen kinds over printed, scanned photos)",
     )
     p.add_argument("--clean-fraction", type=float, default=d.clean_fraction, help="share of undamaged samples")
+    p.add_argument(
+        "--content-fraction",
+        type=float,
+        default=d.content_fraction,
+        help="with --generator physical: share of samples whose photo first gets thin content that is not "
+        "damage (hair, wires, lettering, borders: inpaint.synth.content), the hard negatives",
+    )
     p.add_argument("--pos-weight", type=float, default=d.pos_weight)
     p.add_argument(
         "--thin-weight",

@@ -399,6 +399,10 @@ def test_the_physical_generator_gives_its_footprint_as_the_target_and_clean_scan
     assert np.array_equal(image, replay.image) and np.array_equal(damage, replay.footprint) and damage.any()
     clean, none, ref = _physical_sample(photo, np.random.default_rng(5), clean_fraction=1.0)
     assert np.array_equal(clean, replay.reference) and np.array_equal(ref, replay.reference) and not none.any()
+    # content_fraction: the hard negatives go through to physical_damage's content
+    hard, truth, _ = _physical_sample(photo, np.random.default_rng(5), clean_fraction=0.0, content=1.0)
+    replay = physical_damage(photo, np.random.default_rng(5), content=1.0)
+    assert np.array_equal(hard, replay.image) and np.array_equal(truth, replay.footprint)
 
     images = build_dataset(f"folder:{photo_folder}", crop=48, length=4)
     torch.manual_seed(0)
@@ -423,11 +427,13 @@ def test_a_run_on_the_physical_generator_records_it(photo_folder, tmp_path):
         val_every=1,
         val_images=3,
         generator="physical",
+        content_fraction=0.5,
     )
     loop = detector_loop(cfg)
     folder = loop.fit()
     phases = load_detector(folder, device="cpu").metadata["phases"]
     assert [p["generator"] for p in phases] == ["physical"] and phases[0]["steps"] == 2
+    assert phases[0]["content_fraction"] == 0.5
     # the validation crops are damaged by the same generator: the same crops under the default
     # generator get other damage, and their undamaged twins are other scans too
     synth = detector_loop(dataclasses.replace(cfg, out=str(tmp_path / "synth"), generator="synth"))
