@@ -1,18 +1,23 @@
-"""Evaluate damage detection on damage the detector never learned: the independent stroke generator.
+"""Evaluate damage detection on damage of another making than the detector's training data.
 
     python -m inpaint evaluate-detection --generator strokes --images EVAL_PHOTOS --out DIR
-        [--methods learned,classical] [--weights DETECTOR] [--size 512] [--repeats 2]
+        [--methods learned,classical] [--weights DETECTOR] [--compare NAME=DETECTOR,...]
+        [--size 512] [--repeats 2]
+    python -m inpaint evaluate-detection --generator strokes,physical ...   (the cross table)
 
-The detector is trained on ``synth.damage``; ``synth.strokes`` shares none of its rendering code
-or parameter ranges, so a score here says how far what the detector learned carries to damage of
-another making. Protocol (fixed seeds): every evaluation photo (never trained on) is centre-cropped
-to ``size`` pixels; for each stroke kind, and for each width bin (``WIDTH_BINS``, all kinds), the
-generator draws marks on it ``repeats`` times. Every method sees the same inputs.
+Two test generators, written independently of each other: ``synth.strokes`` (vector strokes and
+blobs of any width, opacity and colour over the photo) and ``synth.physical`` (damage as it forms
+on a print, over the photo printed and scanned). A detector trained on one is tested on the other;
+a score on the generator it trained on says only how well it learned that generator. Protocol
+(fixed seeds): every evaluation photo (never trained on) is centre-cropped to ``size`` pixels; for
+each row (all kinds mixed, each kind, and for the strokes each width bin ``WIDTH_BINS``), the
+generator damages it ``repeats`` times. Every method sees the same inputs.
 
 The headline is F1 on plainly visible damage: a true pixel counts when the damage moved it by at
 least ``PLAIN_CHANGE`` grey levels in some channel (found or missed); a flagged pixel outside the
 damage is a false positive; a true pixel changed less is neither. Pixel counts are pooled over
-photos and seeds per row.
+photos and seeds per row. (For the physical generator, "moved" is against the same print scanned
+without its damage.)
 
 On the undamaged photos, each method's share of flagged pixels at every sensitivity in
 ``SENSITIVITIES``, and what the flagged pixels are: thin bright content (a white top-hat), thin
@@ -20,7 +25,9 @@ dark content (a black-hat), edges, texture, or flat areas (``content_classes``).
 ends are reported as well: the recall of plainly visible damage at sensitivity 1 and the share of
 clean pixels flagged at sensitivity 0.
 
-Writes ``results.json`` and ``results.md``.
+Writes ``results.json`` and ``results.md``; with several generators, one folder of them per
+generator and ``cross.json`` / ``cross.md``: each detector (and the generator it trained on) by
+each test generator.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import numpy as np
 from ..detect.pipeline import DETECT_METHODS, detect_damage
 from ..detect.sensitivity import learned_threshold
 from ..nn.damagenet import DamageNet, load_detector
+from ..synth.physical import PHYSICAL_KINDS, physical_damage
 from ..synth.strokes import STROKE_KINDS, stroke_damage
 from .cases import find_images, load_square
 from .metrics import scores
@@ -45,6 +53,8 @@ PLAIN_CHANGE = 20  # grey levels: plainly visible
 WIDTH_BINS: tuple[tuple[int, int], ...] = ((1, 2), (3, 5), (6, 10), (11, 20))
 SENSITIVITIES = (0.0, 0.5, 1.0)
 CONTENT_CLASSES = ("thin bright", "thin dark", "edge", "texture", "flat")
+TEST_GENERATORS = ("strokes", "physical")
+_GENERATOR_MODULES = {"strokes": "inpaint.synth.strokes", "physical": "inpaint.synth.physical"}
 
 
 def content_classes(photo: np.ndarray) -> np.ndarray:
@@ -70,13 +80,33 @@ def content_classes(photo: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rows() -> list[tuple[str, dict[str, Any]]]:
-    """(row name, stroke_damage options): all kinds and widths, then one row per kind, one per
-    width bin."""
+def _rows(generator: str = "strokes") -> list[tuple[str, dict[str, Any]]]:
+    """(row name, the generator's options): all kinds mixed, then one row per kind and, for the
+    strokes, one per width bin."""
     rows: list[tuple[str, dict[str, Any]]] = [("mixed", {})]
+    if generator == "physical":
+        return rows + [(kind, {"kinds": (kind,)}) for kind in PHYSICAL_KINDS]
     rows += [(kind, {"kinds": (kind,)}) for kind in STROKE_KINDS]
     rows += [(f"width {lo}-{hi} px", {"widths": (lo, hi)}) for lo, hi in WIDTH_BINS]
     return rows
+
+
+def draw_damage(
+    generator: str, photo: np.ndarray, rng: np.random.Generator, options: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the undamaged picture, the damaged one, the damage's footprint) from a test generator."""
+    if generator == "physical":
+        sample = physical_damage(photo, rng, **options)
+        return sample.reference, sample.image, sample.footprint
+    drawn = stroke_damage(photo, rng, **options)
+    return photo, drawn.damaged, drawn.footprint
+
+
+def trained_on(model: DamageNet) -> str:
+    """The generator a detector's last training phase drew its damage from (``synth`` when its
+    record does not say: the option did not exist when it was trained)."""
+    phases = getattr(model, "metadata", {}).get("phases") or [{}]
+    return str(phases[-1].get("generator") or "synth")
 
 
 class _Counts:
@@ -101,20 +131,34 @@ class _Counts:
 
 
 def _suggestions(
-    seen: np.ndarray, methods: Sequence[str], model: DamageNet | None
+    seen: np.ndarray, methods: Sequence[str], detectors: dict[str, DamageNet]
 ) -> dict[tuple[str, float], np.ndarray]:
-    """Every method's mask at every sensitivity. The learned detector runs once per input: its
-    sensitivity only moves the threshold on the same probabilities."""
+    """Every method's and detector's mask at every sensitivity. A learned detector runs once per
+    input: its sensitivity only moves the threshold on the same probabilities."""
     out = {}
+    for name, model in detectors.items():
+        probability = detect_damage(seen, SENSITIVITIES[0], method="learned", model=model).probability
+        for s in SENSITIVITIES:
+            out[(name, s)] = probability >= learned_threshold(model, s)
     for m in methods:
-        if m == "learned":
-            assert model is not None
-            probability = detect_damage(seen, SENSITIVITIES[0], method=m, model=model).probability
+        if m != "learned":
             for s in SENSITIVITIES:
-                out[(m, s)] = probability >= learned_threshold(model, s)
-        else:
-            for s in SENSITIVITIES:
-                out[(m, s)] = detect_damage(seen, s, method=m, model=model).damage
+                out[(m, s)] = detect_damage(seen, s, method=m).damage
+    return out
+
+
+def _detectors(
+    methods: Sequence[str], weights: str | None, model: DamageNet | None, compare: dict[str, Any] | None
+) -> dict[str, DamageNet]:
+    """The learned detectors by column name: "learned" (``model`` or ``weights``, with the method
+    asked for), then each of ``compare`` (a name to a folder, a Hub id or a DamageNet)."""
+    out: dict[str, DamageNet] = {}
+    if "learned" in methods:
+        out["learned"] = model if model is not None else load_detector(weights, device="cpu")
+    for name, source in (compare or {}).items():
+        if name in DETECT_METHODS or name in out:
+            raise ValueError(f"--compare: the name {name!r} is taken; give each detector its own name")
+        out[name] = source if isinstance(source, DamageNet) else load_detector(source, device="cpu")
     return out
 
 
@@ -123,7 +167,9 @@ def run(
     out: str,
     methods: Sequence[str],
     *,
+    generator: str = "strokes",
     weights: str | None = None,
+    compare: dict[str, Any] | None = None,
     size: int = 512,
     repeats: int = 2,
     seed: int = 0,
@@ -135,37 +181,94 @@ def run(
     for m in methods:
         if m not in DETECT_METHODS:
             raise ValueError(f"unknown method {m!r}; choose from {', '.join(DETECT_METHODS)}")
+    if generator not in TEST_GENERATORS:
+        raise ValueError(f"unknown test generator {generator!r}; choose from {', '.join(TEST_GENERATORS)}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = find_images(images_dir, limit)
-    if "learned" in methods and model is None:
-        model = load_detector(weights, device="cpu")
+    detectors = _detectors(methods, weights, model, compare)
+    columns = list(detectors) + [m for m in methods if m != "learned"]
     counts = _Counts()
-    rows = _rows()
-    bar = tqdm(total=len(images) * (len(rows) * repeats + 1), unit="input", desc="evaluate-detection strokes")
+    rows = _rows(generator)
+    bar = tqdm(total=len(images) * (len(rows) * repeats + 1), unit="input", desc=f"evaluate-detection {generator}")
     for image in images:
         photo = load_square(str(image.path), size, image.sha256)
         classes = content_classes(photo)
-        for (m, s), flagged in _suggestions(photo, methods, model).items():
-            counts.add_clean((m, s), flagged, classes)
+        for key, flagged in _suggestions(photo, methods, detectors).items():
+            counts.add_clean(key, flagged, classes)
         bar.update(1)
         for r, (name, options) in enumerate(rows):
             for k in range(repeats):
-                drawn = stroke_damage(photo, np.random.default_rng([seed, image.index, r, k]), **options)
-                moved = np.abs(drawn.damaged.astype(np.int16) - photo.astype(np.int16)).max(-1)
-                plain = drawn.footprint & (moved >= PLAIN_CHANGE)
-                for (m, s), flagged in _suggestions(drawn.damaged, methods, model).items():
-                    counts.add_damaged((m, name, s), flagged, plain, drawn.footprint)
+                rng = np.random.default_rng([seed, image.index, r, k])
+                undamaged, damaged, footprint = draw_damage(generator, photo, rng, options)
+                moved = np.abs(damaged.astype(np.int16) - undamaged.astype(np.int16)).max(-1)
+                plain = footprint & (moved >= PLAIN_CHANGE)
+                for (m, s), flagged in _suggestions(damaged, methods, detectors).items():
+                    counts.add_damaged((m, name, s), flagged, plain, footprint)
                 bar.update(1)
     bar.close()
-    results = _results(images, counts, methods, model, size, repeats, seed)
+    results = _results(images, counts, columns, detectors, generator, size, repeats, seed)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "results.md").write_text(markdown(results))
     return results
 
 
+def cross(images_dir: str, out: str, methods: Sequence[str], generators: Sequence[str], **options) -> dict[str, Any]:
+    """``run`` on each test generator (into ``out/GENERATOR``) and the cross table of their
+    headlines: each method by each generator, F1 / precision / recall on plainly visible damage of
+    all kinds mixed at sensitivity 0.5, with the generator each detector trained on."""
+    per = {g: run(images_dir, str(Path(out) / g), methods, generator=g, **options) for g in generators}
+    first = per[generators[0]]
+    table = []
+    for m in first["methods"]:
+        row = {"method": m, "trained_on": first["trained_on"].get(m), "clean_flagged_share": None}
+        row["clean_flagged_share"] = next(
+            c["flagged_share"] for c in first["clean"] if c["method"] == m and c["sensitivity"] == 0.5
+        )
+        for g, results in per.items():
+            (cell,) = [t for t in results["table"] if (t["method"], t["row"], t["sensitivity"]) == (m, "mixed", 0.5)]
+            row[g] = {k: cell[k] for k in ("f1", "precision", "recall", "tp", "fp", "fn")}
+        table.append(row)
+    summary = {
+        "command": "python -m inpaint evaluate-detection --generator " + ",".join(generators),
+        "generators": list(generators),
+        "size": first["size"],
+        "repeats": first["repeats"],
+        "images": first["images"],
+        "table": table,
+    }
+    Path(out, "cross.json").write_text(json.dumps(summary, indent=2) + "\n")
+    Path(out, "cross.md").write_text(cross_markdown(summary))
+    return summary
+
+
+def cross_markdown(summary: dict[str, Any]) -> str:
+    gens = summary["generators"]
+    lines = [
+        f"Damage detection by test generator: {len(summary['images'])} evaluation photos at {summary['size']} px, "
+        f"{summary['repeats']} seeds per row. F1 / precision / recall on plainly visible damage "
+        f"(changed by {PLAIN_CHANGE} grey levels or more), all kinds mixed, at sensitivity 0.5; the last "
+        "column is the share of the undamaged photos' pixels flagged.",
+        "",
+        "| method | trained on | " + " | ".join(gens) + " | clean flagged |",
+        "|---|---|" + "---:|" * (len(gens) + 1),
+    ]
+    for row in summary["table"]:
+        cells = [f"{_f(row[g]['f1'])} / {_f(row[g]['precision'])} / {_f(row[g]['recall'])}" for g in gens]
+        trained = row["trained_on"] or "(not trained)"
+        lines.append(f"| {row['method']} | {trained} | " + " | ".join(cells) + f" | {row['clean_flagged_share']:.2%} |")
+    return "\n".join(lines) + "\n"
+
+
 def _results(
-    images: list, counts: _Counts, methods: Sequence[str], model: DamageNet | None, size: int, repeats: int, seed: int
+    images: list,
+    counts: _Counts,
+    columns: Sequence[str],
+    detectors: dict[str, DamageNet],
+    generator: str,
+    size: int,
+    repeats: int,
+    seed: int,
 ) -> dict[str, Any]:
     table = [
         {"method": m, "row": row, "sensitivity": s, "tp": tp, "fp": fp, "fn": fn, **scores(tp, fp, fn)}
@@ -184,20 +287,28 @@ def _results(
             }
         )
     return {
-        "command": "python -m inpaint evaluate-detection --generator strokes",
-        "generator": "inpaint.synth.strokes",
+        "command": f"python -m inpaint evaluate-detection --generator {generator}",
+        "generator": _GENERATOR_MODULES[generator],
         "plain_change": PLAIN_CHANGE,
         "size": size,
         "repeats": repeats,
         "seed": seed,
-        "methods": list(methods),
+        "methods": list(columns),
         "sensitivities": list(SENSITIVITIES),
-        "rows": [name for name, _ in _rows()],
-        "model_version": model.config.version if model is not None else None,
+        "rows": [name for name, _ in _rows(generator)],
+        "model_version": detectors["learned"].config.version if "learned" in detectors else None,
+        "model_versions": {name: m.config.version for name, m in detectors.items()},
+        "trained_on": {name: trained_on(m) for name, m in detectors.items()},
         "images": [{"file": i.file, "sha256": i.sha256} for i in images],
         "table": table,
         "clean": clean,
     }
+
+
+_GENERATOR_TITLES = {
+    "inpaint.synth.strokes": "the independent stroke generator",
+    "inpaint.synth.physical": "the physical damage model",
+}
 
 
 def _f(v: float | None) -> str:
@@ -209,7 +320,8 @@ def markdown(results: dict[str, Any]) -> str:
     idx = {(r["method"], r["row"], r["sensitivity"]): r for r in results["table"]}
     row_names = results["rows"]
     lines = [
-        f"Damage detection on the independent stroke generator: {len(results['images'])} evaluation photos at "
+        f"Damage detection on {_GENERATOR_TITLES.get(results['generator'], results['generator'])}: "
+        f"{len(results['images'])} evaluation photos at "
         f"{results['size']} px, {results['repeats']} seeds per row"
         + (f", detector `{results['model_version']}`" if results.get("model_version") else "")
         + ".",

@@ -454,21 +454,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", help="a real old photo to show with its suggested masks (demo.png)")
     p.add_argument(
         "--generator",
-        choices=("synth", "strokes"),
         default="synth",
-        help="the damage to detect: synth (the damage the detector is trained on, by kind and severity) "
-        "or strokes (the independent stroke generator, by kind and width; see inpaint.eval.crossgen)",
+        help="the damage to detect: synth (the damage the bundled detector is trained on, by kind and "
+        "severity), strokes (the independent stroke generator, by kind and width), physical (the physical "
+        "damage model, by kind), or a comma-separated list of strokes and physical for the cross table "
+        "(see inpaint.eval.crossgen)",
     )
+    p.add_argument(
+        "--compare",
+        default="",
+        help="with --generator strokes or physical: more detectors as columns beside the learned one, "
+        "NAME=FOLDER[,NAME=FOLDER...] (e.g. physical=runs/det/model)",
+    )
+
+
+def _compare(text: str) -> dict[str, str]:
+    pairs = [item.strip() for item in text.split(",") if item.strip()]
+    bad = [item for item in pairs if "=" not in item or not item.split("=", 1)[0] or not item.split("=", 1)[1]]
+    if bad:
+        raise SystemExit(f"evaluate-detection: --compare takes NAME=FOLDER pairs, got {', '.join(bad)}")
+    return dict(item.split("=", 1) for item in pairs)
 
 
 def main(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     common = dict(weights=args.weights, size=args.size, repeats=args.repeats, seed=args.seed, limit=args.limit)
-    if args.generator == "strokes":
+    generators = [g.strip() for g in args.generator.split(",") if g.strip()]
+    if generators != ["synth"]:
         from . import crossgen
 
-        results = crossgen.run(args.images, args.out, methods, **common)
+        unknown = [g for g in generators if g not in crossgen.TEST_GENERATORS]
+        if unknown or not generators:
+            choices = ", ".join(crossgen.TEST_GENERATORS)
+            raise SystemExit(
+                f"evaluate-detection: --generator {args.generator!r}: give synth, or one or more of {choices}"
+            )
+        common["compare"] = _compare(args.compare)
+        if len(generators) > 1:
+            summary = crossgen.cross(args.images, args.out, methods, generators, **common)
+            print((Path(args.out) / "cross.md").read_text())
+            return 0 if summary["table"] else 1
+        results = crossgen.run(args.images, args.out, methods, generator=generators[0], **common)
     else:
+        if args.compare:
+            raise SystemExit("evaluate-detection: --compare works with --generator strokes or physical")
         results = run(args.images, args.out, methods, sensitivity=args.sensitivity, demo=args.demo, **common)
     print((Path(args.out) / "results.md").read_text())
     return 0 if results["table"] else 1

@@ -108,3 +108,65 @@ def test_the_command_line_runs_the_stroke_evaluation(eval_folder, tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["generator"] == "inpaint.synth.strokes" and saved["methods"] == ["classical"]
     assert "independent stroke generator" in proc.stdout
+
+
+def test_the_physical_generator_counts_against_its_undamaged_scan(eval_folder, tmp_path):
+    """--generator physical: rows by kind; a pixel is plainly visible damage when the damage moved it
+    by PLAIN_CHANGE against the same print scanned undamaged, checked by replaying the draws."""
+    from inpaint.eval.cases import find_images, load_square
+    from inpaint.synth.physical import PHYSICAL_KINDS, physical_damage
+
+    results = run(str(eval_folder), str(tmp_path / "out"), ["classical"], generator="physical", size=64, repeats=1)
+    assert results["rows"] == ["mixed", *PHYSICAL_KINDS] and results["generator"] == "inpaint.synth.physical"
+    r = results["rows"].index("tear")
+    tp = fp = fn = 0
+    for image in find_images(str(eval_folder)):
+        photo = load_square(str(image.path), 64, image.sha256)
+        sample = physical_damage(photo, np.random.default_rng([0, image.index, r, 0]), kinds=("tear",))
+        moved = np.abs(sample.image.astype(int) - sample.reference.astype(int)).max(-1)
+        plain = sample.footprint & (moved >= PLAIN_CHANGE)
+        flagged = detect_damage(sample.image, 0.5, method="classical").damage
+        tp, fp, fn = (
+            tp + int((flagged & plain).sum()),
+            fp + int((flagged & ~sample.footprint).sum()),
+            fn + int((~flagged & plain).sum()),
+        )
+    (row,) = [t for t in results["table"] if t["row"] == "tear" and t["sensitivity"] == 0.5]
+    assert (row["tp"], row["fp"], row["fn"]) == (tp, fp, fn) and tp + fn > 0
+    assert "the physical damage model" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_the_cross_table_puts_each_detector_by_each_generator(eval_folder, tmp_path):
+    from inpaint.eval.crossgen import cross
+
+    bundled, other = tiny_detector(seed=0, version="a"), tiny_detector(seed=1, version="b")
+    other.metadata = {"phases": [{"generator": "synth"}, {"generator": "physical"}]}
+    out = tmp_path / "cross"
+    summary = cross(
+        str(eval_folder), str(out), ["learned", "classical"], ["strokes", "physical"],
+        model=bundled, compare={"phys": other}, size=48, repeats=1,
+    )  # fmt: skip
+    assert [r["method"] for r in summary["table"]] == ["learned", "phys", "classical"]
+    assert [r["trained_on"] for r in summary["table"]] == ["synth", "physical", None]
+    for g in ("strokes", "physical"):
+        per = json.loads((out / g / "results.json").read_text())
+        assert per["model_versions"] == {"learned": "a", "phys": "b"}
+        for row in summary["table"]:
+            (cell,) = [
+                t for t in per["table"] if (t["method"], t["row"], t["sensitivity"]) == (row["method"], "mixed", 0.5)
+            ]
+            assert row[g]["tp"] == cell["tp"] and row[g]["f1"] == cell["f1"]
+    md = (out / "cross.md").read_text()
+    assert "| phys | physical |" in md and "| classical | (not trained) |" in md
+    with pytest.raises(ValueError, match="taken"):
+        cross(str(eval_folder), str(out), ["classical"], ["strokes"], compare={"classical": other}, size=48)
+
+
+def test_the_command_line_rejects_an_unknown_generator_in_one_line(eval_folder, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "inpaint", "evaluate-detection", "--generator", "strokes,pencil",
+         "--images", str(eval_folder), "--out", str(tmp_path / "x"), "--methods", "classical"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "give synth, or one or more of strokes, physical" in proc.stderr
