@@ -25,6 +25,7 @@ from ..eval.metrics import f1_counts, scores
 from ..nn.damagenet import DamageNet, DamageNetConfig, save_detector
 from ..synth.physical import physical_damage
 from ..synth.prints import damaged_sample, parse_kind_weights, sample_kinds
+from ..synth.strokes import stroke_damage
 from ..synth.truth import dark_damage
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
@@ -50,9 +51,10 @@ def pick_threshold(
     return max(allowed, key=lambda t: (f1_by_t[t], t))
 
 
-# Where the training samples' damage comes from: "synth" (synth.damage through synth.prints) or
-# "physical" (synth.physical: thirteen kinds over printed, scanned photos).
-GENERATORS = ("synth", "physical")
+# Where the training samples' damage comes from: "synth" (synth.damage through synth.prints),
+# "physical" (synth.physical: thirteen kinds over printed, scanned photos) or "strokes"
+# (synth.strokes: vector strokes and blobs over the photo, the test generator of the physical one).
+GENERATORS = ("synth", "physical", "strokes")
 
 
 def _physical_sample(
@@ -65,6 +67,24 @@ def _physical_sample(
     if rng.random() < clean_fraction:
         return sample.reference, np.zeros(photo.shape[:2], bool), sample.reference
     return sample.image, sample.footprint, sample.reference
+
+
+def _strokes_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float) -> tuple[np.ndarray, ...]:
+    """(what the detector sees, the damage, the photo) from ``synth.strokes``; with probability
+    ``clean_fraction`` the photo itself, with no damage."""
+    if rng.random() < clean_fraction:
+        return photo, np.zeros(photo.shape[:2], bool), photo
+    drawn = stroke_damage(photo, rng)
+    return drawn.damaged, drawn.footprint, photo
+
+
+def _generated_sample(
+    generator: str, photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float
+) -> tuple[np.ndarray, ...]:
+    """A sample of the physical or the strokes generator: (image, damage, undamaged)."""
+    if generator == "strokes":
+        return _strokes_sample(photo, rng, clean_fraction)
+    return _physical_sample(photo, rng, clean_fraction, content)
 
 
 class DamageDataset(Dataset):
@@ -99,8 +119,10 @@ class DamageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         photo = (self.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-        if self.generator == "physical":
-            image, damage, *reference = _physical_sample(photo, rng, self.clean_fraction, self.content_fraction)
+        if self.generator != "synth":
+            image, damage, *reference = _generated_sample(
+                self.generator, photo, rng, self.clean_fraction, self.content_fraction
+            )
         else:
             kinds = sample_kinds(rng, self.single_kind_fraction, self.kind_weights)
             image, damage, *reference = damaged_sample(
@@ -380,10 +402,10 @@ class DetectorTask(Task):
         imgs, targets, clean = [], [], []
         for i in range(min(self.cfg.val_images, 3 * len(ds))):
             photo = (ds[i % len(ds)].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            if self.cfg.generator == "physical":  # validate on the damage it trains on
-                content = self.cfg.content_fraction
-                image, damage, _ = _physical_sample(photo, rng, clean_fraction=0.15, content=content)
-                undamaged, _, _ = _physical_sample(photo, clean_rng, clean_fraction=1.0, content=content)
+            if self.cfg.generator != "synth":  # validate on the damage it trains on
+                gen, content = self.cfg.generator, self.cfg.content_fraction
+                image, damage, _ = _generated_sample(gen, photo, rng, 0.15, content)
+                undamaged, _, _ = _generated_sample(gen, photo, clean_rng, 1.0, content)
             else:
                 image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
                 undamaged, _ = damaged_sample(photo, clean_rng, clean_fraction=1.0)
@@ -524,8 +546,9 @@ def _sample_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
         "--generator",
         choices=GENERATORS,
         default=d.generator,
-        help="where the samples' damage comes from: synth (inpaint.synth.damage) or physical "
-        "(inpaint.synth.physical: thirteen kinds over printed, scanned photos)",
+        help="where the samples' damage comes from: synth (inpaint.synth.damage), physical "
+        "(inpaint.synth.physical: thirteen kinds over printed, scanned photos) or strokes "
+        "(inpaint.synth.strokes: vector strokes and blobs, for the cross table of evaluate-detection)",
     )
     p.add_argument("--clean-fraction", type=float, default=d.clean_fraction, help="share of undamaged samples")
     p.add_argument(

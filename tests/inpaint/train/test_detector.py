@@ -392,7 +392,7 @@ def test_the_physical_generator_gives_its_footprint_as_the_target_and_clean_scan
     from inpaint.train.data import build_dataset
     from inpaint.train.detector import GENERATORS, _physical_sample
 
-    assert GENERATORS == ("synth", "physical")
+    assert GENERATORS == ("synth", "physical", "strokes")
     photo = smooth_photo(64, 64, seed=3)
     image, damage, reference = _physical_sample(photo, np.random.default_rng(5), clean_fraction=0.0)
     replay = physical_damage(photo, np.random.default_rng(5))
@@ -409,8 +409,30 @@ def test_the_physical_generator_gives_its_footprint_as_the_target_and_clean_scan
     x, y = DamageDataset(images, clean_fraction=0.0, dark=True, generator="physical")[0]
     assert x.shape == (3, 48, 48) and y.shape == (2, 48, 48) and y[0].sum() > 0
     assert bool((y[1] <= y[0]).all())  # dark damage is part of the damage
-    with pytest.raises(ValueError, match="generator must be one of synth, physical"):
-        DamageDataset(images, generator="strokes")
+    with pytest.raises(ValueError, match="generator must be one of synth, physical, strokes"):
+        DamageDataset(images, generator="pencil")
+
+
+def test_the_strokes_generator_gives_its_footprint_over_the_photo_itself(photo_folder):
+    """generator="strokes": the target is synth.strokes' footprint for the same draws, and a clean
+    sample is the photo untouched."""
+    from inpaint.synth.strokes import stroke_damage
+    from inpaint.train.data import build_dataset
+    from inpaint.train.detector import _strokes_sample
+
+    photo = smooth_photo(64, 64, seed=4)
+    image, damage, undamaged = _strokes_sample(photo, np.random.default_rng(7), clean_fraction=0.0)
+    replay_rng = np.random.default_rng(7)
+    replay_rng.random()
+    replay = stroke_damage(photo, replay_rng)
+    assert np.array_equal(image, replay.damaged) and np.array_equal(damage, replay.footprint) and damage.any()
+    assert undamaged is photo
+    clean, none, _ = _strokes_sample(photo, np.random.default_rng(7), clean_fraction=1.0)
+    assert clean is photo and not none.any()
+    images = build_dataset(f"folder:{photo_folder}", crop=48, length=4)
+    torch.manual_seed(0)
+    x, y = DamageDataset(images, clean_fraction=0.0, generator="strokes")[0]
+    assert x.shape == (3, 48, 48) and y.shape == (1, 48, 48) and y.sum() > 0
 
 
 def test_a_run_on_the_physical_generator_records_it(photo_folder, tmp_path):
