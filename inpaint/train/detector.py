@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from ..eval.metrics import f1_counts, scores
 from ..nn.damagenet import DamageNet, DamageNetConfig, save_detector
+from ..synth.content import thin_content
 from ..synth.physical import physical_damage
 from ..synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from ..synth.strokes import stroke_damage
@@ -58,11 +59,16 @@ GENERATORS = ("synth", "physical", "strokes")
 
 
 def _physical_sample(
-    photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float = 0.0
+    photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float = 0.0, unprinted: float = 0.0
 ) -> tuple[np.ndarray, ...]:
     """(what the detector sees, the damage, the same print scanned undamaged) from ``synth.physical``;
     with probability ``clean_fraction`` the undamaged scan itself, with no damage; with probability
-    ``content`` the photo first gets thin content that is not damage (the hard negatives)."""
+    ``content`` the photo first gets thin content that is not damage (the hard negatives). With
+    probability ``unprinted``, a clean sample is the photo itself (with the content), not printed
+    or scanned: clean digital photos are sharper than any scan."""
+    if unprinted and rng.random() < clean_fraction * unprinted:
+        plain = thin_content(photo, rng).image if content and rng.random() < content else photo
+        return plain, np.zeros(photo.shape[:2], bool), plain
     sample = physical_damage(photo, rng, content=content)
     if rng.random() < clean_fraction:
         return sample.reference, np.zeros(photo.shape[:2], bool), sample.reference
@@ -79,12 +85,17 @@ def _strokes_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction:
 
 
 def _generated_sample(
-    generator: str, photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float
+    generator: str,
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    clean_fraction: float,
+    content: float,
+    unprinted: float = 0.0,
 ) -> tuple[np.ndarray, ...]:
     """A sample of the physical or the strokes generator: (image, damage, undamaged)."""
     if generator == "strokes":
         return _strokes_sample(photo, rng, clean_fraction)
-    return _physical_sample(photo, rng, clean_fraction, content)
+    return _physical_sample(photo, rng, clean_fraction, content, unprinted)
 
 
 class DamageDataset(Dataset):
@@ -101,11 +112,13 @@ class DamageDataset(Dataset):
         dark: bool = False,
         generator: str = "synth",
         content_fraction: float = 0.0,
+        unprinted_fraction: float = 0.0,
     ) -> None:
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
         self.generator = generator
         self.content_fraction = content_fraction
+        self.unprinted_fraction = unprinted_fraction
         self.images = images
         self.clean_fraction = clean_fraction
         self.seed = seed
@@ -121,7 +134,7 @@ class DamageDataset(Dataset):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         if self.generator != "synth":
             image, damage, *reference = _generated_sample(
-                self.generator, photo, rng, self.clean_fraction, self.content_fraction
+                self.generator, photo, rng, self.clean_fraction, self.content_fraction, self.unprinted_fraction
             )
         else:
             kinds = sample_kinds(rng, self.single_kind_fraction, self.kind_weights)
@@ -193,6 +206,8 @@ class DetectTrainConfig:
     # physical generator: the share of samples whose photo first gets thin content that is not
     # damage (synth.content: hair, wires, lettering, borders...), labelled undamaged
     content_fraction: float = 0.0
+    # physical generator: the share of the clean samples that are the photo itself, not printed
+    unprinted_fraction: float = 0.0
     workers: int = 1
     checkpoint_minutes: float = 4.0
     val_every: int = 250
@@ -255,6 +270,7 @@ class DetectorTask(Task):
             dark=cfg.dark_weight > 0,
             generator=cfg.generator,
             content_fraction=cfg.content_fraction,
+            unprinted_fraction=cfg.unprinted_fraction,
         )
 
     # -- the model
@@ -405,7 +421,7 @@ class DetectorTask(Task):
             if self.cfg.generator != "synth":  # validate on the damage it trains on
                 gen, content = self.cfg.generator, self.cfg.content_fraction
                 image, damage, _ = _generated_sample(gen, photo, rng, 0.15, content)
-                undamaged, _, _ = _generated_sample(gen, photo, clean_rng, 1.0, content)
+                undamaged, _, _ = _generated_sample(gen, photo, clean_rng, 1.0, content, self.cfg.unprinted_fraction)
             else:
                 image, damage = damaged_sample(photo, rng, clean_fraction=0.15)
                 undamaged, _ = damaged_sample(photo, clean_rng, clean_fraction=1.0)
@@ -462,6 +478,7 @@ class DetectorTask(Task):
             "clean_fraction": c.clean_fraction,
             "generator": c.generator,
             "content_fraction": c.content_fraction,
+            "unprinted_fraction": c.unprinted_fraction,
             "ema_decay": c.ema_decay,
             "line_sizes": list(config.line_sizes),
             "precision": self.precision,
@@ -557,6 +574,13 @@ def _sample_arguments(p: argparse.ArgumentParser, d: DetectTrainConfig) -> None:
         default=d.content_fraction,
         help="with --generator physical: share of samples whose photo first gets thin content that is not "
         "damage (hair, wires, lettering, borders: inpaint.synth.content), the hard negatives",
+    )
+    p.add_argument(
+        "--unprinted-fraction",
+        type=float,
+        default=d.unprinted_fraction,
+        help="with --generator physical: share of the clean samples that are the photo itself, not printed "
+        "or scanned (clean digital photos are sharper than any scan)",
     )
     p.add_argument("--pos-weight", type=float, default=d.pos_weight)
     p.add_argument(

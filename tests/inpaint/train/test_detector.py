@@ -403,6 +403,15 @@ def test_the_physical_generator_gives_its_footprint_as_the_target_and_clean_scan
     hard, truth, _ = _physical_sample(photo, np.random.default_rng(5), clean_fraction=0.0, content=1.0)
     replay = physical_damage(photo, np.random.default_rng(5), content=1.0)
     assert np.array_equal(hard, replay.image) and np.array_equal(truth, replay.footprint)
+    # unprinted: a clean sample may be the photo itself, not printed or scanned (with content)
+    seen = set()
+    for seed in range(12):
+        image, target, undamaged = _physical_sample(
+            photo, np.random.default_rng(seed), clean_fraction=1.0, content=0.0, unprinted=0.5
+        )
+        assert not target.any() and np.array_equal(image, undamaged)
+        seen.add("photo" if np.array_equal(image, photo) else "scan")
+    assert seen == {"photo", "scan"}
 
     images = build_dataset(f"folder:{photo_folder}", crop=48, length=4)
     torch.manual_seed(0)
