@@ -1041,3 +1041,23 @@ def test_the_training_scripts_refuse_the_knobs_they_no_longer_read(tmp_path):
             timeout=60,
         )
         assert r.returncode == 2 and f"{knob}: set recipe options with --set" in r.stderr
+
+
+def test_the_physical_detector_recipe_loads_and_each_phase_is_a_valid_run():
+    """recipes/detector-physical.toml (the cross table's detectors): every phase's options are
+    fields of the detector's config, and each phase draws from the generator its name says."""
+    from inpaint.train.recipe import load_recipe
+
+    recipe = load_recipe(
+        ROOT / "recipes" / "detector-physical.toml", "detector", DetectTrainConfig, environ={"TRAIN_PHOTOS": "P"}
+    )
+    assert [p.name for p in recipe.phases] == ["physical", "physical_anneal", "strokes", "unprinted"]
+    configs = {p.name: DetectTrainConfig(**p.options, out="RUN") for p in recipe.phases}
+    assert {n: c.generator for n, c in configs.items()} == {
+        "physical": "physical",
+        "physical_anneal": "physical",
+        "unprinted": "physical",
+        "strokes": "strokes",
+    }
+    assert configs["physical"].content_fraction == 0.5 and configs["unprinted"].unprinted_fraction == 0.5
+    assert all(c.data == "folder:P" and c.val_data == "P" and c.width == 16 for c in configs.values())
