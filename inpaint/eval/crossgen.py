@@ -221,10 +221,8 @@ def cross(images_dir: str, out: str, methods: Sequence[str], generators: Sequenc
     first = per[generators[0]]
     table = []
     for m in first["methods"]:
-        row = {"method": m, "trained_on": first["trained_on"].get(m), "clean_flagged_share": None}
-        row["clean_flagged_share"] = next(
-            c["flagged_share"] for c in first["clean"] if c["method"] == m and c["sensitivity"] == 0.5
-        )
+        clean = next(c["flagged_share"] for c in first["clean"] if c["method"] == m and c["sensitivity"] == 0.5)
+        row = {"method": m, "trained_on": first["trained_on"].get(m), "clean_flagged_share": clean}
         for g, results in per.items():
             (cell,) = [t for t in results["table"] if (t["method"], t["row"], t["sensitivity"]) == (m, "mixed", 0.5)]
             row[g] = {k: cell[k] for k in ("f1", "precision", "recall", "tp", "fp", "fn")}

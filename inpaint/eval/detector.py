@@ -469,11 +469,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _compare(text: str) -> dict[str, str]:
-    pairs = [item.strip() for item in text.split(",") if item.strip()]
-    bad = [item for item in pairs if "=" not in item or not item.split("=", 1)[0] or not item.split("=", 1)[1]]
+    pairs = [item.strip().partition("=") for item in text.split(",") if item.strip()]
+    bad = ["".join(p) for p in pairs if not (p[0] and p[1] and p[2])]
     if bad:
         raise SystemExit(f"evaluate-detection: --compare takes NAME=FOLDER pairs, got {', '.join(bad)}")
-    return dict(item.split("=", 1) for item in pairs)
+    return {name: folder for name, _, folder in pairs}
 
 
 def main(args: argparse.Namespace) -> int:

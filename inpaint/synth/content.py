@@ -96,6 +96,13 @@ def thin_content(photo: np.ndarray, rng: np.random.Generator, *, kinds=None) -> 
     return ThinContent(image, kind_map > 0, kind_map, kinds)
 
 
+def maybe_thin_content(photo: np.ndarray, rng: np.random.Generator, probability: float) -> np.ndarray:
+    """``photo`` with ``thin_content`` drawn in with ``probability`` (no random draw at 0), else as it is."""
+    if probability and rng.random() < probability:
+        return thin_content(photo, rng).image
+    return photo
+
+
 # ---------------------------------------------------------------- drawing helpers
 
 

@@ -48,7 +48,7 @@ from scipy.signal import lfilter
 from scipy.spatial import Voronoi
 
 from ..io.photos import LUMA_601
-from .content import thin_content
+from .content import maybe_thin_content
 from .damage import SEVERITIES
 from .truth import DARK_MIN_CHANGE
 
@@ -121,8 +121,7 @@ def physical_damage(
     kinds = _check_kinds(kinds)
     if not 0.0 <= content <= 1.0:
         raise ValueError(f"physical_damage: content is a probability, got {content}")
-    if content and rng.random() < content:
-        photo = thin_content(photo, rng).image
+    photo = maybe_thin_content(photo, rng, content)
     severity = severity or SEVERITIES[int(rng.integers(len(SEVERITIES)))]
     if kinds is None:
         lo, hi = _SEVERITY_KINDS[severity]

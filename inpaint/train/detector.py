@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..eval.metrics import f1_counts, scores
 from ..nn.damagenet import DamageNet, DamageNetConfig, save_detector
-from ..synth.content import thin_content
+from ..synth.content import maybe_thin_content
 from ..synth.physical import physical_damage
 from ..synth.prints import damaged_sample, parse_kind_weights, sample_kinds
 from ..synth.strokes import stroke_damage
@@ -67,7 +67,7 @@ def _physical_sample(
     probability ``unprinted``, a clean sample is the photo itself (with the content), not printed
     or scanned: clean digital photos are sharper than any scan."""
     if unprinted and rng.random() < clean_fraction * unprinted:
-        plain = thin_content(photo, rng).image if content and rng.random() < content else photo
+        plain = maybe_thin_content(photo, rng, content)
         return plain, np.zeros(photo.shape[:2], bool), plain
     sample = physical_damage(photo, rng, content=content)
     if rng.random() < clean_fraction:
