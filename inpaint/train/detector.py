@@ -75,9 +75,13 @@ def _physical_sample(
     return sample.image, sample.footprint, sample.reference
 
 
-def _strokes_sample(photo: np.ndarray, rng: np.random.Generator, clean_fraction: float) -> tuple[np.ndarray, ...]:
+def _strokes_sample(
+    photo: np.ndarray, rng: np.random.Generator, clean_fraction: float, content: float = 0.0
+) -> tuple[np.ndarray, ...]:
     """(what the detector sees, the damage, the photo) from ``synth.strokes``; with probability
-    ``clean_fraction`` the photo itself, with no damage."""
+    ``clean_fraction`` the photo itself, with no damage. With probability ``content`` the photo
+    first gets thin content that is not damage (the hard negatives), in the sample and its truth."""
+    photo = maybe_thin_content(photo, rng, content)
     if rng.random() < clean_fraction:
         return photo, np.zeros(photo.shape[:2], bool), photo
     drawn = stroke_damage(photo, rng)
@@ -94,7 +98,7 @@ def _generated_sample(
 ) -> tuple[np.ndarray, ...]:
     """A sample of the physical or the strokes generator: (image, damage, undamaged)."""
     if generator == "strokes":
-        return _strokes_sample(photo, rng, clean_fraction)
+        return _strokes_sample(photo, rng, clean_fraction, content)
     return _physical_sample(photo, rng, clean_fraction, content, unprinted)
 
 

@@ -444,6 +444,27 @@ def test_the_strokes_generator_gives_its_footprint_over_the_photo_itself(photo_f
     assert x.shape == (3, 48, 48) and y.shape == (1, 48, 48) and y.sum() > 0
 
 
+def test_thin_content_in_a_strokes_sample_is_in_the_photo_and_never_in_the_damage():
+    """content=1: the strokes are drawn over the photo with thin content (the same draws as
+    synth.content), and the truth is the strokes' footprint alone."""
+    from inpaint.synth.content import thin_content
+    from inpaint.synth.strokes import stroke_damage
+    from inpaint.train.detector import _strokes_sample
+
+    photo = smooth_photo(96, 96, seed=5)
+    image, damage, undamaged = _strokes_sample(photo, np.random.default_rng(3), clean_fraction=0.0, content=1.0)
+    replay_rng = np.random.default_rng(3)
+    replay_rng.random()
+    drawn = thin_content(photo, replay_rng)
+    replay_rng.random()
+    strokes = stroke_damage(drawn.image, replay_rng)
+    assert not np.array_equal(drawn.image, photo)
+    assert np.array_equal(undamaged, drawn.image) and np.array_equal(image, strokes.damaged)
+    assert np.array_equal(damage, strokes.footprint)
+    clean, none, truth = _strokes_sample(photo, np.random.default_rng(3), clean_fraction=1.0, content=1.0)
+    assert np.array_equal(clean, drawn.image) and clean is truth and not none.any()
+
+
 def test_a_run_on_the_physical_generator_records_it(photo_folder, tmp_path):
     cfg = DetectTrainConfig(
         data=f"folder:{photo_folder}",
