@@ -1,6 +1,7 @@
 """The scores both evaluations share: pooled pixel counts -> precision, recall, F1 and IoU for
 the detector (also its training's validation), and the restorer's metrics of a composite against
-the ground truth (L1, PSNR, SSIM, and a perceptual distance of MobileNetV2 features).
+the ground truth (L1, PSNR, SSIM, a perceptual distance of MobileNetV2 features, and the detail
+ratio of the fill's gradient energy to the original's in the hole).
 """
 
 from __future__ import annotations
@@ -48,6 +49,75 @@ def pixel_metrics(gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
         psnr = min(float(peak_signal_noise_ratio(gt, out, data_range=255)), PSNR_CAP)
     ssim = float(structural_similarity(gt, out, data_range=255, channel_axis=-1))
     return {"l1": float(diff.mean() / 255.0), "psnr": psnr, "ssim": ssim}
+
+
+DETAIL_METRICS = ("detail_fine", "detail_blurred")  # closest to 1 is best: neither smoother nor noisier
+
+
+DETAIL_SIGMA = {"detail_fine": 0.0, "detail_blurred": 2.0}  # Gaussian blur (px) before the gradient
+
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights of Pillow's "L" conversion
+
+
+def detail_region(known: np.ndarray) -> np.ndarray:
+    """The hole pixels the detail ratio measures: the hole eroded by one pixel with the 4-neighbour
+    cross, counting outside the image as known. A measured pixel and its four neighbours are all
+    filled, so its central differences never read a known pixel, a seam between fill and photo
+    is not counted as detail, and no measured pixel lies on the image edge."""
+    from scipy.ndimage import binary_erosion
+
+    return binary_erosion(~np.asarray(known, dtype=bool), border_value=0)
+
+
+def gradient_energy(image: np.ndarray, region: np.ndarray, sigma: float = 0.0) -> float:
+    """Sum over ``region`` of gx^2 + gy^2 of an image's luminance (``LUMA_WEIGHTS`` for (H, W, 3),
+    grey levels 0-255), gradients by ``np.gradient`` (central differences), after a Gaussian blur
+    of the whole luminance image (``scipy.ndimage.gaussian_filter``, mirrored edges) when
+    ``sigma`` > 0."""
+    from scipy.ndimage import gaussian_filter
+
+    a = np.asarray(image, dtype=np.float64)
+    y = a @ np.asarray(LUMA_WEIGHTS) if a.ndim == 3 else a
+    if sigma > 0:
+        y = gaussian_filter(y, sigma, mode="reflect")
+    gy, gx = np.gradient(y)
+    return float(np.sum(gx[region] ** 2 + gy[region] ** 2))
+
+
+def detail_energies(gt: np.ndarray, out: np.ndarray, known: np.ndarray) -> dict[str, float | int]:
+    """The gradient energies behind the detail ratios of one composite: ``{name}_energy`` (the
+    composite) and ``{name}_energy_gt`` (the ground truth) in the same pixels (``detail_region``),
+    and ``detail_pixels``, how many were measured."""
+    region = detail_region(known)
+    out_e: dict[str, float | int] = {"detail_pixels": int(np.count_nonzero(region))}
+    for name in DETAIL_METRICS:
+        out_e[f"{name}_energy"] = gradient_energy(out, region, DETAIL_SIGMA[name])
+        out_e[f"{name}_energy_gt"] = gradient_energy(gt, region, DETAIL_SIGMA[name])
+    return out_e
+
+
+def detail_ratio(energy: float, energy_gt: float) -> float | None:
+    """energy / energy_gt: 1 = as much detail as the original, < 1 smoother, > 1 noisier or more
+    edges; None when the original has no gradient there (nothing measured, or a flat hole)."""
+    return energy / energy_gt if energy_gt > 0 else None
+
+
+def detail_metrics(gt: np.ndarray, out: np.ndarray, known: np.ndarray) -> dict[str, float | int | None]:
+    """The per-sample detail ratios (``DETAIL_METRICS``) of a composite ``out`` with the hole
+    ``~known`` filled, with the energies they come from, so that cells can pool them (a ratio of
+    sums)."""
+    e = detail_energies(gt, out, known)
+    ratios = {name: detail_ratio(e[f"{name}_energy"], e[f"{name}_energy_gt"]) for name in DETAIL_METRICS}
+    return {**ratios, **e}
+
+
+def pooled_detail_ratio(rows: Sequence[dict[str, Any]], name: str) -> float | None:
+    """A cell's detail ratio: the sum of the composites' energies over the sum of the originals'
+    (a ratio of sums, so near-flat holes, whose own ratios are unstable, weigh little)."""
+    num = sum(r[f"{name}_energy"] for r in rows if r.get(f"{name}_energy") is not None)
+    den = sum(r[f"{name}_energy_gt"] for r in rows if r.get(f"{name}_energy_gt") is not None)
+    return detail_ratio(num, den)
 
 
 def _perceptual(extractor: Any, gt: np.ndarray, outs: Sequence[np.ndarray]) -> list[float]:

@@ -1,8 +1,9 @@
 """What the restorer's evaluation writes besides ``results.json``: ``results.md`` (a table per
 metric and size, with hole bins and damage severities as rows, methods as columns and the best
 value in bold, the paired pconv-vs-classical comparison and the seconds per image), ``chart.png``
-(PSNR and SSIM per hole bin) and ``contact_sheet.png`` (examples a person can look at: input,
-mask, every method's composite with its scores, ground truth).
+(PSNR, SSIM and the detail ratios per hole bin) and ``contact_sheet.png`` (examples a person can
+look at: input, mask, every method's composite with its scores, ground truth, and under them 100%
+crops of the largest hole).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..io.masks import known_to_image
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS
 from .cases import _BINS_TABLE, _SEVERITY_TABLE, CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, bin_label
-from .metrics import HIGHER_IS_BETTER, METRICS
+from .metrics import DETAIL_METRICS, HIGHER_IS_BETTER, METRICS
 from .sheets import caption_font, cell_image
 
 
@@ -34,6 +35,8 @@ def format_metric(metric: str, v: float | None) -> str:
         "l1": f"{100 * v:.2f}",
         "perceptual": f"{v:.4f}",
         "seconds": f"{v:.3f}",
+        "detail_fine": f"{v:.3f}",
+        "detail_blurred": f"{v:.3f}",
     }[metric]
 
 
@@ -42,7 +45,19 @@ _TITLES = {
     "ssim": "SSIM (higher is better)",
     "l1": "L1 (mean absolute error over the whole image, %, lower is better)",
     "perceptual": "Perceptual distance (MobileNetV2 features, lower is better)",
+    "detail_fine": "Detail ratio, fine (gradient energy of the fill over the original's in the hole; "
+    "1 = as much detail, < 1 smoother, > 1 noisier; closest to 1 in bold)",
+    "detail_blurred": "Detail ratio after a Gaussian blur of sigma 2 px (mid-frequency structure; "
+    "1 = as much, < 1 smoother; closest to 1 in bold)",
 }
+
+
+def _best(metric: str, values: Sequence[float]) -> float:
+    """The best of a row's values: the highest or lowest, or for a detail ratio the one closest to
+    1 by factor (0.5 and 2 are equally far)."""
+    if metric in DETAIL_METRICS:
+        return min(values, key=lambda v: abs(np.log(v)) if v > 0 else np.inf)
+    return max(values) if HIGHER_IS_BETTER[metric] else min(values)
 
 
 def _metric_table(
@@ -55,7 +70,7 @@ def _metric_table(
         shown = {m: format_metric(metric, by_method[m].get(metric)) if m in by_method else "-" for m in methods}
         values = [by_method[m][metric] for m in methods if m in by_method and by_method[m].get(metric) is not None]
         if values:
-            best = format_metric(metric, max(values) if HIGHER_IS_BETTER[metric] else min(values))
+            best = format_metric(metric, _best(metric, values))
             shown = {m: f"**{s}**" if s == best and len(values) > 1 else s for m, s in shown.items()}
         lines.append("| " + " | ".join([*cells, *(shown[m] for m in methods)]) + " |")
     return lines
@@ -135,13 +150,16 @@ def _run_lines(meta: dict[str, Any]) -> list[str]:
         "",
         "Every method restores the same input and replaces exactly the hole (no dilation); metrics compare "
         "the composite with the ground truth over the whole image. Masks are binned by their hole-to-image "
-        "ratio, with holes touching the image border or not. `n` = samples per method in the row.",
+        "ratio, with holes touching the image border or not. `n` = samples per method in the row. The detail "
+        "ratios compare gradient energy (luminance, `np.gradient`) of the composite and the ground truth in the "
+        "hole eroded by 1 px, as they are (fine) and after a Gaussian blur of sigma 2 px (blurred); a row's "
+        "value is its summed energies' ratio.",
     ]
 
 
 def _shown_metrics(meta: dict[str, Any]) -> list[str]:
     """The metrics the run computed (the perceptual distance only when it was on)."""
-    return [m for m in METRICS if m != "perceptual" or meta.get("perceptual") is not None]
+    return [m for m in (*METRICS, *DETAIL_METRICS) if m != "perceptual" or meta.get("perceptual") is not None]
 
 
 def _n(by_method: dict[str, dict[str, Any]]) -> str:
@@ -245,43 +263,87 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else (f"{m} min {s:02d} s" if m else f"{s} s")
 
 
+_CHARTED = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "detail_fine": "detail ratio, fine",
+    "detail_blurred": "detail ratio, blurred (sigma 2 px)",
+}
+
+
 def write_chart(path: Path, pooled: Sequence[dict[str, Any]], sizes: Sequence[int], methods: Sequence[str]) -> None:
-    """PSNR and SSIM against the hole bin, one line per method, one column of panels per size."""
+    """PSNR, SSIM and the two detail ratios (with the original's 1 as a line) against the hole
+    bin, one line per method, one column of panels per size."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.5 * len(sizes), 7.5), layout="constrained")
-    axes = fig.subplots(2, len(sizes), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(sizes), 3.75 * len(_CHARTED)), layout="constrained")
+    axes = fig.subplots(len(_CHARTED), len(sizes), squeeze=False)
     by = _index(pooled, ("size", "bin"))
     for j, size in enumerate(sizes):
-        for i, metric in enumerate(("psnr", "ssim")):
+        for i, (metric, title) in enumerate(_CHARTED.items()):
             ax = axes[i][j]
             for m in methods:
-                pts = [(b, by[(size, b)][m][metric]) for b in range(len(HOLE_BINS)) if m in by.get((size, b), {})]
+                pts = [
+                    (b, by[(size, b)][m][metric])
+                    for b in range(len(HOLE_BINS))
+                    if by.get((size, b), {}).get(m, {}).get(metric) is not None
+                ]
                 if pts:
                     ax.plot(*zip(*pts), marker="o", label=m, linestyle="--" if m == "pconv" else "-")
+            if metric in DETAIL_METRICS:
+                ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.5)
             ax.set_xticks(range(len(HOLE_BINS)), [bin_label(b) for b in range(len(HOLE_BINS))], rotation=30)
-            ax.set_title(f"{'PSNR (dB)' if metric == 'psnr' else 'SSIM'} at {size} x {size}")
+            ax.set_title(f"{title} at {size} x {size}")
             ax.set_xlabel("hole-to-image ratio")
             ax.grid(alpha=0.3)
     axes[0][0].legend()
     fig.savefig(path, dpi=100)
 
 
-def render_contact_sheet(examples: Sequence[Example], methods: Sequence[str], cell: int) -> Image.Image:
+CROP = 128  # side of the contact sheet's 100% crops (px), at most the cell
+
+
+def hole_crop_box(known: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of a ``crop`` x ``crop`` window inside the image, centred on the hole pixel
+    nearest the centroid of the largest 8-connected hole region (the image's centre when there is
+    no hole)."""
+    from scipy.ndimage import label
+
+    h, w = known.shape
+    labels, count = label(~known, structure=np.ones((3, 3), bool))
+    if count:
+        sizes = np.bincount(labels.ravel())[1:]
+        ys, xs = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+        i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+        cy, cx = int(ys[i]), int(xs[i])
+    else:
+        cy, cx = h // 2, w // 2
+    return min(max(cy - crop // 2, 0), h - crop), min(max(cx - crop // 2, 0), w - crop)
+
+
+def render_contact_sheet(
+    examples: Sequence[Example], methods: Sequence[str], cell: int, crop: int | None = None
+) -> Image.Image:
     """Rows = examples; columns = the input with the hole in red, the mask, each method's
-    composite (captioned with its PSNR / SSIM), the ground truth."""
+    composite (captioned with its PSNR / SSIM), the ground truth. Under each example, the same
+    columns as 100% crops (``crop`` px, default ``CROP``, at most the cell and the image) of its
+    largest hole, pixels copied without resampling, each method's captioned with its detail ratios
+    (fine / blurred); the crop's place is outlined on the input."""
     columns = ["input (hole in red)", "mask (white = hole)", *methods, "ground truth"]
     gap, head, caption, foot = 6, 24, 20, 18
+    side = min(min(ex.gt.shape[:2]) for ex in examples) if examples else cell
+    crop = min(CROP if crop is None else crop, cell, side)
+    block = caption + cell + foot + crop + foot + gap
     font, small = caption_font(14), caption_font(12)
     width = gap + len(columns) * (cell + gap)
-    height = head + len(examples) * (caption + cell + foot + gap)
+    height = head + len(examples) * block
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     for j, name in enumerate(columns):
         draw.text((gap + j * (cell + gap), 5), name, fill="black", font=font)
     for i, ex in enumerate(examples):
-        y = head + i * (caption + cell + foot + gap)
-        draw.text((gap, y + 3), ex.caption, fill=(60, 60, 60), font=small)
+        y = head + i * block
+        draw.text((gap, y + 3), f"{ex.caption}; below: 100% crops", fill=(60, 60, 60), font=small)
         y += caption
         shown = ex.seen.astype(np.float32)
         shown[~ex.known] = 0.5 * shown[~ex.known] + 0.5 * np.array([255, 0, 0], np.float32)
@@ -291,14 +353,23 @@ def render_contact_sheet(examples: Sequence[Example], methods: Sequence[str], ce
             *(ex.results[m][0] for m in methods),
             ex.gt,
         ]
+        top, left = hole_crop_box(ex.known, crop)
         for j, tile in enumerate(tiles):
             x = gap + j * (cell + gap)
             sheet.paste(cell_image(tile, cell), (x, y))
+            sheet.paste(
+                Image.fromarray(np.ascontiguousarray(tile[top : top + crop, left : left + crop])), (x, y + cell + foot)
+            )
             if 2 <= j < 2 + len(methods):
                 scores = ex.results[methods[j - 2]][1]
                 draw.text(
                     (x, y + cell + 2), f"{scores['psnr']:.2f} dB / {scores['ssim']:.3f}", fill="black", font=small
                 )
+                detail = [format_metric(m, scores.get(m)) for m in DETAIL_METRICS]
+                draw.text((x, y + cell + foot + crop + 2), f"detail {' / '.join(detail)}", fill="black", font=small)
+        scale = cell / ex.gt.shape[1]
+        box = [gap + left * scale, y + top * scale, gap + (left + crop) * scale - 1, y + (top + crop) * scale - 1]
+        draw.rectangle(box, outline=(255, 255, 0), width=1)
     return sheet
 
 

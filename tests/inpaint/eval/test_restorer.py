@@ -15,11 +15,13 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaint.eval.cases import CONTACT_SHEET_MAX_BYTES, Setting, find_images, masked_input
-from inpaint.eval.metrics import METRICS
+from inpaint.eval.metrics import DETAIL_METRICS, METRICS
+from inpaint.eval.report import CROP
 from inpaint.eval.restorer import DEFAULT_PATCH, _patchmatch_patch, add_arguments, main
 from inpaint.nn.unet import PConvUNet, PConvUNetConfig, save_model
 from inpaint.synth.damage import SEVERITIES
 from inpaint.synth.holes import HOLE_BINS
+from tests.inpaint.eval.test_detail import reference_energy
 
 METHODS = ("pconv", "telea", "biharmonic")
 SIZE = 64
@@ -188,6 +190,30 @@ def test_metrics_equal_a_direct_computation(data, results):
     with torch.inference_mode():
         d = float(perceptual_distance(FeatureExtractor(), to_t(comp), to_t(gt))[0])
     assert row["perceptual"] == pytest.approx(d, rel=1e-4, abs=1e-6)
+    known = np.asarray(Image.open(data["out"] / row["mask_file"])) == 0
+    for name, sigma in (("detail_fine", 0.0), ("detail_blurred", 2.0)):
+        assert row[name] == pytest.approx(reference_energy(comp, known, sigma) / reference_energy(gt, known, sigma))
+
+
+def test_detail_ratios_for_every_method_and_bin(results):
+    """Every row carries its ratios and energies; every cell's ratio is its rows' summed energies'."""
+    rows = results["samples"]
+    for row in rows:
+        for name in DETAIL_METRICS:
+            e, e_gt = row[f"{name}_energy"], row[f"{name}_energy_gt"]
+            assert e >= 0 and e_gt >= 0 and row["detail_pixels"] >= 0
+            assert row[name] is None if e_gt == 0 else row[name] == pytest.approx(e / e_gt)
+    bins = [r for r in rows if r["table"] == "bins"]
+    assert all(r["detail_fine"] is not None and r["detail_blurred"] is not None for r in bins)
+    for cell in results["aggregates"]["bins"]:
+        mine = [
+            r for r in bins if (r["bin"], r["border"], r["method"]) == (cell["bin"], cell["border"], cell["method"])
+        ]
+        for name in DETAIL_METRICS:
+            num, den = (sum(r[f"{name}{k}"] for r in mine) for k in ("_energy", "_energy_gt"))
+            assert cell[name] == pytest.approx(num / den) and np.isfinite(cell[name]) and cell[name] > 0
+    for key in ("bins_pooled", "bins_overall"):
+        assert all(c[name] is not None for c in results["aggregates"][key] for name in DETAIL_METRICS)
 
 
 def test_every_composite_keeps_known_pixels_and_every_mask_is_in_its_bin(data, results):
@@ -219,11 +245,21 @@ def test_markdown_and_images(data, results):
     assert "| severity | mean hole | n | pconv | telea | biharmonic |" in md
     assert "**pconv vs the best classical method per row**" in md and "Seconds per image" in md
     assert md.count("**") >= 2 * 13  # a best value per row
+    for title in ("### Detail ratio, fine", "### Detail ratio after a Gaussian blur of sigma 2 px"):
+        table = md.split(title, 1)[1].split("\n\n", 2)[1].splitlines()  # the table after the heading
+        assert table[0] == "| holes | border | n | pconv | telea | biharmonic |"
+        assert len(table) == 2 + 2 * len(HOLE_BINS) + 1
+        for line in table[2:]:
+            values = [c.strip().strip("*") for c in line.split("|")[4:-1]]
+            assert len(values) == len(METHODS) and all(float(v) > 0 for v in values), line
     with Image.open(out / "chart.png") as im:
         assert im.format == "PNG" and im.width > 300
     with Image.open(out / "contact_sheet.png") as im:
         im.load()
         assert im.format == "PNG" and im.width > 5 * SIZE
+        # 3 hole bins and the severities; each example a row of cells and a row of 100% crops (the whole 64 px)
+        cell, crop, examples = 192, min(CROP, SIZE), 3 + len(SEVERITIES)  # 64 px photos shown enlarged
+        assert im.size == (6 + (len(METHODS) + 3) * (cell + 6), 24 + examples * (20 + cell + 18 + crop + 18 + 6))
     assert (out / "contact_sheet.png").stat().st_size < CONTACT_SHEET_MAX_BYTES
     assert not (out / "samples.partial.jsonl").exists()
 
