@@ -1,4 +1,4 @@
-"""``python -m inpaint``: restore, damage, detect, train, train-detector, evaluate, evaluate-detection, card.
+"""``python -m inpaint``: restore, verify, damage, detect, train, train-detector, evaluate, evaluate-detection, card.
 
 Bad input ends with exit code 2 and a one-line message on stderr, never a traceback.
 """
@@ -67,6 +67,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--weights", help="model folder or Hugging Face Hub repo id (default: $INPAINT_WEIGHTS or weights/)")
     r.add_argument("--out", required=True, help="output folder")
 
+    v = sub.add_parser(
+        "verify", help="check that a restoration differs from its original only where its provenance says it replaced"
+    )
+    v.add_argument("original", help="the photo that was restored")
+    v.add_argument("restored", help="the restoration (a PNG or TIFF written by restore or the app)")
+    v.add_argument(
+        "--provenance",
+        help="the record to use (default: the one the file carries, else NAME.provenance.json beside it)",
+    )
+
     d = sub.add_parser("damage", help="synthesise old-photo damage on a clean photo (writes damaged.png, mask.png)")
     d.add_argument("photo")
     d.add_argument("--severity", default="moderate", choices=("minor", "moderate", "severe"))
@@ -109,6 +119,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 LOCAL_COMMANDS = {
     "restore": "cmd_restore",
+    "verify": "cmd_verify",
     "damage": "cmd_damage",
     "detect": "cmd_detect",
     "study-folder": "cmd_study_folder",
@@ -161,7 +172,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .io.masks import load_mask
-    from .io.photos import open_photo, save_image
+    from .io.photos import open_photo
+    from .io.provenance import describe_original, make_record, save_restoration
     from .nn.unet import load_model
     from .restoration import plan_candidates, restore
 
@@ -190,9 +202,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         dest = out / photo_path.stem if batch else out
         dest.mkdir(parents=True, exist_ok=True)
         records = []
+        original = describe_original(photo)
         for k, cand in enumerate(candidates):
-            path = save_image(cand.image, dest / f"restoration-{k}")
-            records.append({"file": path.name, **cand.params})
+            saved = save_restoration(cand.image, dest / f"restoration-{k}", make_record(original, cand), sidecar=True)
+            assert saved.sidecar is not None
+            records.append({"file": saved.path.name, "provenance": saved.sidecar.name, **cand.params})
         meta = {
             "photo": str(photo_path),
             "mask": str(mask_path),
@@ -210,6 +224,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"restored {ok}/{len(summary)} photos into {out}")
         return 0 if ok else 2
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every pixel outside the recorded mask is the original's, 1 when not; a file
+    that cannot be read or a missing record is bad input (exit 2)."""
+    from .io.provenance import ProvenanceError, verify
+
+    try:
+        verdict = verify(args.original, args.restored, args.provenance)
+    except OSError as e:  # unreadable files (permissions, a folder): one line, like bad images
+        raise ProvenanceError(f"cannot read {e.filename or 'a file'}: {e.strerror or e}") from None
+    print(verdict.message)
+    return 0 if verdict.ok else 1
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -315,6 +342,7 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
 
     from .io.masks import hole_ratio, known_to_image, load_mask
     from .io.photos import open_photo, save_image
+    from .io.provenance import describe_original, make_record, save_restoration
     from .nn.unet import load_model
     from .restoration import CandidateSpec, restore
 
@@ -333,11 +361,12 @@ def cmd_study_folder(args: argparse.Namespace) -> int:
         )
         mk = out / "masks" / f"{photo_path.stem}.png"
         known_to_image(known).save(mk)
+        original = describe_original(photo)
         for method, dil, drop in conditions:
             spec = CandidateSpec(method, dil, drop, args.seed)
             cand = restore(photo, known, method=method, model=model, specs=[spec])[0]
             name = f"{photo_path.stem}-{method}-d{dil}-p{drop:g}-s{args.seed}"
-            img = save_image(cand.image, out / "candidates" / name)
+            img = save_restoration(cand.image, out / "candidates" / name, make_record(original, cand)).path
             rows.append(
                 {
                     "photo": ph.relative_to(out).as_posix(),

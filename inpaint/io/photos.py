@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 PhotoInput = str | os.PathLike | bytes | io.IOBase | Image.Image | np.ndarray
 
@@ -218,11 +219,19 @@ def to_output(photo: Photo, data: np.ndarray) -> Image.Image | np.ndarray:
     return Image.fromarray(data, _PIL_MODES[photo.kind])
 
 
-def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, compress_level: int = 6) -> Path:
+def save_image(
+    image: Image.Image | np.ndarray,
+    path: str | os.PathLike,
+    compress_level: int = 6,
+    *,
+    text: dict[str, str] | None = None,
+) -> Path:
     """Save losslessly: PNG (TIFF for CMYK, which PNG cannot hold); 16-bit arrays through OpenCV.
     The suffix is chosen here: ``path``'s own suffix is replaced only if it is an image suffix
     (so a name like ``p0.25`` keeps its dot). ``compress_level``: zlib level 0-9 of a PNG, a
-    trade of time for size; the pixels are the same at every level."""
+    trade of time for size; the pixels are the same at every level. ``text``: entries the file
+    carries where ``carries_text`` says it can, a PNG's uncompressed iTXt chunks (key: text) or,
+    for a TIFF, its ImageDescription tag (the one entry's text)."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp"):
         path = path.with_name(path.name + ".png")
@@ -240,8 +249,22 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, compres
         image = Image.fromarray(image)
     if image.mode == "CMYK":
         path = path.with_suffix(".tiff")
-        image.save(path, compression="tiff_lzw")
+        if text and len(text) > 1:
+            raise ValueError("a TIFF carries one text entry (its ImageDescription)")
+        extra = {"description": next(iter(text.values()))} if text else {}
+        image.save(path, compression="tiff_lzw", **extra)
         return path
     path = path.with_suffix(".png")
-    image.save(path, compress_level=compress_level)
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, value)
+    image.save(path, compress_level=compress_level, pnginfo=info)
     return path
+
+
+def carries_text(image: Image.Image | np.ndarray) -> bool:
+    """Whether ``save_image`` writes ``image`` with Pillow, so that the file carries ``text``: every
+    result but a 16-bit RGB array, which OpenCV writes."""
+    return not (isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3)
