@@ -39,6 +39,7 @@ from inpaint import (
     known_to_image,
     to_known_mask,
 )
+from inpaint.io.provenance import describe_original, make_record, save_restoration
 from study import sha256_hex
 from webapp import display, texts
 from webapp.errors import user_errors
@@ -63,9 +64,10 @@ class Shown:
 
     label: str
     params: dict[str, Any]
-    path: Path  # full resolution, for download
+    path: Path  # full resolution, for download; carries its provenance record where it can
     sha256: str  # of the file at ``path``
     preview: Image.Image
+    provenance: Path | None = None  # the record beside ``path``, when the file cannot carry it
 
 
 @dataclass
@@ -377,7 +379,8 @@ class RestoreHandlers:
     def _keep(
         self, photo: inpaint.Photo, raw: bytes, name: str, known: np.ndarray, candidates: list[inpaint.Candidate]
     ) -> Restoration:
-        """Write the full-resolution results (and the photo, for the study if allowed) to a new
+        """Write the full-resolution results, each with its provenance record (in the file, or
+        beside it when the file cannot carry it), and the photo (for the study if allowed) to a new
         folder, and make the screen copies."""
         out_root = self.settings.output_dir
         prune_outputs(out_root)
@@ -389,12 +392,17 @@ class RestoreHandlers:
         mask_buffer = io.BytesIO()
         known_to_image(known).save(mask_buffer, format="PNG")
         side = self.settings.preview_side
+        original = describe_original(photo)
         shown = []
         for label, c in zip(LABELS, candidates):
             # level 3: a third of the default's time for 11% more bytes (several full-size PNGs
             # per request; see save_image)
-            path = inpaint.save_image(c.image, folder / f"{stem}-restored-{label}", compress_level=3)
-            shown.append(Shown(label, c.params, path, sha256_hex(path.read_bytes()), display.preview(c.image, side)))
+            saved = save_restoration(
+                c.image, folder / f"{stem}-restored-{label}", make_record(original, c), compress_level=3
+            )
+            path = saved.path
+            preview = display.preview(c.image, side)
+            shown.append(Shown(label, c.params, path, sha256_hex(path.read_bytes()), preview, saved.sidecar))
         return Restoration(
             folder=folder,
             photo_path=photo_path,
@@ -413,6 +421,7 @@ class RestoreHandlers:
             return {
                 ui.slider: (result.before, result.shown[0].preview),
                 ui.download: gr.DownloadButton(value=None, visible=False),
+                ui.provenance: gr.DownloadButton(value=None, visible=False),
                 ui.details: "Click a restoration to compare it with the original and download it.",
             }
         chosen = result.by_label(label)
@@ -429,6 +438,12 @@ class RestoreHandlers:
             ui.download: gr.DownloadButton(
                 label=f"Download {label} (full resolution, {kind})", value=str(chosen.path), visible=True
             ),
+            # a file that cannot carry its provenance record (16-bit RGB) has it beside it
+            ui.provenance: gr.DownloadButton(
+                label=f"Download {label}'s provenance (JSON)",
+                value=str(chosen.provenance) if chosen.provenance else None,
+                visible=chosen.provenance is not None,
+            ),
             ui.details: details,
         }
 
@@ -444,6 +459,7 @@ class RestoreHandlers:
             ui.ranking: gr.Dropdown(choices=[], value=[], multiselect=True),
             ui.slider: None,
             ui.download: gr.DownloadButton(value=None, visible=False),
+            ui.provenance: gr.DownloadButton(value=None, visible=False),
             ui.details: "",
             ui.status: "",
             ui.pref_status: "",
@@ -475,5 +491,6 @@ class RestoreHandlers:
         """Compare the chosen restoration with the original, and offer it for download."""
         if result is None:
             ui = self.ui
-            return {ui.slider: None, ui.download: gr.DownloadButton(value=None, visible=False), ui.details: ""}
+            hidden = gr.DownloadButton(value=None, visible=False)
+            return {ui.slider: None, ui.download: hidden, ui.provenance: hidden, ui.details: ""}
         return self._compare(result, label)

@@ -60,6 +60,7 @@ class RestoreUI:
     ranking: gr.Dropdown
     rank_btn: gr.Button
     download: gr.DownloadButton
+    provenance: gr.DownloadButton  # the record beside a download that cannot carry it
     details: gr.Markdown
     pref_status: gr.Markdown
     consent_box: gr.Group
@@ -68,13 +69,25 @@ class RestoreUI:
 
     @property
     def compare(self) -> list[Any]:
-        """The chosen restoration against the original: before/after, download, settings."""
-        return [self.slider, self.download, self.details]
+        """The chosen restoration against the original: before/after, download, settings, and the
+        provenance download (last, so the API's outputs keep their places)."""
+        return [self.slider, self.download, self.details, self.provenance]
 
     @property
     def restored(self) -> list[Any]:
-        """What a restoration updates."""
-        return [self.result, self.gallery, self.choice, self.ranking, *self.compare, self.status, self.overlay]
+        """What a restoration updates (in the API's order: the provenance download comes last)."""
+        return [
+            self.result,
+            self.gallery,
+            self.choice,
+            self.ranking,
+            self.slider,
+            self.download,
+            self.details,
+            self.status,
+            self.overlay,
+            self.provenance,
+        ]
 
     @property
     def forget(self) -> list[Any]:
@@ -222,6 +235,9 @@ def _restorations() -> dict[str, Any]:
                 ranking = gr.Dropdown([], multiselect=True, label="Best first")
                 rank_btn = gr.Button("Record my ranking", size="sm")
             download = gr.DownloadButton("Download", visible=False, elem_id="download-button")
+            provenance = gr.DownloadButton(
+                "Download its provenance", visible=False, size="sm", elem_id="provenance-button"
+            )
             with gr.Accordion("Settings of the chosen restoration", open=False):
                 details = gr.Markdown()
             pref_status = gr.Markdown(elem_id="preference-status")
@@ -241,6 +257,7 @@ def _restorations() -> dict[str, Any]:
         ranking=ranking,
         rank_btn=rank_btn,
         download=download,
+        provenance=provenance,
         details=details,
         pref_status=pref_status,
         consent_box=consent_box,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import func, select
 
 import study
@@ -30,6 +31,7 @@ from inpaint import (
     save_model,
     to_known_mask,
 )
+from inpaint.io.provenance import PNG_KEY, sidecar_path, verify
 from study.models import Candidate, Participant, Photo, Response, ResponseRank, Trial, TrialCandidate
 from webapp import display, texts
 from webapp.errors import user_errors
@@ -237,6 +239,76 @@ def test_nothing_marked_is_refused_with_a_hint(tabs: Tabs, photo_file):
         tab.restore(str(photo_file), editor_value(editor["background"], []), None, "auto", 2, 0.5, [], 0)
     with pytest.raises(gr.Error, match="Upload a photo first"):
         tab.restore(None, None, None, "auto", 2, 0.5, [], 0)
+
+
+def test_every_download_carries_provenance_that_verifies_against_the_upload(tabs: Tabs, photo_file, tmp_path):
+    """The file offered for download holds its own record (a PNG chunk): copied anywhere, it
+    verifies against the uploaded file, and only the pixels its mask names differ from it."""
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    editor = tab.load_photo(str(photo_file))[ui.editor]
+    out = tab.restore(
+        str(photo_file), editor_value(editor["background"], [(20, 20, 40, 30)]), None, "auto", 2, 0.5, ["telea"], 5
+    )
+    result = out[ui.result]
+    assert not out[ui.provenance].visible
+    upload = np.asarray(Image.open(photo_file))
+    for s in result.shown:
+        shown = tab.show(result, s.label)
+        download = Path(shown[ui.download].value["path"])  # Gradio's copy: what the browser gets
+        assert download.read_bytes() == s.path.read_bytes() and download.name == s.path.name
+        assert s.provenance is None and not shown[ui.provenance].visible
+        copy = tmp_path / "downloads" / download.name
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(download.read_bytes())
+        verdict = verify(photo_file, copy)
+        assert verdict.ok, verdict.message
+        record = verdict.provenance
+        assert record.source.endswith("PNG chunk inpaint-provenance")
+        assert record.candidate == {k: v for k, v in s.params.items() if k != "seconds"}
+        changed = (np.asarray(Image.open(copy)) != upload).any(axis=2)
+        assert changed.any() and not (changed & ~record.replaced).any()
+        assert record.replaced[20:30, 20:40].all()  # the painted stroke was replaced
+
+        def touch(a):
+            a[0, 0] = 255 - a[0, 0]
+
+        pixels = np.asarray(Image.open(copy)).copy()
+        touch(pixels)
+        info = PngInfo()
+        info.add_itxt(PNG_KEY, Image.open(copy).info[PNG_KEY])
+        Image.fromarray(pixels).save(copy, pnginfo=info)
+        verdict = verify(photo_file, copy)
+        assert not verdict.ok and verdict.differing == 1 and "1 pixel outside" in verdict.message
+
+
+def test_a_16_bit_rgb_download_offers_its_provenance_beside_it(tabs: Tabs, tmp_path):
+    """OpenCV writes 16-bit RGB PNGs, which cannot carry the record: the app offers it as a
+    second download, and the two files verify together against the upload."""
+    import cv2
+
+    wide = np.asarray(sample_photo(), dtype=np.uint16) * 256 + 7  # uses the low bits
+    upload = tmp_path / "scan16.png"
+    assert cv2.imwrite(str(upload), np.ascontiguousarray(wide[..., ::-1]))
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    editor = tab.load_photo(str(upload))[ui.editor]
+    value = editor_value(editor["background"], [(20, 20, 40, 30)])
+    result = tab.restore(str(upload), value, None, "auto", 1, 0.5, ["ns"], 5)[ui.result]
+    for s in result.shown:
+        shown = tab.show(result, s.label)
+        offered = shown[ui.provenance]
+        assert offered.visible and s.provenance == sidecar_path(s.path)
+        assert PNG_KEY not in Image.open(s.path).info
+        folder = tmp_path / f"downloads-{s.label}"  # both downloads, saved side by side
+        folder.mkdir()
+        for button in (shown[ui.download], offered):
+            src = Path(button.value["path"])
+            (folder / src.name).write_bytes(src.read_bytes())
+        assert sorted(p.name for p in folder.iterdir()) == sorted([s.path.name, s.provenance.name])
+        verdict = verify(upload, folder / s.path.name)
+        assert verdict.ok and verdict.provenance.original["kind"] == "rgb16", verdict.message
+        assert verdict.provenance.source == s.provenance.name
+    cleared = tab.clear_results()
+    assert not cleared[ui.provenance].visible and not tab.show(None, "A")[ui.provenance].visible
 
 
 def test_a_16_bit_grey_tiff_comes_back_16_bit(services, tmp_path):
