@@ -4,6 +4,8 @@ Command lines (they download with apt-get / pip into ~/.cache/inpaint-photos, ne
 
     python -m inpaint.datasets.open_photos --out /work/data/photos/train   # ~223 training photos
     python -m inpaint.datasets.eval_photos --out /work/data/photos/eval --train /work/data/photos/train
+    python -m inpaint.datasets.test_photos --out /work/data/photos/test --train /work/data/photos/train \\
+        --val /work/data/photos/eval
     python -m inpaint.datasets.dedupe /work/data/photos/train /work/data/photos/eval
 
 Modules: ``rcc`` reads Qt resource bundles, ``dep5`` matches Debian copyright files, ``manifest``

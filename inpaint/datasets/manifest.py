@@ -45,7 +45,8 @@ class Provenance:
     license: str
     license_source: str = ""  # which file the license was read from, e.g. "debian/copyright"
     copyright: str = ""  # the holders, for attribution (CC-BY needs it)
-    role: str = "train"  # train | eval | demo
+    role: str = "train"  # train | eval | test | demo
+    categories: str = ""  # what the photo shows: CATEGORY_SEP-joined CATEGORIES, "" when not classified
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ManifestRow:
     license_source: str = ""
     copyright: str = ""
     pixels_sha256: str = ""
+    categories: str = ""
 
     @classmethod
     def from_provenance(
@@ -80,6 +82,7 @@ class ManifestRow:
             license_source=prov.license_source,
             copyright=prov.copyright,
             pixels_sha256=pixels_sha256,
+            categories=prov.categories,
         )
 
 
@@ -109,6 +112,38 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
             values["width"], values["height"] = int(values["width"]), int(values["height"])
             rows.append(ManifestRow(**values))
     return rows
+
+
+# -- what a photo shows ---------------------------------------------------------------------------
+PEOPLE, OLD_PRINT, SCENE = "people", "old_print", "scene"
+CATEGORIES: tuple[str, ...] = (PEOPLE, OLD_PRINT, SCENE)
+CATEGORY_SEP = ";"
+
+
+def format_categories(*, people: bool, old_print: bool) -> str:
+    """The ``categories`` cell: ``people`` (faces visible) and ``old_print`` (a scan of an old
+    black-and-white or sepia photograph) may both hold; a photo without people is a ``scene``."""
+    found = [PEOPLE] if people else [SCENE]
+    if old_print:
+        found.append(OLD_PRINT)
+    return CATEGORY_SEP.join(sorted(found, key=CATEGORIES.index))
+
+
+def parse_categories(cell: str) -> frozenset[str]:
+    """The categories of a ``categories`` cell; an unknown name is an error, not silently dropped."""
+    found = frozenset(c.strip() for c in cell.split(CATEGORY_SEP) if c.strip())
+    unknown = found - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"unknown photo categories {sorted(unknown)} (known: {', '.join(CATEGORIES)})")
+    if PEOPLE in found and SCENE in found:
+        raise ValueError(f"a photo is either {PEOPLE} or {SCENE}, not both: {cell!r}")
+    return found
+
+
+def read_categories(path: str | Path, *, role: str | None = None) -> dict[str, frozenset[str]]:
+    """{file: categories} of a manifest's rows (those with ``role`` when given); rows without a
+    ``categories`` cell map to an empty set."""
+    return {r.file: parse_categories(r.categories) for r in read_manifest(path) if role is None or r.role == role}
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -44,9 +44,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+SCORED_ROLES = ("eval", "test")  # validation photos (eval_photos) and held-out test photos (test_photos)
+PHOTO_SETS = {"eval": "validation photos", "test": "test photos"}
+
+
+def photo_set(images: list[EvalImage]) -> str:
+    """What a run scored, for its tables: "test photos", "validation photos", both, or "photos"
+    (a folder without a manifest)."""
+    roles = sorted({i.source.get("role", "") for i in images})
+    named = [PHOTO_SETS[r] for r in roles if r in PHOTO_SETS]
+    return " and ".join(named) if named and len(named) == len(roles) else "photos"
+
+
 def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> list[EvalImage]:
-    """The evaluation photos of ``folder``, sorted by file: its manifest's ``role=eval`` rows (the
-    stored hash is checked), or every image file below it when there is no manifest."""
+    """The scored photos of ``folder``, sorted by file: its manifest's rows whose role is in
+    :data:`SCORED_ROLES` (the stored hash is checked), or every image file below it when there is
+    no manifest."""
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"image folder {root} does not exist (or is not a folder)")
@@ -56,11 +69,12 @@ def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> lis
         with manifest.open(newline="", encoding="utf-8") as fh:
             table = list(csv.DictReader(fh))
         roles = sorted({r.get("role") or "train" for r in table})  # inpaint.train.data: no role means training
-        rows = {r["file"]: r for r in table if (r.get("role") or "train") == "eval"}
+        rows = {r["file"]: r for r in table if (r.get("role") or "train") in SCORED_ROLES}
         if not rows:
             raise ValueError(
-                f"{manifest} lists no photo with role 'eval' (roles: {', '.join(roles) or 'none'}): "
-                "evaluate on a folder of evaluation photos, never on training photos"
+                f"{manifest} lists no photo with role {' or '.join(SCORED_ROLES)} "
+                f"(roles: {', '.join(roles) or 'none'}): "
+                "evaluate on a folder of validation or test photos, never on training photos"
             )
         files = sorted(rows)
     else:
@@ -85,7 +99,7 @@ def find_images(folder: str | os.PathLike[str], limit: int | None = None) -> lis
             raise ValueError(f"{path} does not match the sha256 in {manifest}: the file changed; re-fetch it")
         with Image.open(path) as im:
             width, height = im.size
-        keep = ("source_package", "package_version", "license", "copyright")
+        keep = ("source_package", "package_version", "license", "copyright", "role", "categories")
         images.append(EvalImage(i, name, path, digest, width, height, {k: row[k] for k in keep if row.get(k)}))
     return images
 

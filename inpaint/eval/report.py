@@ -134,7 +134,7 @@ def _run_lines(meta: dict[str, Any]) -> list[str]:
         "",
         f"- date: {meta['date']}; elapsed: {_duration(meta['elapsed_seconds'])}",
         f"- command: `{meta['command']}`",
-        f"- photos ({len(meta['images'])}): " + ", ".join(i["file"] for i in meta["images"]),
+        f"- {meta.get('photo_set', 'photos')} ({len(meta['images'])}): " + ", ".join(i["file"] for i in meta["images"]),
         f"- sizes: {', '.join(map(str, sizes))}; masks per (bin, border) and per severity: {meta['masks_per_bin']}; "
         f"seed: {meta['seed']}",
         f"- methods: {', '.join(methods)}"

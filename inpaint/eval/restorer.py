@@ -3,9 +3,11 @@
 Protocol (Liu et al. 2018, section 5, with fixed seeds so that every run and every method sees the
 same masks):
 
-- Photos: every evaluation photo of an image folder. With a ``manifest.csv`` only rows whose role
-  is ``eval`` are used (``demo`` photos have no ground truth worth scoring and ``train`` photos must
-  never be scored); a folder whose manifest lists no evaluation photo is refused.
+- Photos: every scored photo of an image folder. With a ``manifest.csv`` only rows whose role is
+  ``eval`` (validation photos) or ``test`` (held-out test photos) are used (``demo`` photos have no
+  ground truth worth scoring and ``train`` photos must never be scored); a folder whose manifest
+  lists neither is refused. The results' metadata names the roles scored (``roles``,
+  ``photo_set``), so the tables say which set they come from.
 - Sizes: each photo is centre-cropped to a square and resized (Lanczos) to every ``--sizes``.
 - Masks: for each of the six hole-to-image bins (0.01, 0.1] ... (0.5, 0.6], ``--masks-per-bin``
   irregular masks with holes touching the border and as many without; each mask's generator is
@@ -74,6 +76,7 @@ from .cases import (
     bin_label,
     find_images,
     masked_input,
+    photo_set,
     plan_settings,
 )
 from .metrics import (
@@ -529,6 +532,8 @@ def _metadata(
             }
             for i in setup.images
         ],
+        "roles": sorted({i.source.get("role", "") for i in setup.images} - {""}),
+        "photo_set": photo_set(setup.images),
         "methods": list(cfg.methods),
         "sizes": list(cfg.sizes),
         "seed": cfg.seed,
@@ -608,7 +613,11 @@ def _csv_list(kind: type, allowed: Sequence[Any] | None = None) -> Any:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = EvalConfig(images="", out="")
-    p.add_argument("--images", required=True, help="folder of evaluation photos (its manifest.csv's role=eval rows)")
+    p.add_argument(
+        "--images",
+        required=True,
+        help="folder of validation or test photos (its manifest.csv's role=eval or role=test rows)",
+    )
     p.add_argument("--out", required=True, help="output folder: results.json, results.md, chart.png, contact_sheet.png")
     p.add_argument(
         "--methods",

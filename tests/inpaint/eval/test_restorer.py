@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaint.eval.cases import CONTACT_SHEET_MAX_BYTES, Setting, find_images, masked_input
+from inpaint.eval.cases import CONTACT_SHEET_MAX_BYTES, Setting, find_images, masked_input, photo_set
 from inpaint.eval.metrics import DETAIL_METRICS, METRICS
 from inpaint.eval.report import CROP
 from inpaint.eval.restorer import DEFAULT_PATCH, _patchmatch_patch, add_arguments, main
@@ -143,6 +143,7 @@ def test_structure_and_sample_counts(results):
     assert meta["model"]["steps"] == 1 and meta["model"]["version"] == "tiny-test"
     assert meta["model"]["config"]["width"] == 4 and meta["model"]["config"]["depth"] == 3
     assert meta["perceptual"] == {"backbone": "mobilenet_v2"} and meta["date"] and meta["command"]
+    assert meta["roles"] == ["eval"] and meta["photo_set"] == "validation photos"
 
     per_method = len(PHOTOS) * (2 * len(HOLE_BINS) + len(SEVERITIES))
     assert len(results["samples"]) == per_method * len(METHODS)
@@ -239,6 +240,7 @@ def test_every_composite_keeps_known_pixels_and_every_mask_is_in_its_bin(data, r
 def test_markdown_and_images(data, results):
     out = data["out"]
     md = (out / "results.md").read_text()
+    assert f"- validation photos ({len(PHOTOS)}): " in md
     assert f"## {SIZE} x {SIZE}" in md and "### PSNR" in md and "### SSIM" in md and "### L1" in md
     assert "| holes | border | n | pconv | telea | biharmonic |" in md
     assert "| (0.01, 0.1] | no | 3 |" in md and f"| all | both | {len(PHOTOS) * 12} |" in md
@@ -292,7 +294,7 @@ def test_photo_folder_rules(tmp_path):
     train.mkdir()
     synthetic_photo(64, 64, 0).save(train / "x.png")
     (train / "manifest.csv").write_text("file,role\nx.png,train\n")
-    with pytest.raises(ValueError, match="no photo with role 'eval'"):
+    with pytest.raises(ValueError, match="no photo with role eval or test"):
         find_images(train)
     (train / "manifest.csv").write_text("file,role,sha256\nx.png,eval," + "0" * 64 + "\n")
     with pytest.raises(ValueError, match="sha256"):
@@ -301,6 +303,24 @@ def test_photo_folder_rules(tmp_path):
     synthetic_photo(64, 64, 1).save(train / "a.png")
     assert [i.file for i in find_images(train)] == ["a.png", "x.png"]
     assert [i.file for i in find_images(train, limit=1)] == ["a.png"]
+
+
+def test_test_rows_are_scored_and_named_with_their_role(tmp_path):
+    rows = [("a.png", "train"), ("b.png", "test"), ("c.png", "demo"), ("d.png", "eval"), ("e.png", "test")]
+    with (tmp_path / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "role", "categories"])
+        for i, (name, role) in enumerate(rows):
+            synthetic_photo(40, 40, i).save(tmp_path / name)
+            writer.writerow([name, role, "people;old_print" if name == "b.png" else "scene"])
+    images = find_images(tmp_path)
+    assert [(i.file, i.source["role"]) for i in images] == [("b.png", "test"), ("d.png", "eval"), ("e.png", "test")]
+    assert images[0].source["categories"] == "people;old_print"
+    assert photo_set(images) == "validation photos and test photos"
+    assert photo_set([i for i in images if i.source["role"] == "test"]) == "test photos"
+    assert photo_set([i for i in images if i.source["role"] == "eval"]) == "validation photos"
+    (tmp_path / "manifest.csv").unlink()
+    assert photo_set(find_images(tmp_path)) == "photos"  # a plain folder: no role known
 
 
 def test_command_line_checks():

