@@ -134,6 +134,8 @@ def load_folder(folder: Path, model_cls: Any, *, device: str | torch.device | No
         meta = read_metadata(folder)
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{w_path} is corrupt or not a safetensors file ({e})".splitlines()[0]) from e
+    if meta.get(OVERLAY_KEY):
+        state = {**_overlay_base(folder, str(meta[OVERLAY_KEY])), **state}
     if not allow_untrained and int(meta.get("steps", 0) or 0) <= 0:
         raise WeightsError(
             f"the weights in {folder} were never trained; refusing to use a random network as a "
@@ -160,6 +162,59 @@ def load_folder(folder: Path, model_cls: Any, *, device: str | torch.device | No
     # channels-last: oneDNN's faster layout for these convolutions on CPUs (bench/bench_restore.py);
     # the forward passes convert their inputs to match
     return model.to(device).to(memory_format=torch.channels_last)
+
+
+# An overlay folder holds only some of a model's tensors (the layers a fine-tune trained) and names
+# the model they replace tensors of, by version, in this metadata key; that model's folder is the
+# overlay folder's parent (weights/ for weights/sharp/).
+OVERLAY_KEY = "overlay_of"
+
+
+def save_overlay(
+    model: torch.nn.Module,
+    folder: str | os.PathLike[str],
+    prefixes: list[str],
+    base_version: str,
+    metadata: dict[str, Any],
+) -> Path:
+    """Write the tensors of ``model`` under ``prefixes`` as an overlay of the model ``base_version``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))
+    }
+    if not state:
+        raise ValueError(f"no tensors under {', '.join(prefixes)}")
+    meta = {str(k): json.dumps(v) for k, v in {**metadata, OVERLAY_KEY: base_version}.items()}
+    tmp = folder / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, folder / WEIGHTS_NAME)
+    (folder / CONFIG_NAME).write_text(model.config.to_json() + "\n")
+    return folder
+
+
+def _overlay_base(folder: Path, version: str) -> dict[str, torch.Tensor]:
+    """The tensors of the model an overlay in ``folder`` applies to: its parent folder's, which
+    must be version ``version`` with the same architecture."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    base = folder.resolve().parent
+    try:
+        config = json.loads((base / CONFIG_NAME).read_text())
+        own = json.loads((folder / CONFIG_NAME).read_text())
+        state = load_file(str(base / WEIGHTS_NAME))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise WeightsError(
+            f"{folder} is an overlay of {version}, but {base} holds no readable model ({e})".splitlines()[0]
+        ) from e
+    if config.get("version") != version:
+        raise WeightsError(f"{folder} is an overlay of {version}, but {base} holds {config.get('version')}")
+    if {k: v for k, v in config.items() if k != "version"} != {k: v for k, v in own.items() if k != "version"}:
+        raise WeightsError(f"{folder} and the model it overlays ({base}) have different architectures")
+    return state
 
 
 DEFAULT_DETECTOR = DEFAULT_WEIGHTS / "damage-detector"

@@ -103,7 +103,11 @@ class DecoderBlock(nn.Module):
         memory format. Without autograd they are derived once per weight version and kept."""
         weight = self.conv.weight
         grad = torch.is_grad_enabled() and weight.requires_grad
-        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, coarse_channels)
+        dev = weight.device.type
+        autocast = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
+        # (under autocast the kernel comes out in the autocast dtype: a frozen layer of a model
+        # fine-tuned in bf16 must not hand that copy to a float32 validation pass)
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, coarse_channels, autocast)
         if not grad and self._frozen is not None and self._frozen[0] == key:
             return self._frozen[1], self._frozen[2]
         fmt = weight_format(weight)

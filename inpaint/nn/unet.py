@@ -230,11 +230,29 @@ class PConvUNet(ModelBase):
                     p.requires_grad_(not frozen)
         self.train(self.training)
 
+    def train_only(self, prefixes: Sequence[str]) -> None:
+        """Fine-tuning some layers: only parameters whose names start with one of ``prefixes``
+        train, and BatchNorm outside them uses and keeps its running statistics, also after
+        later calls to ``train()``."""
+        names = [n for n, _ in self.named_parameters()]
+        unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+        if unknown:
+            raise ValueError(f"no parameters under {', '.join(unknown)} in this model")
+        self._trained_prefixes = tuple(prefixes)
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.startswith(self._trained_prefixes))
+        self.train(self.training)
+
     def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
         if getattr(self, "_encoder_bn_frozen", False):
             for block in self.encoder:
                 block.bn.eval()
+        trained = getattr(self, "_trained_prefixes", None)
+        if trained is not None:
+            for name, m in self.named_modules():
+                if isinstance(m, nn.BatchNorm2d) and not name.startswith(trained):
+                    m.eval()
         return self
 
 

@@ -200,7 +200,8 @@ class Task(ABC):
 
     The loop calls, in order: ``dataset``; ``build`` (the model, from the checkpoint if any);
     ``start`` (weights and record from the checkpoint or an exported model); ``prepare_validation``
-    on rank 0; then per step ``to_device``, ``forward`` (under autocast), ``loss``; every
+    on rank 0; then per step ``to_device``, ``forward`` (under autocast), ``loss``, the optimiser step
+    and ``after_step``; every
     ``val_every`` steps and at the end ``validate`` (on rank 0, the model in eval mode, without
     gradients) and ``validated``; ``checkpoint_entries`` whenever it checkpoints and ``export``
     whenever it exports."""
@@ -270,6 +271,11 @@ class Task(ABC):
         while True:
             yield epoch, self.settings.seed * 1_000_003 + epoch
             epoch += 1
+
+    def after_step(self, output: Any, batch: Any) -> dict[str, float]:
+        """Called after each optimiser step with its output and batch, for a second network the
+        task trains beside the model (the restorer's discriminator); returns loss terms to log."""
+        return {}
 
     def log_fields(self) -> dict[str, Any]:
         """Fields the task adds to each line of log.jsonl."""
@@ -441,6 +447,7 @@ class TrainingLoop:
             output = self.task.forward(self.ddp, batch)
         total, parts = self.task.loss(output, batch)
         optimiser_step(self.opt, total, self.progress.step, "lower --lr or use --amp off")
+        parts = {**parts, **self.task.after_step(output, batch)}
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         p = self.progress

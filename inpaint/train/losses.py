@@ -1,6 +1,7 @@
 """The restorer's loss (Liu et al., 2018): valid-pixel and hole L1, perceptual and style terms on
 frozen ImageNet features, total variation on the 1-pixel dilation of the hole, and an optional
-SSIM term of the composite computed as the evaluation computes SSIM."""
+SSIM term of the composite computed as the evaluation computes SSIM; and the hinge terms of a
+patch discriminator (``nn.discriminator``) for a restorer trained adversarially."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class LossWeights:
     style: float = 120.0
     tv: float = 0.1
     ssim: float = 0.0
+    adversarial: float = 0.0  # the patch discriminator's hinge term (trained beside, in train.restorer)
 
 
 SSIM_WINDOW = 7  # skimage.metrics.structural_similarity's default (uniform), as evaluate uses it
@@ -86,3 +88,24 @@ def total_variation(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     dh = (comp[:, :, :, 1:] - comp[:, :, :, :-1]).abs() * rh
     dv = (comp[:, :, 1:, :] - comp[:, :, :-1, :]).abs() * rv
     return dh.mean() + dv.mean()
+
+
+def patch_weights(hole: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """How much of the hole each discriminator patch covers, (B, 1, h, w) at the logits' size."""
+    return F.adaptive_avg_pool2d(hole.float(), logits.shape[-2:])
+
+
+def adversarial_loss(fake_logits: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The restorer's hinge term: minus the discriminator's mean logit over the fill's patches,
+    each weighted by its share of hole pixels (patches of known pixels carry no signal)."""
+    w = patch_weights(hole, fake_logits)
+    return -(w * fake_logits.float()).sum() / w.sum().clamp(min=1e-6)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: real photos above +1 everywhere, filled patches below -1,
+    weighted by their share of hole pixels."""
+    w = patch_weights(hole, fake_logits)
+    real = F.relu(1.0 - real_logits.float()).mean()
+    fake = (w * F.relu(1.0 + fake_logits.float())).sum() / w.sum().clamp(min=1e-6)
+    return real + fake

@@ -20,10 +20,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
+from ..io.weights import save_overlay
+from ..nn.discriminator import PatchDiscriminator
 from ..nn.unet import PRIORS, RENORMS, PConvUNet, PConvUNetConfig, save_model
 from .data import build_dataset
 from .loop import Progress, Start, Task, TrainingLoop
-from .losses import InpaintingLoss, LossWeights, ssim_per_image
+from .losses import InpaintingLoss, LossWeights, adversarial_loss, discriminator_loss, ssim_per_image
 from .recipe import add_recipe_arguments, flag_options, recipe_command
 from .surgery import HEAD_OPTIONS, load_weights_adding_head, resumed_options
 
@@ -70,6 +72,14 @@ class TrainConfig:
     # what else the refinement head reads (see PConvUNetConfig.prior); None = the preset's or the
     # resumed run's. A run with a head may add the smooth prior when it resumes.
     prior: str | None = None
+    # Only the parameters (and BatchNorm statistics) under these name prefixes train, e.g.
+    # ["decoder.4", "decoder.5", "decoder.6", "refine"]; None = all. A run from --init that trains
+    # only some layers also exports them alone as an overlay of its --init model (RUN/overlay).
+    train_layers: list[str] | None = None
+    # The adversarial term (loss_weights "adversarial" > 0) trains a patch discriminator beside the
+    # restorer (nn.discriminator) with Adam at disc_lr, betas (0.5, 0.999).
+    disc_width: int = 32
+    disc_lr: float = 2e-4
     recipe: dict[str, Any] | None = None  # the recipe and phase this run is (set by the recipe runner)
 
     def __post_init__(self) -> None:
@@ -146,6 +156,7 @@ def _stage_summary(
         "refine_channels": refine,
         **({"refine_lr": cfg.get("refine_lr") or lr} if refine else {}),
         **({"prior": prior} if prior != "none" else {}),  # absent in rows of runs without the option
+        **({"train_layers": list(cfg["train_layers"])} if cfg.get("train_layers") else {}),
     }
 
 
@@ -162,6 +173,9 @@ class RestorerTask(Task):
         self.history: list[dict[str, Any]] = []  # one summary per finished earlier stage or segment
         self.segment_start = 0  # the stage's step at which its current options (crop, batch, lr...) began
         self.val: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.disc: PatchDiscriminator | None = None  # with an adversarial term
+        self.init_version: str | None = None  # the version of --init's model (an overlay's base)
+        self.disc_opt: torch.optim.Optimizer | None = None
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -186,6 +200,7 @@ class RestorerTask(Task):
             from ..nn.unet import load_model
 
             self.init = load_model(cfg.init, device=self.device, allow_untrained=True)
+            self.init_version = self.init.config.version
         init = self.init
         source = checkpoint["model_config"] if checkpoint is not None else init.config.to_dict() if init else None
         config = build_model_config(cfg, resumed_options(cfg, source, RUN_OPTIONS) if source is not None else None)
@@ -198,7 +213,12 @@ class RestorerTask(Task):
             model = model.to(memory_format=torch.channels_last)
         if cfg.stage == 2:
             model.freeze_encoder_bn()
+        if cfg.train_layers:
+            model.train_only(cfg.train_layers)
         self.criterion = InpaintingLoss(self._extractor(), LossWeights(**cfg.loss_weights)).to(self.device)
+        if self.criterion.w.adversarial:
+            self.disc = PatchDiscriminator(cfg.disc_width).to(self.device)
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
         return model
 
     def _extractor(self):
@@ -238,7 +258,13 @@ class RestorerTask(Task):
             self._continue_record(self.init.metadata, progress)
         if checkpoint is None:
             return Start(progress)
-        return self._resume(model, checkpoint, progress)
+        start = self._resume(model, checkpoint, progress)
+        self.init_version = self.init_version or checkpoint.get("init_version") or None
+        if self.disc is not None and "discriminator" in checkpoint:
+            self.disc.load_state_dict(checkpoint["discriminator"])
+            if start.optimizer is not None:  # the same stage and options: the discriminator goes on too
+                self.disc_opt.load_state_dict(checkpoint["disc_optimizer"])
+        return start
 
     def _continue_record(self, meta: dict[str, Any], progress: Progress) -> None:
         """A run started from an exported model (``--init``, e.g. the bundled weights, whose
@@ -315,7 +341,29 @@ class RestorerTask(Task):
 
     def loss(self, output: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         imgs, masks = batch
-        return self.criterion(output, imgs, masks)
+        total, parts = self.criterion(output, imgs, masks)
+        if self.disc is not None:
+            hole = 1.0 - masks.float()
+            comp = masks * imgs + hole * output.float()
+            self.disc.requires_grad_(False)  # the restorer's step moves only the restorer
+            adv = adversarial_loss(self.disc(comp, hole), hole)
+            self.disc.requires_grad_(True)
+            total = total + self.criterion.w.adversarial * adv
+            parts["adversarial"] = float(adv.detach())
+        return total, parts
+
+    def after_step(self, output: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """One discriminator step: the batch's photos against this step's composites."""
+        if self.disc is None:
+            return {}
+        imgs, masks = batch
+        hole = 1.0 - masks.float()
+        comp = (masks * imgs + hole * output.detach().float()).clamp(0, 1)
+        loss = discriminator_loss(self.disc(imgs.float(), hole), self.disc(comp, hole), hole)
+        self.disc_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.disc_opt.step()
+        return {"disc": float(loss.detach())}
 
     def log_fields(self) -> dict[str, Any]:
         return {"stage": self.cfg.stage}
@@ -379,6 +427,12 @@ class RestorerTask(Task):
             "stage": self.cfg.stage,
             "history": json.dumps(self.history),
             "segment_start": self.segment_start,
+            "init_version": self.init_version or "",
+            **(
+                {"discriminator": self.disc.state_dict(), "disc_optimizer": self.disc_opt.state_dict()}
+                if self.disc is not None
+                else {}
+            ),
         }
 
     def export(self, model: PConvUNet, folder: Path, progress: Progress, provenance: dict[str, Any]) -> Path:
@@ -406,7 +460,10 @@ class RestorerTask(Task):
         trained_version = config.version
         config.version = version  # only in the exported config, not the checkpoint's
         try:
-            return save_model(model, folder, card=keep_card, metadata=meta)
+            saved = save_model(model, folder, card=keep_card, metadata=meta)
+            if cfg.train_layers and self.init_version:
+                save_overlay(model, folder.parent / "overlay", cfg.train_layers, self.init_version, meta)
+            return saved
         finally:
             config.version = trained_version
 
@@ -472,6 +529,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "when it resumes (default: the run's own, none)",
     )
     p.add_argument("--refine-lr", type=float, help="the refinement head's learning rate (default: the stage's)")
+    p.add_argument(
+        "--train-layers",
+        type=lambda v: [x for x in v.split(",") if x],
+        help="train only the parameters under these comma-separated name prefixes, e.g. "
+        "decoder.4,decoder.5,decoder.6,refine; with --init they are also exported alone as an overlay "
+        "of that model (RUN/overlay)",
+    )
+    p.add_argument(
+        "--disc-width",
+        type=int,
+        default=d.disc_width,
+        help='the patch discriminator\'s first width (with --loss-weights {"adversarial": W})',
+    )
+    p.add_argument("--disc-lr", type=float, default=d.disc_lr, help="the patch discriminator's learning rate")
     p.add_argument(
         "--refine-channels",
         type=int,

@@ -269,6 +269,34 @@ def test_freeze_encoder_bn_survives_train():
     assert not any(p.requires_grad for b in net.encoder[1:] for p in b.bn.parameters())
 
 
+def test_train_only_trains_its_layers_and_keeps_other_batchnorm_statistics():
+    net = PConvUNet(PConvUNetConfig(width=4, depth=3, refine_channels=4))
+    net.train_only(["decoder.1", "refine"])
+    net.train()
+    trained = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(("decoder.1", "refine")) for n in trained)
+    assert net.decoder[1].bn.training and not net.decoder[0].bn.training
+    assert not any(b.bn.training for b in net.encoder[1:])
+    with pytest.raises(ValueError, match="no parameters under decoder.7"):
+        net.train_only(["decoder.7"])
+
+
+def test_a_frozen_decoder_block_under_autocast_keeps_no_low_precision_kernel_for_later():
+    """A layer that does not train derives its kernels once; derived under bf16 autocast (a
+    fine-tune of other layers), they must not serve a float32 pass afterwards."""
+    torch.manual_seed(5)
+    block = DecoderBlock(3, 2, 2, last=True).requires_grad_(False)
+    h, skip = torch.randn(1, 3, 4, 4), torch.randn(1, 2, 8, 8)
+    m, skip_m = torch.ones(1, 1, 4, 4), torch.ones(1, 1, 8, 8)
+    with torch.no_grad():
+        want, _ = block(h, m, skip, skip_m)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low, _ = block(h, m, skip, skip_m)
+        again, _ = block(h, m, skip, skip_m)
+    assert low.dtype == torch.bfloat16 and again.dtype == torch.float32
+    torch.testing.assert_close(again, want, rtol=0, atol=0)
+
+
 def test_config_round_trip():
     cfg = PConvUNetConfig(width=8, depth=4, dropout=0.2, version="x")
     assert PConvUNetConfig.from_dict(cfg.to_dict()) == cfg

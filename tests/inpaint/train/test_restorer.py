@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,7 @@ def test_a_run_continues_under_per_group_renormalisation_and_records_it(photos, 
         "style": 0.0,
         "tv": 0.1,
         "ssim": 0.0,
+        "adversarial": 0.0,
     }
     assert model.config.decoder_renorm == "per_group" and all(b.renorm == "per_group" for b in model.decoder)
     assert [(s["stage"], s["steps"], s["decoder_renorm"]) for s in model.metadata["stages"]] == [
@@ -243,6 +245,72 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
         restorer_loop(
             tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5)
         )
+
+
+def test_the_hinge_terms_match_a_direct_computation():
+    from inpaint.train.losses import adversarial_loss, discriminator_loss
+
+    real = torch.tensor([[[[0.5, 2.0], [-1.0, 1.5]]]])
+    fake = torch.tensor([[[[-2.0, 0.0], [1.0, -0.5]]]])
+    hole = torch.zeros(1, 1, 4, 4)
+    hole[0, 0, :2, :2] = 1.0  # the top-left patch is all hole
+    hole[0, 0, 2:, 2:] = 0.25 * 4 * torch.tensor([[1.0, 0.0], [0.0, 0.0]])  # the bottom-right: a quarter
+    w = np.array([1.0, 0.0, 0.0, 0.25])
+    f = np.array([-2.0, 0.0, 1.0, -0.5])
+    r = np.array([0.5, 2.0, -1.0, 1.5])
+    assert float(adversarial_loss(fake, hole)) == pytest.approx(-(w * f).sum() / w.sum())
+    want = np.maximum(0, 1 - r).mean() + (w * np.maximum(0, 1 + f)).sum() / w.sum()
+    assert float(discriminator_loss(real, fake, hole)) == pytest.approx(want)
+
+
+def test_an_adversarial_fine_tune_trains_only_its_layers_and_exports_them_as_an_overlay(photos, tmp_path):
+    from inpaint.io.weights import WeightsError
+
+    base = restorer_loop(tiny_cfg(photos, tmp_path / "base", steps=2, refine_channels=4)).fit()
+    layers = ["decoder.2", "refine"]
+    weights = {"valid": 0.1, "hole": 6.0, "tv": 0.1, "adversarial": 0.5}
+    cfg = dict(init=str(base), stage=2, steps=3, train_layers=layers, loss_weights=weights, disc_width=4)
+    tr = restorer_loop(tiny_cfg(photos, tmp_path / "ft", **cfg))
+    assert tr.task.disc is not None
+    trainable = {n for n, p in tr.model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(tuple(layers)) for n in trainable)
+    assert {
+        n for g in tr.opt.param_groups for n, p in tr.model.named_parameters() if any(p is q for q in g["params"])
+    } == trainable
+    disc_before = {k: v.clone() for k, v in tr.task.disc.state_dict().items()}
+    folder = tr.fit()
+    start = load_model(base, device="cpu").state_dict()
+    tuned = load_model(folder, device="cpu")
+    changed = {k for k, v in tuned.state_dict().items() if not torch.equal(v, start[k])}
+    assert changed and all(k.startswith(tuple(layers)) for k in changed)  # BatchNorm statistics included
+    assert any(not torch.equal(v, tr.task.disc.state_dict()[k]) for k, v in disc_before.items())  # D trained
+    log = [json.loads(line) for line in (tmp_path / "ft" / "log.jsonl").read_text().splitlines()]
+    assert any("loss_adversarial" in r and "loss_disc" in r for r in log)
+    assert tuned.metadata["stages"][-1]["train_layers"] == layers
+    assert tuned.metadata["stages"][-1]["loss_weights"]["adversarial"] == 0.5
+    # the overlay holds the trained layers alone and, over its base, is the tuned model exactly
+    from safetensors.torch import load_file
+
+    overlay = tmp_path / "ft" / "overlay"
+    assert set(load_file(str(overlay / "model.safetensors"))) == {k for k in start if k.startswith(tuple(layers))}
+    shipped = tmp_path / "weights"
+    shutil.copytree(base, shipped)
+    shutil.copytree(overlay, shipped / "sharp")
+    sharp = load_model(shipped / "sharp", device="cpu")
+    assert all(torch.equal(v, tuned.state_dict()[k]) for k, v in sharp.state_dict().items())
+    assert sharp.config.version == tuned.config.version != load_model(shipped, device="cpu").config.version
+    other = restorer_loop(tiny_cfg(photos, tmp_path / "other", steps=1, refine_channels=4, version="pconv-other")).fit()
+    shutil.copytree(other, tmp_path / "elsewhere")
+    shutil.copytree(overlay, tmp_path / "elsewhere" / "sharp")
+    with pytest.raises(WeightsError, match="overlay of pconv-w4-d3-s2, but .* holds pconv-other"):
+        load_model(tmp_path / "elsewhere" / "sharp", device="cpu")
+    # resumed, the discriminator and its optimiser go on from the checkpoint
+    again = restorer_loop(tiny_cfg(photos, tmp_path / "ft", **{**cfg, "steps": 4}))
+    assert again.progress.step == 3
+    assert all(torch.equal(v, tr.task.disc.state_dict()[k]) for k, v in again.task.disc.state_dict().items())
+    assert again.task.disc_opt.state_dict()["state"]
+    with pytest.raises(ValueError, match="no parameters under decoder.9"):
+        restorer_loop(tiny_cfg(photos, tmp_path / "bad", train_layers=["decoder.9"]))
 
 
 def assert_starts_as(tr: TrainingLoop, model) -> None:
