@@ -18,13 +18,16 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class CandidateSpec:
-    """The parameters that make one candidate; plain data that the study layer stores."""
+    """The parameters that make one candidate; plain data that the study layer stores.
+    ``finish``: what is done to the fill after the restorer and the tone curve: ``plain``
+    (nothing) or ``grain`` (the photo's own grain added, ``grain.add_grain``)."""
 
     method: str
     dilation: int
     dropout: float
     seed: int
     model_version: str | None = None
+    finish: str = "plain"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

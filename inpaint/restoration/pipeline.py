@@ -9,7 +9,9 @@
 3. keeps a monochrome photo stored in colour (a black-and-white or sepia print scanned to RGB) in
    its own tones: each filled pixel takes the photo's colour at the fill's brightness, so no
    colour is invented (``tone``). Grayscale files get the fill's luminance;
-4. copies every other pixel from the upload, in the upload's own representation, so that it is
+4. finishes each fill as its spec says: ``plain`` leaves it, ``grain`` adds noise with the
+   strength, grain size and colour measured on the photo's own known pixels (``grain``);
+5. copies every other pixel from the upload, in the upload's own representation, so that it is
    bit-identical (tests check this on every candidate).
 
 Cost grows with the damaged area, not the photo's area.
@@ -29,6 +31,7 @@ from ..io.masks import dilate_damage, load_mask, to_known_mask
 from ..io.photos import Photo, PhotoInput, compose, open_photo, to_output
 from ..nn.unet import PConvUNet
 from .candidates import MAX_CANDIDATES, Candidate, CandidateSpec, Progress
+from .grain import FINISHES, add_grain, measure_grain
 from .methods import RESTORERS, create_restorer
 from .tiles import TileSettings
 from .tone import apply_tone_curve, tone_curve
@@ -41,10 +44,17 @@ def plan_candidates(
     method: str = "pconv",
     dilations: Sequence[int] | None = None,
     model_version: str | None = None,
+    finishes: Sequence[str] | None = None,
 ) -> list[CandidateSpec]:
-    """K candidate specs. The first is the model's plain answer (no dropout, the base dilation);
-    the others cycle through larger dilations and use Monte-Carlo dropout at a rate that grows
-    with ``variation`` (0 = only dilation varies, 1 = strongly varied fills)."""
+    """K candidate specs. The first is the model's plain answer (no dropout, the base dilation,
+    the first finish); the others cycle through larger dilations and use Monte-Carlo dropout at a
+    rate that grows with ``variation`` (0 = only dilation varies, 1 = strongly varied fills).
+
+    ``finishes`` (default plain and grain) alternate in the Thue-Morse order: candidate k takes
+    ``finishes[popcount(k) % 2]``, so K=4 gives plain d2, grain d4, grain d0, plain d6, and K=8
+    then grain d2, plain d4, plain d0, grain d6. Unlike strict alternation, every dilation of
+    the default cycle then occurs with both finishes, so a study can tell the finish's effect
+    from the dilation's. A single finish is used by every candidate."""
     if not 1 <= n <= MAX_CANDIDATES:
         raise ValueError(f"the number of restorations must be between 1 and {MAX_CANDIDATES}, got {n}")
     if not 0.0 <= variation <= 1.0:
@@ -52,12 +62,21 @@ def plan_candidates(
     dil = list(dilations) if dilations else [2, 4, 0, 6]
     if any(d < 0 or d > 64 for d in dil):
         raise ValueError("dilations must be between 0 and 64 pixels")
+    fin = list(finishes) if finishes else list(FINISHES)
+    _check_finishes(fin)
     rate = round(0.5 * variation, 3) if method in RESTORERS and RESTORERS[method].stochastic else 0.0
     specs = []
     for k in range(n):
         dropout = 0.0 if k == 0 else rate
-        specs.append(CandidateSpec(method, int(dil[k % len(dil)]), dropout, int(seed) + k, model_version))
+        finish = fin[bin(k).count("1") % 2 % len(fin)]
+        specs.append(CandidateSpec(method, int(dil[k % len(dil)]), dropout, int(seed) + k, model_version, finish))
     return specs
+
+
+def _check_finishes(finishes: Sequence[str]) -> None:
+    bad = [f for f in finishes if f not in FINISHES]
+    if bad or not 1 <= len(finishes) <= len(FINISHES):
+        raise ValueError(f"finishes must be one or two of {', '.join(FINISHES)}, got {', '.join(map(str, finishes))}")
 
 
 def restore(
@@ -108,15 +127,22 @@ def restore(
     else:
         if not 1 <= len(specs) <= MAX_CANDIDATES or any(s.method != method for s in specs):
             raise ValueError(f"give 1 to {MAX_CANDIDATES} specs, all with method {method!r}")
+        _check_finishes(sorted({s.finish for s in specs}))
         specs = [dataclasses.replace(s, model_version=version) for s in specs]
     report = progress or (lambda f, msg: None)
     replaced = [~dilate_damage(known, s.dilation) for s in specs]  # True = replaced by candidate k
     t0 = time.perf_counter()
     fills = restorer.fill(ph.rgb8, known, replaced, list(specs), report)
-    if not ph.grayscale:  # (grayscale photos already take the fill's luminance in compose)
-        curve = tone_curve(ph.rgb8, known)
-        if curve is not None:
-            fills = [apply_tone_curve(fill, rep, curve) for fill, rep in zip(fills, replaced)]
+    # (grayscale photos already take the fill's luminance in compose)
+    curve = None if ph.grayscale else tone_curve(ph.rgb8, known)
+    if curve is not None:
+        fills = [apply_tone_curve(fill, rep, curve) for fill, rep in zip(fills, replaced)]
+    if any(s.finish == "grain" for s in specs):
+        grain = measure_grain(ph.rgb8, known, monochrome=ph.grayscale or curve is not None)
+        fills = [
+            add_grain(fill, rep, grain, s.seed, curve) if s.finish == "grain" else fill
+            for fill, rep, s in zip(fills, replaced, specs)
+        ]
     seconds = (time.perf_counter() - t0) / len(specs)
     out = []
     for spec, rep, fill in zip(specs, replaced, fills):

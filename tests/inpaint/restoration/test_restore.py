@@ -253,6 +253,7 @@ def test_plan_candidates():
     specs = plan_candidates(8, seed=100, variation=0.5)
     assert [s.seed for s in specs] == list(range(100, 108))
     assert specs[0].dropout == 0 and {s.dropout for s in specs[1:]} == {0.25}
+    assert specs[0].finish == "plain" and {s.finish for s in specs} == {"plain", "grain"}
     assert all(s.dropout == 0 for s in plan_candidates(3, 0, 1.0, method="telea"))
     with pytest.raises(ValueError):
         plan_candidates(2, 0, 1.5)
