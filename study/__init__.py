@@ -85,8 +85,8 @@ Errors
     StorageError(RuntimeError): database locked past the busy timeout, missing, read-only,
         unreachable, without schema, or of a newer schema version.
 
-A *condition* is a candidate's method, dilation and dropout; its key, e.g. "pconv/d2/p0.1", is
-the `condition` column of the exports (study.models.condition_key).
+A *condition* is a candidate's method, dilation, dropout and finish; its key, e.g. "pconv/d2/p0.1"
+or "pconv/d4/p0.25/grain", is the `condition` column of the exports (study.models.condition_key).
 
 Command line: python -m study {init,create,export,analyze,summary,snapshot} (see study.cli).
 """

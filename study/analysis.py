@@ -1,6 +1,6 @@
 """The standard analysis of a preference study, from the long table.
 
-What it reports, per condition (method/dilation/dropout):
+What it reports, per condition (method/dilation/dropout/finish):
 - first-choice rate: how often a shown candidate of the condition was picked (or ranked first),
   with a Wilson interval, next to the chance rate 1/k of the trials it appeared in;
 - pairwise win rate (from the pairwise table, same-condition pairs left out), Wilson interval;
@@ -48,6 +48,7 @@ CONDITION_COLUMNS = (
     "method",
     "dilation",
     "dropout",
+    "finish",
     "shown",
     "chosen",
     "win_rate",
@@ -232,6 +233,7 @@ def _condition_table(
         method=("method", "first"),
         dilation=("dilation", "first"),
         dropout=("dropout", "first"),
+        finish=("finish", "first"),
         shown=("candidate_id", "size"),
         chosen=("chosen_int", "sum"),
         none=("none_int", "sum"),

@@ -43,10 +43,11 @@ LONG_COLUMNS: dict[str, str] = {
     "n_shown": "number of candidates shown in the trial",
     "position": "on-screen position of this candidate, 1 = shown first (leftmost / top)",
     "candidate_id": "candidate id",
-    "condition": "condition key method/d<dilation>/p<dropout>, e.g. pconv/d2/p0.1",
+    "condition": "condition key method/d<dilation>/p<dropout>[/<finish>], e.g. pconv/d2/p0.1 or pconv/d4/p0.25/grain",
     "method": "restoration method",
     "dilation": "mask dilation in pixels",
     "dropout": "test-time dropout rate",
+    "finish": "what was done to the fill: plain, or grain (the photo's own grain added)",
     "seed": "random seed of the candidate (<NA> if none)",
     "model_version": "model version string ('' for classical methods)",
     "candidate_sha256": "SHA-256 of the candidate image",
@@ -76,9 +77,11 @@ PAIRWISE_COLUMNS: dict[str, str] = {
     "winner_method": "method of the winner",
     "winner_dilation": "dilation of the winner",
     "winner_dropout": "dropout of the winner",
+    "winner_finish": "finish of the winner",
     "loser_method": "method of the loser",
     "loser_dilation": "dilation of the loser",
     "loser_dropout": "dropout of the loser",
+    "loser_finish": "finish of the loser",
     "winner_position": "on-screen position of the winner (1 = first)",
     "loser_position": "on-screen position of the loser",
     "winner_rank": "rank of the winner in a ranking (<NA> for picks)",
@@ -111,6 +114,7 @@ def _long_query(study_id: int | None) -> Select:
             Candidate.method,
             Candidate.dilation,
             Candidate.dropout,
+            Candidate.finish,
             Candidate.seed,
             Candidate.model_version,
             Candidate.image_sha256.label("candidate_sha256"),
@@ -165,7 +169,8 @@ def long_table(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
     frame["dropout"] = frame["dropout"].astype(float)
     frame["n_shown"] = frame.groupby("trial_id")["candidate_id"].transform("size").astype(int)
     frame["condition"] = [
-        condition_key(m, d, p) for m, d, p in zip(frame["method"], frame["dilation"], frame["dropout"], strict=True)
+        condition_key(m, d, p, f)
+        for m, d, p, f in zip(frame["method"], frame["dilation"], frame["dropout"], frame["finish"], strict=True)
     ]
 
     answered = frame["response_id"].notna()
@@ -209,6 +214,7 @@ def pairs_from_long(frame: pd.DataFrame) -> pd.DataFrame:
         "method",
         "dilation",
         "dropout",
+        "finish",
         "position",
         "rank",
         "chosen",

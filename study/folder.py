@@ -14,6 +14,7 @@ Manifest columns (CSV header, or keys of each object in a JSON list):
     method                      required: e.g. pconv, telea, ns, biharmonic, patchmatch
     dilation                    optional int, default 0 (mask dilation in pixels)
     dropout                     optional float in [0, 1), default 0
+    finish                      optional: plain (default) or grain (the photo's grain added)
     seed                        optional int, empty = none
     model_version               optional string, default ""
     hole_ratio                  optional float; default: computed from the mask image
@@ -33,10 +34,11 @@ from typing import Any
 
 from study.errors import StudyError
 from study.inputs import CandidateInfo, MaskInfo, PhotoInfo, StudyItemInfo, sha256_hex
+from study.models import DEFAULT_FINISH
 
 MANIFEST_NAMES = ("candidates.csv", "candidates.json")
 REQUIRED_COLUMNS = ("photo", "mask", "image", "method")
-OPTIONAL_COLUMNS = ("dilation", "dropout", "seed", "model_version", "hole_ratio")
+OPTIONAL_COLUMNS = ("dilation", "dropout", "finish", "seed", "model_version", "hole_ratio")
 
 
 def _read_manifest(path: Path) -> list[dict[str, Any]]:
@@ -172,6 +174,7 @@ def load_study_folder(
             method=str(row.get("method") or ""),
             dilation=_number(row, "dilation", int, 0, index),
             dropout=_number(row, "dropout", float, 0.0, index),
+            finish=str(row.get("finish") or DEFAULT_FINISH),
             seed=_number(row, "seed", int, None, index),
             model_version=str(row.get("model_version") or ""),
             image_sha256=sha256_hex(c_data),

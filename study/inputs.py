@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass, field, replace
 
 from study.errors import StudyError
-from study.models import condition_key
+from study.models import DEFAULT_FINISH, condition_key
+
+_FINISH = re.compile(r"[a-z][a-z0-9_-]{0,15}")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -102,8 +104,9 @@ class CandidateInfo:
     """One restoration and the parameters that produced it.
 
     `method` names the algorithm (e.g. "pconv", "telea", "biharmonic"); `dilation` is the mask
-    dilation in pixels and `dropout` the test-time dropout rate (0 for deterministic methods):
-    together they form the candidate's condition. `seed` and `model_version` make it
+    dilation in pixels, `dropout` the test-time dropout rate (0 for deterministic methods) and
+    `finish` what was done to the fill afterwards ("plain", or "grain": the photo's own grain
+    added): together they form the candidate's condition. `seed` and `model_version` make it
     reproducible. `image_bytes` is stored when given.
     """
 
@@ -114,10 +117,11 @@ class CandidateInfo:
     model_version: str = ""
     image_sha256: str | None = None
     image_bytes: bytes | None = field(default=None, repr=False)
+    finish: str = DEFAULT_FINISH
 
     @property
     def condition(self) -> str:
-        return condition_key(self.method, self.dilation, self.dropout)
+        return condition_key(self.method, self.dilation, self.dropout, self.finish)
 
     def checked(self) -> CandidateInfo:
         what = f"candidate {self.method!r}"
@@ -138,6 +142,10 @@ class CandidateInfo:
         seed = None if self.seed is None else as_int(self.seed)
         if self.seed is not None and seed is None:
             raise StudyError(f"{what}: seed must be an integer or None, got {self.seed!r}")
+        if not isinstance(self.finish, str) or not _FINISH.fullmatch(self.finish):
+            raise StudyError(
+                f"{what}: finish must be a lowercase name of at most 16 characters (plain, grain), got {self.finish!r}"
+            )
         if not isinstance(self.model_version, str) or len(self.model_version) > 128:
             raise StudyError(f"{what}: model_version must be a string of at most 128 characters")
         return replace(

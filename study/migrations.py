@@ -22,12 +22,18 @@ from sqlalchemy import Connection, insert, inspect, select, update
 from study.errors import StorageError
 from study.models import Base, SchemaVersion, utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version that the ORM classes in models.py describe."""
 
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: Mapping[int, Migration] = {}
+
+def _to_v2(connection: Connection) -> None:
+    """Candidates get a finish (plain, or the photo's grain added): every existing one is plain."""
+    connection.exec_driver_sql("ALTER TABLE candidates ADD COLUMN finish VARCHAR(16) DEFAULT 'plain' NOT NULL")
+
+
+MIGRATIONS: Mapping[int, Migration] = {2: _to_v2}
 """Step to reach version n from n - 1, keyed by n. Version 1 is the baseline: no step."""
 
 

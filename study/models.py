@@ -8,7 +8,7 @@ Choices made here, with their reasons:
 - Images are stored only when someone agreed to it (`image` is nullable); hashes and sizes are
   always kept so that a result can be traced back to an image held elsewhere.
 - A candidate's *condition* is the part of its generating parameters a study compares: method,
-  dilation and dropout. The seed and the model version are recorded but are not part of the
+  dilation, dropout and finish (plain, or the photo's grain added). The seed and the model version are recorded but are not part of the
   condition (several seeds of one condition are samples of the same treatment).
 - Positions and ranks are 1-based (position 1 = shown first; rank 1 = best), as researchers read
   them in exported tables.
@@ -50,13 +50,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def condition_key(method: str, dilation: int, dropout: float) -> str:
-    """Readable, unique key of a condition, e.g. `pconv/d2/p0.1` or `telea/d0/p0`.
+DEFAULT_FINISH = "plain"
+"""The finish of a fill left as the restorer made it (every candidate recorded before finishes)."""
+
+
+def condition_key(method: str, dilation: int, dropout: float, finish: str = DEFAULT_FINISH) -> str:
+    """Readable, unique key of a condition, e.g. `pconv/d2/p0.1`, `telea/d0/p0` or, with the
+    grain finish, `pconv/d4/p0.25/grain`.
 
     Exports and analysis group by this string, so it must be stable: `:g` prints 0.1 as `0.1`
-    and 0.0 as `0` whatever float noise the value carries from its source.
+    and 0.0 as `0` whatever float noise the value carries from its source. The plain finish
+    adds nothing, so keys of plain candidates are those recorded before finishes existed.
     """
-    return f"{method}/d{int(dilation)}/p{float(dropout):g}"
+    key = f"{method}/d{int(dilation)}/p{float(dropout):g}"
+    return key if finish == DEFAULT_FINISH else f"{key}/{finish}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -153,6 +160,7 @@ class Candidate(Base):
     method: Mapped[str] = mapped_column(String(64))
     dilation: Mapped[int] = mapped_column(default=0)
     dropout: Mapped[float] = mapped_column(Float, default=0.0)
+    finish: Mapped[str] = mapped_column(String(16), default=DEFAULT_FINISH, server_default=DEFAULT_FINISH)
     seed: Mapped[int | None]
     model_version: Mapped[str] = mapped_column(String(128), default="")
     image_sha256: Mapped[str] = mapped_column(String(64))
@@ -163,7 +171,7 @@ class Candidate(Base):
 
     @property
     def condition(self) -> str:
-        return condition_key(self.method, self.dilation, self.dropout)
+        return condition_key(self.method, self.dilation, self.dropout, self.finish)
 
 
 # --- who looked ------------------------------------------------------------------------------

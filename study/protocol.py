@@ -210,6 +210,7 @@ def _store_study(
                     "method": c.method,
                     "dilation": c.dilation,
                     "dropout": c.dropout,
+                    "finish": c.finish,
                 }
         study.conditions = [conditions[key] for key in sorted(conditions)]
         return study.id

@@ -197,6 +197,7 @@ class Preferences:
                 method=s.params["method"],
                 dilation=int(s.params["dilation"]),
                 dropout=float(s.params["dropout"]),
+                finish=str(s.params.get("finish") or "plain"),
                 seed=int(s.params["seed"]),
                 model_version=s.params.get("model_version") or "",
                 image_sha256=s.sha256,

@@ -14,6 +14,7 @@ import pytest
 from study.cli import main
 from study.db import get_engine
 from study.export import LONG_COLUMNS, PAIRWISE_COLUMNS
+from study.migrations import SCHEMA_VERSION
 from study.protocol import find_study, next_trial
 from study.record import new_participant, record_response
 
@@ -47,7 +48,7 @@ def study_with_votes(tmp_path_factory, make_study_folder):
 
 def test_init_and_create_report_what_they_did(db_url, tmp_path, capsys, make_study_folder):
     assert main(["init", "--db", db_url]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["init", "--db", db_url]) == 0  # idempotent
     folder = make_study_folder(tmp_path / "study")
     assert main(["create", "--db", db_url, "--name", "pilot", "--folder", str(folder), "--mode", "rank"]) == 0

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from study.db import check_schema, get_engine, init_db, schema_version, write_session
 from study.errors import StorageError, StudyError
 from study.migrations import SCHEMA_VERSION, upgrade
+from study.models import Candidate
 from study.record import new_participant, record_response, start_trial
 from study.settings import default_db_path, load_settings, sqlite_url
 
@@ -102,25 +104,26 @@ def test_init_db_creates_the_schema_once_and_is_idempotent(db_url):
 
 
 def test_init_db_migrates_an_older_database_step_by_step(engine):
-    """A database at version 1 is brought to version 2 by the registered step, once."""
+    """A database at this code's version is brought to the next by a registered step, once."""
     applied = []
+    nxt = SCHEMA_VERSION + 1
 
-    def to_v2(connection):
-        applied.append(2)
+    def step(connection):
+        applied.append(nxt)
         connection.exec_driver_sql("ALTER TABLE participants ADD COLUMN cohort VARCHAR(20)")
 
     writer = engine.execution_options(study_write=True)
     with writer.begin() as connection:
-        assert upgrade(connection, target=2, migrations={2: to_v2}) == 2
+        assert upgrade(connection, target=nxt, migrations={nxt: step}) == nxt
     with writer.begin() as connection:
-        assert upgrade(connection, target=2, migrations={2: to_v2}) == 2
-    assert applied == [2]
+        assert upgrade(connection, target=nxt, migrations={nxt: step}) == nxt
+    assert applied == [nxt]
     assert "cohort" in {c["name"] for c in inspect(engine).get_columns("participants")}
-    assert schema_version(engine) == 2
-    # This code is at version 1: a database from newer code is refused, not damaged.
+    assert schema_version(engine) == nxt
+    # A database from newer code is refused, not damaged.
     with pytest.raises(StorageError, match="newer than this code"):
         init_db(engine)
-    with pytest.raises(StorageError, match="schema version 2"):
+    with pytest.raises(StorageError, match=f"schema version {nxt}"):
         check_schema(engine)
 
 
@@ -131,9 +134,36 @@ def test_a_failed_migration_leaves_the_database_at_its_old_version(engine):
 
     with pytest.raises(RuntimeError):
         with engine.execution_options(study_write=True).begin() as connection:
-            upgrade(connection, target=2, migrations={2: broken})
-    assert schema_version(engine) == 1
+            upgrade(connection, target=SCHEMA_VERSION + 1, migrations={SCHEMA_VERSION + 1: broken})
+    assert schema_version(engine) == SCHEMA_VERSION
     assert "note" not in {c["name"] for c in inspect(engine).get_columns("participants")}
+
+
+def test_a_version_1_database_gets_the_finish_column_with_plain_candidates(db_url):
+    """Version 2 added candidates.finish: existing candidates are plain, and keep their condition."""
+    engine = get_engine(db_url)
+    init_db(engine)
+    with engine.begin() as connection:  # back to version 1: no finish column, one candidate
+        connection.exec_driver_sql("ALTER TABLE candidates DROP COLUMN finish")
+        connection.exec_driver_sql("UPDATE schema_version SET version = 1")
+        connection.exec_driver_sql(
+            "INSERT INTO photos (id, sha256, width, height, created_at) VALUES (1, 'a', 4, 4, '2026-01-01')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO masks (id, photo_id, sha256, width, height, hole_ratio, created_at)"
+            " VALUES (1, 1, 'b', 4, 4, 0.1, '2026-01-01')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO candidates (id, mask_id, method, dilation, dropout, seed, model_version, image_sha256,"
+            " created_at) VALUES (1, 1, 'pconv', 2, 0.25, 0, 'v', 'c', '2026-01-01')"
+        )
+    assert schema_version(engine) == 1
+    assert init_db(engine) == SCHEMA_VERSION == 2
+    check_schema(engine)
+    with Session(engine) as session:
+        candidate = session.get(Candidate, 1)
+        assert candidate.finish == "plain" and candidate.condition == "pconv/d2/p0.25"
+    engine.dispose()
 
 
 def test_init_db_refuses_foreign_tables_without_version(db_url):

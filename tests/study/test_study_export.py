@@ -171,3 +171,28 @@ def test_readme_documents_every_export_column():
         assert f"| `{name}` |" in readme, name
     for meaning in list(LONG_COLUMNS.values()) + list(PAIRWISE_COLUMNS.values()):
         assert meaning in readme
+
+
+def test_the_finish_is_a_factor_of_the_condition_in_exports_and_analysis(any_engine, make_task):
+    """Two candidates differing only by finish are two conditions; plain keys are unchanged."""
+    from study.analysis import analyze
+    from study.record import register_candidates
+
+    participant, mask, (pconv,) = make_task(any_engine, ("pconv",))
+    (grain,) = register_candidates(
+        any_engine,
+        mask,
+        [CandidateInfo("pconv", dilation=0, dropout=0.0, seed=0, finish="grain", image_bytes=b"grainy")],
+    )
+    assert grain != pconv
+    trial = start_trial(any_engine, participant, [pconv, grain])
+    record_response(any_engine, trial, participant, "pick", choice=grain)
+    long = long_table(any_engine).set_index("candidate_id")
+    assert long.loc[pconv, "condition"] == "pconv/d0/p0" and long.loc[pconv, "finish"] == "plain"
+    assert long.loc[grain, "condition"] == "pconv/d0/p0/grain" and long.loc[grain, "finish"] == "grain"
+    pairs = pairwise_table(any_engine)
+    assert pairs[["winner_finish", "loser_finish"]].values.tolist() == [["grain", "plain"]]
+    table = analyze(any_engine, n_bootstrap=0).conditions.set_index("condition")
+    assert table.loc["pconv/d0/p0/grain", "finish"] == "grain" and table.loc["pconv/d0/p0/grain", "chosen"] == 1
+    with pytest.raises(StudyError, match="finish"):
+        register_candidates(any_engine, mask, [CandidateInfo("pconv", finish="Grain/x", image_bytes=b"x")])
