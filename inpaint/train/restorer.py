@@ -401,6 +401,7 @@ class RestorerTask(Task):
             "val_psnr": float((10 * torch.log10(1 / mse)).mean()),
             "val_ssim": float(ssim_per_image(comp, imgs).mean()),
             "val_hole_l1": float(hole_l1),
+            **_detail_ratios(imgs, masks, comp),
         }
         self._save_samples(imgs, masks, comp, progress.total_steps)
         return metrics
@@ -466,6 +467,20 @@ class RestorerTask(Task):
             return saved
         finally:
             config.version = trained_version
+
+
+def _detail_ratios(imgs: torch.Tensor, masks: torch.Tensor, comp: torch.Tensor) -> dict[str, float]:
+    """The evaluation's detail ratios (``eval.metrics``: gradient energy of the fill over the
+    original's in the same pixels, as they are and after a sigma=2 blur) pooled over the
+    validation crops, as ``val_detail_fine`` and ``val_detail_blurred``."""
+    from ..eval.metrics import DETAIL_METRICS, detail_energies, pooled_detail_ratio
+
+    def grey(t: torch.Tensor) -> np.ndarray:
+        return (t.float().clamp(0, 1) * 255).permute(1, 2, 0).cpu().numpy()
+
+    rows = [detail_energies(grey(g), grey(c), m[0].cpu().numpy() > 0.5) for g, c, m in zip(imgs, comp, masks)]
+    ratios = {f"val_{name}": pooled_detail_ratio(rows, name) for name in DETAIL_METRICS}
+    return {k: float(v) for k, v in ratios.items() if v is not None}
 
 
 # ----------------------------------------------------------------------------- the command line

@@ -174,6 +174,7 @@ def test_train_checkpoint_resume_and_export(photos, tmp_path):
     assert (out / "checkpoint.pt").is_file() and list((out / "samples").glob("*.jpg"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_psnr" in r and 0 < r["val_ssim"] <= 1 for r in log)
+    assert any(r.get("val_detail_blurred", 0) > 0 and r.get("val_detail_fine", 0) > 0 for r in log)
     model = load_model(folder, device="cpu")  # steps > 0: accepted as trained
     assert model.metadata["steps"] == 3 and model.metadata["images_seen"] == 12
     # resume: same run directory, more steps, continues the count
@@ -245,6 +246,24 @@ def test_a_refinement_head_is_added_when_a_new_stage_starts(photos, tmp_path):
         restorer_loop(
             tiny_cfg(photos, tmp_path / "other2", init=str(out / "model"), refine_channels=4, refine_kernel=5)
         )
+
+
+def test_validation_detail_ratios_pool_the_evaluations_energies():
+    from inpaint.eval.metrics import gradient_energy
+    from inpaint.train.restorer import _detail_ratios
+
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(2, 3, 24, 24, generator=g)
+    masks = torch.ones(2, 1, 24, 24)
+    masks[:, :, 6:18, 6:18] = 0
+    assert _detail_ratios(imgs, masks, imgs) == {"val_detail_fine": 1.0, "val_detail_blurred": 1.0}
+    half = masks * imgs + (1 - masks) * (0.5 * imgs + 0.25)  # half the contrast in the hole
+    got = _detail_ratios(imgs, masks, half)
+    region = np.zeros((24, 24), bool)
+    region[7:17, 7:17] = True  # the hole eroded by one pixel
+    grey = [(t.permute(1, 2, 0).numpy() * 255).astype(np.float64) for t in (*imgs, *half)]
+    want = sum(gradient_energy(x, region) for x in grey[2:]) / sum(gradient_energy(x, region) for x in grey[:2])
+    assert got["val_detail_fine"] == pytest.approx(want, rel=1e-5) and want == pytest.approx(0.25, rel=1e-3)
 
 
 def test_the_hinge_terms_match_a_direct_computation():
@@ -1129,3 +1148,28 @@ def test_the_physical_detector_recipe_loads_and_each_phase_is_a_valid_run():
     }
     assert configs["physical"].content_fraction == 0.5 and configs["unprinted"].unprinted_fraction == 0.5
     assert all(c.data == "folder:P" and c.val_data == "P" and c.width == 16 for c in configs.values())
+
+
+def test_the_sharp_restorer_recipe_fine_tunes_the_high_resolution_layers_adversarially():
+    """recipes/restorer-sharp.toml: a valid restorer run that trains only the layers its overlay
+    ships, with the adversarial term on, validated on the validation photos."""
+    from inpaint.train.recipe import load_recipe
+
+    recipe = load_recipe(
+        ROOT / "recipes" / "restorer-sharp.toml",
+        "restorer",
+        TrainConfig,
+        environ={"TRAIN_PHOTOS": "P", "VAL_PHOTOS": "V"},
+    )
+    assert [p.name for p in recipe.phases] == ["adversarial"]
+    cfg = TrainConfig(**recipe.phases[0].options, out="RUN")
+    assert cfg.stage == 2 and cfg.data == "folder:P" and cfg.val_data == "V"
+    assert LossWeights(**cfg.loss_weights).adversarial > 0 and cfg.features == "mobilenet_v2"
+    assert cfg.train_layers == ["decoder.4", "decoder.5", "decoder.6", "refine"]
+    net = load_model(ROOT / "weights", device="cpu")
+    assert net.config.depth == cfg.depth and net.config.width == cfg.width
+    net.train_only(cfg.train_layers)  # every prefix names layers of the bundled model
+    shipped = sum(
+        v.numel() * v.element_size() for k, v in net.state_dict().items() if k.startswith(tuple(cfg.train_layers))
+    )
+    assert shipped < 1_000_000  # the overlay fits beside the bundled weights
