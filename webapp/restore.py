@@ -429,6 +429,7 @@ class RestoreHandlers:
         details = (
             f"**{label}**: method `{p['method']}`, mask grown by {p['dilation']} px, dropout {p['dropout']:g}, "
             f"seed {p['seed']}"
+            + (f", finish `{p['finish']}`" if p.get("finish", "plain") != "plain" else "")
             + (f", model `{p['model_version']}`" if p.get("model_version") else "")
             + f", {p['seconds']:.2f} s. Download: {result.size[0]} x {result.size[1]} pixels, lossless."
         )

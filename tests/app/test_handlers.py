@@ -202,6 +202,12 @@ def test_restore_gives_full_resolution_candidates_that_keep_the_undamaged_pixels
     slider, download, details = shown[ui.slider], shown[ui.download], shown[ui.details]
     assert download.visible and download.value["orig_name"].endswith("-restored-B.png")
     assert "**B**" in details and slider[1].size == preview.size
+    for label in "ABCD":  # each restoration's details say how it was made, its finish too
+        p = result.by_label(label).params
+        text = tab.show(result, label)[ui.details]
+        assert f"dropout {p['dropout']:g}" in text and f"seed {p['seed']}" in text
+        assert ("finish `grain`" in text) == (p["finish"] == "grain")
+    assert any(s.params["finish"] == "grain" for s in result.shown)
     empty = tab.show(None, "B")
     assert set(empty) == set(ui.compare) and empty[ui.slider] is None and empty[ui.details] == ""
     assert not empty[ui.download].visible
