@@ -122,6 +122,8 @@ class Source:
         return self.name.partition("==")[0]
 
 
+TEXLIVE_DOC = "usr/share/doc/texlive-doc/latex/"  # CTAN packages' documentation in texlive-*-doc
+
 # Licenses as the named file states them. "package-wide" means the package has one license and says
 # nothing of the photo itself: that is what is known, so that is what the manifest records.
 TEST_SOURCES: tuple[Source, ...] = (
@@ -242,6 +244,72 @@ TEST_SOURCES: tuple[Source, ...] = (
             )
         ),
         "debian/copyright, Files: src/hugin1/*",
+    ),
+    Source(
+        SDIST,
+        "facexlib==0.3.0",
+        # landmarks_*.* are annotated figures. test.jpg (a black-and-white portrait) is left out:
+        # flagged like the Pillow photos above (against a horse on a plain ground)
+        (TestPhoto("assets/test2.jpg", "MIT (package-wide)", people=True),),
+        "LICENSE in the sdist",
+    ),
+    Source(
+        WHEEL,
+        "insightface==2.1",
+        # mask_*.jpg are product shots on white, Tom_Hanks_54745.png is 112 px
+        (TestPhoto("insightface/data/images/t1.jpg", "MIT (package-wide)", people=True),),
+        "insightface-2.1.dist-info/METADATA (library code under MIT; it names no license for the images)",
+    ),
+    Source(
+        WHEEL,
+        # the same two photos ship in ultralytics (AGPL-3.0) as ultralytics/assets/; this copy is
+        # GPL-3.0 and less compressed
+        "yolov5==7.0.14",
+        (
+            TestPhoto("yolov5/data/images/bus.jpg", "GPL-3.0 (package-wide)", people=True),
+            TestPhoto("yolov5/data/images/zidane.jpg", "GPL-3.0 (package-wide)", people=True),
+        ),
+        "yolov5-7.0.14.dist-info/LICENSE",
+    ),
+    Source(
+        SDIST,
+        "realesrgan==0.3.0",
+        tuple(
+            TestPhoto(f"inputs/{name}", "BSD-3-Clause (package-wide)", people=name == "00017_gray.png")
+            # 00017_gray.png is a grey copy of a film still, no scan of a print. Left out: 0014.jpg,
+            # 0030.jpg, wolf_gray.jpg (under 256 px), children-alpha.png, tree_alpha_16bit.png
+            # (cut-outs on transparency), assets/teaser*.* (figures), ADE_val_00000114.jpg (flagged
+            # like the Pillow photos above)
+            for name in ("00003.png", "00017_gray.png", "OST_009.png")
+        ),
+        "LICENSE in the sdist",
+    ),
+    Source(
+        DEB,
+        "texlive-publishers-doc",
+        # Left out: mlacls/mla-example-image.jpg, and texlive-pictures-doc's xput/koepi.jpg and
+        # hvfloat/sonne-meer.jpg (all flagged like the Pillow photos above); ftc-notebook's team
+        # photos (no license found in its files); memes, drawings, paintings, collages, logos
+        (
+            TestPhoto(
+                f"{TEXLIVE_DOC}acmart/samples/sample-franklin.png",
+                "public-domain (acmart samples/samples.dtx, the figure's caption)",
+                people=True,
+                old_print=True,
+                copyright="Harris & Ewing, 1907",
+            ),
+            TestPhoto(
+                f"{TEXLIVE_DOC}hagenberg-thesis/examples/HgbThesisTutorial/images/ibm-360-color.jpg",
+                "CC-BY-4.0 (hagenberg-thesis README.md)",
+            ),
+            TestPhoto(
+                f"{TEXLIVE_DOC}hagenberg-thesis/examples/HgbArticle/images/cola-public-domain-photo-p.jpg",
+                "CC-BY-4.0 (hagenberg-thesis README.md); public domain by its file name",
+            ),
+            TestPhoto(f"{TEXLIVE_DOC}jacow/TeamMeeting2019.jpg", "LPPL-1.3c (jacow README)", people=True),
+            TestPhoto(f"{TEXLIVE_DOC}kdgdocs/pi-orchid.jpg", "LPPL-1.3+ (kdgdocs LICENSE)"),
+        ),
+        "each CTAN package's own file named in the license column (debian/copyright defers to them)",
     ),
 )
 

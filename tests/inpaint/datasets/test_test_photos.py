@@ -134,9 +134,9 @@ def test_the_listing_meets_the_set_rules() -> None:
     assert len(keys) == len(set(keys))
     assert all(p.license and p.convert in ("", *test_photos.CONVERTERS) for p in photos)
     assert all(s.license_source for s in test_photos.TEST_SOURCES)
-    assert all(p.people for p in photos if p.old_print)  # as listed today: both old prints are portraits
-    assert sum(p.people for p in photos) == 8 and sum(p.old_print for p in photos) == 2
-    assert len(photos) == 29
+    assert all(p.people for p in photos if p.old_print)  # as listed today: the three old prints show people
+    assert sum(p.people for p in photos) == 15 and sum(p.old_print for p in photos) == 3
+    assert len(photos) == 41
 
 
 def test_scipy_raw_face_converter_and_bad_arrays() -> None:
