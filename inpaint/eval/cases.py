@@ -22,6 +22,7 @@ CONTACT_SHEET_MAX_BYTES = 3_000_000
 
 
 _BINS_TABLE, _SEVERITY_TABLE = "bins", "severity"
+_BY_CATEGORY = "bins_by_category"  # the comparison's table for the hole-bin rows paired per photo category
 
 
 def bin_label(index: int) -> str:

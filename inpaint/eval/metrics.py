@@ -1,11 +1,14 @@
 """The scores both evaluations share: pooled pixel counts -> precision, recall, F1 and IoU for
 the detector (also its training's validation), and the restorer's metrics of a composite against
-the ground truth (L1, PSNR, SSIM, a perceptual distance of MobileNetV2 features, and the detail
-ratio of the fill's gradient energy to the original's in the hole).
+the ground truth (L1, PSNR, SSIM, a perceptual distance of MobileNetV2 features, the detail
+ratio of the fill's gradient energy to the original's in the hole, and the PSNR of the fill inside
+the faces that a bundled detector finds in the ground truth).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +34,7 @@ def scores(tp: int, fp: int, fn: int) -> dict[str, float | None]:
 METRICS = ("psnr", "ssim", "l1", "perceptual")
 
 
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "perceptual": False}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "perceptual": False, "face_psnr": True}
 
 
 PSNR_CAP = 100.0  # dB for an exact reconstruction, so that means stay finite
@@ -118,6 +121,91 @@ def pooled_detail_ratio(rows: Sequence[dict[str, Any]], name: str) -> float | No
     num = sum(r[f"{name}_energy"] for r in rows if r.get(f"{name}_energy") is not None)
     den = sum(r[f"{name}_energy_gt"] for r in rows if r.get(f"{name}_energy_gt") is not None)
     return detail_ratio(num, den)
+
+
+# -- faces ----------------------------------------------------------------------------------------
+# A face box is (top, left, height, width) in pixels of the image it was found in.
+Box = tuple[int, int, int, int]
+
+
+FACE_DETECTOR = {
+    # scikit-image's LBP frontal-face cascade (an OpenCV-trained model shipped inside the
+    # scikit-image wheel as skimage/data/lbpcascade_frontalface_opencv.xml); the OpenCV wheel this
+    # project pins (5.x) has neither the Haar cascade files nor CascadeClassifier
+    "cascade": "skimage.data.lbp_frontal_face_cascade_filename()",
+    "scale_factor": 1.1,  # the search window grows by 10% per scale
+    "step_ratio": 1.0,  # exhaustive search at every scale
+    "min_size_fraction": 0.1,  # smallest face: 10% of the image's shorter side ...
+    "min_size_px": 24,  # ... and never under the cascade's 24 px window
+    "min_neighbor_number": 8,  # overlapping detections needed to accept a face
+    "intersection_score_threshold": 0.5,  # skimage's default for merging detections
+}
+
+
+@functools.cache
+def _face_cascade() -> Any:
+    from skimage.data import lbp_frontal_face_cascade_filename
+    from skimage.feature import Cascade
+
+    return Cascade(lbp_frontal_face_cascade_filename())
+
+
+def detect_faces(image: np.ndarray) -> list[Box]:
+    """Frontal faces in an RGB or grey uint8 image with the cascade and parameters of
+    :data:`FACE_DETECTOR`, as (top, left, height, width) boxes sorted top to bottom; overlapping
+    boxes of one face may both be returned (the face region is their union)."""
+    p = FACE_DETECTOR
+    h, w = image.shape[:2]
+    side = max(p["min_size_px"], round(p["min_size_fraction"] * min(h, w)))
+    if side > min(h, w):
+        return []
+    found = _face_cascade().detect_multi_scale(
+        img=np.ascontiguousarray(image),
+        scale_factor=p["scale_factor"],
+        step_ratio=p["step_ratio"],
+        min_size=(side, side),
+        max_size=(h, w),
+        min_neighbor_number=p["min_neighbor_number"],
+        intersection_score_threshold=p["intersection_score_threshold"],
+    )
+    return sorted((int(d["r"]), int(d["c"]), int(d["height"]), int(d["width"])) for d in found)
+
+
+def face_region(shape: tuple[int, ...], boxes: Sequence[Box]) -> np.ndarray:
+    """Bool (H, W): the union of the boxes, clipped to the image."""
+    region = np.zeros(shape[:2], dtype=bool)
+    for top, left, height, width in boxes:
+        region[max(top, 0) : max(top + height, 0), max(left, 0) : max(left + width, 0)] = True
+    return region
+
+
+def face_metrics(gt: np.ndarray, out: np.ndarray, known: np.ndarray, boxes: Sequence[Box]) -> dict[str, Any]:
+    """The fill inside faces: over the hole pixels (``~known``) inside the union of ``boxes``,
+    ``face_hole_pixels`` (how many), ``face_sq_error`` (the squared error summed over them and
+    their three channels, for pooling) and ``face_psnr`` (dB, from the mean squared error over
+    them, capped at ``PSNR_CAP``). With no hole pixel in a face, the count is 0 and the other two
+    are None."""
+    region = face_region(known.shape, boxes) & ~np.asarray(known, dtype=bool)
+    count = int(np.count_nonzero(region))
+    if not count:
+        return {"face_hole_pixels": 0, "face_sq_error": None, "face_psnr": None}
+    diff = gt[region].astype(np.float64) - out[region].astype(np.float64)
+    sq = float(np.sum(diff**2))
+    return {"face_hole_pixels": count, "face_sq_error": sq, "face_psnr": psnr_of_mse(sq / diff.size)}
+
+
+def psnr_of_mse(mse: float) -> float:
+    """10 log10(255^2 / MSE) in dB, ``PSNR_CAP`` for an exact match."""
+    return PSNR_CAP if mse <= 0 else min(10.0 * math.log10(255.0**2 / mse), PSNR_CAP)
+
+
+def pooled_face_psnr(rows: Sequence[dict[str, Any]]) -> float | None:
+    """A cell's face PSNR: the PSNR of the squared errors summed over every row's face hole pixels
+    divided by their number (times 3 channels), so that a sample weighs by its pixels; None when
+    no row had a face in its hole."""
+    with_face = [r for r in rows if r.get("face_sq_error") is not None]
+    values = 3 * sum(r["face_hole_pixels"] for r in with_face)
+    return psnr_of_mse(sum(r["face_sq_error"] for r in with_face) / values) if values else None
 
 
 def _perceptual(extractor: Any, gt: np.ndarray, outs: Sequence[np.ndarray]) -> list[float]:

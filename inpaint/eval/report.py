@@ -1,6 +1,7 @@
 """What the restorer's evaluation writes besides ``results.json``: ``results.md`` (a table per
 metric and size, with hole bins and damage severities as rows, methods as columns and the best
-value in bold, the paired pconv-vs-classical comparison and the seconds per image), ``chart.png``
+value in bold, the paired pconv-vs-classical comparison, the split by photo category, the PSNR
+inside faces and the seconds per image), ``chart.png``
 (PSNR, SSIM and the detail ratios per hole bin) and ``contact_sheet.png`` (examples a person can
 look at: input, mask, every method's composite with its scores, ground truth, and under them 100%
 crops of the largest hole).
@@ -17,10 +18,20 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..datasets.manifest import CATEGORIES
 from ..io.masks import known_to_image
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS
-from .cases import _BINS_TABLE, _SEVERITY_TABLE, CONTACT_SHEET_MAX_BYTES, EvalImage, Example, Setting, bin_label
+from .cases import (
+    _BINS_TABLE,
+    _BY_CATEGORY,
+    _SEVERITY_TABLE,
+    CONTACT_SHEET_MAX_BYTES,
+    EvalImage,
+    Example,
+    Setting,
+    bin_label,
+)
 from .metrics import DETAIL_METRICS, HIGHER_IS_BETTER, METRICS
 from .sheets import caption_font, cell_image
 
@@ -31,6 +42,7 @@ def format_metric(metric: str, v: float | None) -> str:
         return "-"
     return {
         "psnr": f"{v:.2f}",
+        "face_psnr": f"{v:.2f}",
         "ssim": f"{v:.4f}",
         "l1": f"{100 * v:.2f}",
         "perceptual": f"{v:.4f}",
@@ -66,14 +78,17 @@ def _metric_table(
     """A Markdown table: ``lead`` columns, then one column per method; the best value of each row
     (at the displayed precision) in bold. ``rows``: (lead cells, {method: cell dict})."""
     lines = ["| " + " | ".join([*lead, *methods]) + " |", "|" + "---|" * (len(lead) + len(methods))]
-    for cells, by_method in rows:
-        shown = {m: format_metric(metric, by_method[m].get(metric)) if m in by_method else "-" for m in methods}
-        values = [by_method[m][metric] for m in methods if m in by_method and by_method[m].get(metric) is not None]
-        if values:
-            best = format_metric(metric, _best(metric, values))
-            shown = {m: f"**{s}**" if s == best and len(values) > 1 else s for m, s in shown.items()}
-        lines.append("| " + " | ".join([*cells, *(shown[m] for m in methods)]) + " |")
-    return lines
+    return lines + [_metric_row(metric, cells, by_method, methods) for cells, by_method in rows]
+
+
+def _metric_row(metric: str, cells: Sequence[str], by_method: dict[str, dict[str, Any]], methods: Sequence[str]) -> str:
+    """One Markdown table row: the lead ``cells``, then ``metric`` per method, the best in bold."""
+    shown = {m: format_metric(metric, by_method[m].get(metric)) if m in by_method else "-" for m in methods}
+    values = [by_method[m][metric] for m in methods if m in by_method and by_method[m].get(metric) is not None]
+    if values:
+        best = format_metric(metric, _best(metric, values))
+        shown = {m: f"**{s}**" if s == best and len(values) > 1 else s for m, s in shown.items()}
+    return "| " + " | ".join([*cells, *(shown[m] for m in methods)]) + " |"
 
 
 def _index(cells: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[tuple, dict[str, dict[str, Any]]]:
@@ -119,6 +134,8 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
     lines = _run_lines(meta)
     for size in meta["sizes"]:
         lines += _bins_section(meta, agg, comp, size)
+        lines += _category_section(meta, agg, comp, size)
+        lines += _face_section(meta, agg, size)
     if agg["severity"]:
         lines += _severity_section(meta, agg, comp)
     lines += _seconds_section(meta, agg)
@@ -198,6 +215,101 @@ def _bins_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict
                 "so there is no pconv-vs-classical comparison.",
             ]
     return lines
+
+
+_GROUPS = {"people": "people", "old_print": "old prints", "scene": "scenes"}  # CATEGORIES as the tables name them
+
+
+_CATEGORY_METRICS = ("psnr", "ssim", *DETAIL_METRICS)
+
+
+def _groups(agg: dict[str, Any], size: int) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """(label, {method: cell}) pooled over every hole bin at ``size``: all photos, then each photo
+    category that has samples."""
+    overall = _index(agg["bins_overall"], ("size",)).get((size,), {})
+    by_cat = _index(agg.get("bins_overall_by_category", []), ("size", "category"))
+    out = [("all photos", overall)] if overall else []
+    return out + [(_GROUPS[c], by_cat[(size, c)]) for c in CATEGORIES if by_cat.get((size, c))]
+
+
+def _category_section(
+    meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict[str, Any]], size: int
+) -> list[str]:
+    """PSNR, SSIM and the detail ratios per method, pooled over the hole bins, for all photos and
+    each photo category, then pconv paired against each classical method per category; nothing
+    when the photos have no categories."""
+    groups = _groups(agg, size)
+    if len(groups) < 2:
+        return []
+    lines = [
+        "",
+        f"## {size} x {size}: by photo category (all hole bins and border settings pooled)",
+        "",
+        "A photo of people that is an old print counts in both groups. Detail ratios: closest to 1 in bold.",
+        "",
+        "| photos | n | metric | " + " | ".join(meta["methods"]) + " |",
+        "|" + "---|" * (3 + len(meta["methods"])),
+    ]
+    for label, by in groups:
+        for metric in _CATEGORY_METRICS:
+            lines.append(_metric_row(metric, [label, _n(by), metric], by, meta["methods"]))
+    pairs = [c for c in comp if c.get("table") == _BY_CATEGORY and c["size"] == size]
+    if pairs:
+        lines += ["", "pconv paired per sample against each classical method, per category:", ""]
+    for cat in CATEGORIES:
+        parts = []
+        for metric in ("psnr", "ssim"):
+            these = [c for c in pairs if c["category"] == cat and c["metric"] == metric]
+            if these:
+                unit, digits = (" dB", 2) if metric == "psnr" else ("", 4)
+                parts.append(
+                    f"{metric.upper()} "
+                    + "; ".join(
+                        f"vs {c['best_classical']} {c['delta']:+.{digits}f}{unit} (better on {c['better']}/{c['n']}"
+                        f"{', within noise' if c['within_noise'] else ''})"
+                        for c in these
+                    )
+                )
+        if parts:
+            lines.append(f"- {_GROUPS[cat]}: " + ". ".join(parts) + ".")
+    return lines
+
+
+def _face_section(meta: dict[str, Any], agg: dict[str, Any], size: int) -> list[str]:
+    """The PSNR over the hole pixels inside detected faces per method, pooled over the hole bins,
+    for all photos and each category with a face in a hole; nothing when faces were not scored."""
+    detector = meta.get("protocol", {}).get("face_detector")
+    groups = _groups(agg, size)
+    if detector is None or not groups:
+        return []
+    found = sum(1 for i in meta["images"] if i.get("faces", {}).get(str(size)))
+    lines = [
+        "",
+        f"## {size} x {size}: PSNR inside faces (dB, higher is better; all hole bins and border settings pooled)",
+        "",
+        f"Frontal faces found in the ground truth by {_detector_name(detector)} in {found} of "
+        f"{len(meta['images'])} photos. The PSNR is over the hole pixels inside the face boxes only, from the squared "
+        "error pooled over all samples' face hole pixels; `n` = samples with a face in the hole.",
+        "",
+    ]
+    rows = []
+    for label, by in groups:
+        some = next(iter(by.values()))
+        if some.get("face_samples"):
+            rows.append(([label, str(some["face_samples"]), f"{some['face_hole_pixels']:,}"], by))
+    if not rows:
+        return lines + ["No detected face overlaps a hole at this size."]
+    return lines + _metric_table("face_psnr", ["photos", "n", "hole pixels in faces"], rows, meta["methods"])
+
+
+def _detector_name(detector: dict[str, Any]) -> str:
+    if "custom" in detector:
+        return f"`{detector['custom']}`"
+    return (
+        f"scikit-image's LBP face cascade (min. neighbours {detector['min_neighbor_number']}, smallest face "
+        f"{detector['min_size_fraction']:g} of the shorter side and at least {detector['min_size_px']} px, "
+        f"scale factor {detector['scale_factor']:g})"
+    )
 
 
 def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict[str, Any]]) -> list[str]:

@@ -26,6 +26,15 @@ same masks):
   pixel, ``detail_fine`` on the images as they are and ``detail_blurred`` after a Gaussian blur of
   sigma 2 px. 1 is as much detail as the original, less is smoother, more is noisier. A row holds
   its own ratios and the energies; a cell's ratio is the ratio of the summed energies.
+- Faces (``metrics.detect_faces``, parameters in ``metrics.FACE_DETECTOR``): frontal faces are
+  detected once per photo and size in the ground truth square; ``face_psnr`` is the PSNR of the
+  composite over the hole pixels inside the union of the face boxes (``face_hole_pixels`` of
+  them; None when no face overlaps the hole), and a cell's face PSNR is that of the squared
+  errors pooled over all its rows' face hole pixels (``metrics.pooled_face_psnr``).
+- Photo categories: each row lists its photo's ``categories`` from the manifest (people,
+  old_print, scene; none without a manifest or a ``categories`` column). The hole-bin rows are
+  also aggregated per category group (a photo of people that is an old print counts in both),
+  with pconv paired against each classical method per group.
 
 Outputs in ``--out``: ``results.json`` (metadata, every sample row, aggregates per cell with their
 sample counts, the paired pconv-vs-classical comparison), ``results.md`` (tables), ``chart.png``
@@ -60,6 +69,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..datasets.manifest import CATEGORIES, parse_categories
 from ..io.masks import hole_ratio, known_to_image
 from ..io.weights import WeightsError, default_source
 from ..nn.unet import load_model
@@ -68,6 +78,7 @@ from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS, touches_border
 from .cases import (
     _BINS_TABLE,
+    _BY_CATEGORY,
     _SEVERITY_TABLE,
     HOLE_FILL,
     EvalImage,
@@ -82,14 +93,19 @@ from .cases import (
 from .metrics import (
     DETAIL_METRICS,
     DETAIL_SIGMA,
+    FACE_DETECTOR,
     HIGHER_IS_BETTER,
     LUMA_WEIGHTS,
     METRICS,
     PSNR_CAP,
+    Box,
     _perceptual,
     detail_metrics,
+    detect_faces,
+    face_metrics,
     pixel_metrics,
     pooled_detail_ratio,
+    pooled_face_psnr,
 )
 from .report import _contact_plan, _duration, write_chart, write_contact_sheet, write_markdown
 
@@ -151,11 +167,30 @@ def _patchmatch_patch(size: int) -> Iterator[None]:
         classical.CLASSICAL_METHODS["patchmatch"] = original
 
 
-class Evaluator:
-    """Runs every method on one masked input and scores the composites."""
+def photo_categories(image: EvalImage) -> list[str]:
+    """The photo's categories from its manifest row, in ``CATEGORIES`` order (none without one)."""
+    found = parse_categories(image.source.get("categories", ""))
+    return [c for c in CATEGORIES if c in found]
 
-    def __init__(self, cfg: EvalConfig, model: Any = None, extractor: Any = None) -> None:
+
+class Evaluator:
+    """Runs every method on one masked input and scores the composites. ``face_detector`` maps a
+    ground truth square to face boxes (``metrics.detect_faces``; None skips the face metrics); it
+    runs once per photo and size, and ``faces`` keeps its boxes by (file, size)."""
+
+    def __init__(self, cfg: EvalConfig, model: Any = None, extractor: Any = None, face_detector: Any = detect_faces):
         self.cfg, self.model, self.extractor = cfg, model, extractor
+        self.face_detector = face_detector
+        self.faces: dict[tuple[str, int], list[Box]] = {}
+
+    def face_boxes(self, image: EvalImage, gt: np.ndarray) -> list[Box] | None:
+        """The face boxes of ``image``'s ground truth at this size, detected on first use."""
+        if self.face_detector is None:
+            return None
+        key = (image.file, int(gt.shape[0]))
+        if key not in self.faces:
+            self.faces[key] = [tuple(int(v) for v in b) for b in self.face_detector(gt)]
+        return self.faces[key]
 
     def restore_one(self, method: str, seen: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float]:
         """(composite uint8 (H, W, 3), wall seconds of the restore call)."""
@@ -178,10 +213,12 @@ class Evaluator:
         gt, seen, known = masked_input(image, setting, self.cfg.seed)
         if known.all():  # a synthesiser draw without damage: nothing to score
             return [], {}
+        boxes = self.face_boxes(image, gt)
         base: dict[str, Any] = {
             "table": setting.table,
             "image": image.file,
             "image_index": image.index,
+            "categories": photo_categories(image),
             "size": setting.size,
             "bin": setting.bin,
             "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
@@ -192,6 +229,7 @@ class Evaluator:
             "touches_border": touches_border(~known),
             "mask_seed": setting.seed_words(self.cfg.seed, image.index),
             "mask_sha256": _mask_hash(known),
+            "faces": None if boxes is None else len(boxes),
         }
         stem = f"{image.index:03d}_{Path(image.file).stem}_{setting.size}_{setting.tag}"
         if samples_dir is not None:
@@ -208,6 +246,7 @@ class Evaluator:
                 "method": method,
                 **pixel_metrics(gt, comp),
                 **detail_metrics(gt, comp, known),
+                **(face_metrics(gt, comp, known, boxes) if boxes is not None else {}),
                 "seconds": seconds,
             }
             if samples_dir is not None:
@@ -233,6 +272,9 @@ class Evaluator:
             for _ in self.cfg.methods:
                 pixel_metrics(gt, seen)
                 detail_metrics(gt, seen, known)
+                boxes = self.face_boxes(image, gt)
+                if boxes is not None:
+                    face_metrics(gt, seen, known, boxes)
             if self.extractor is not None:
                 _perceptual(self.extractor, gt, [seen] * len(self.cfg.methods))
             spent.append(time.perf_counter() - t0)
@@ -258,7 +300,9 @@ def _order(cfg: EvalConfig) -> Any:
 def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
     """Mean, standard deviation (ddof=1) and sample count ``n`` of every metric per cell; the
     detail ratios are the cell's ratio of summed energies (``metrics.pooled_detail_ratio``), with
-    the standard deviation of the rows' own ratios."""
+    the standard deviation of the rows' own ratios. ``face_psnr`` is pooled over the face hole
+    pixels (``metrics.pooled_face_psnr``), with ``face_samples`` (rows with a face in the hole)
+    and ``face_hole_pixels`` (their sum)."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[tuple(r[k] for k in keys)].append(r)
@@ -277,18 +321,27 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
             own = [r[m] for r in rs if r.get(m) is not None]
             cell[m] = pooled_detail_ratio(rs, m)
             cell[f"{m}_std"] = float(np.std(own, ddof=1)) if len(own) > 1 else None
+        with_face = [r for r in rs if r.get("face_hole_pixels")]
+        cell["face_psnr"] = pooled_face_psnr(rs)
+        cell["face_samples"] = len(with_face)
+        cell["face_hole_pixels"] = sum(r["face_hole_pixels"] for r in with_face)
         cell["seconds_median"] = float(np.median([r["seconds"] for r in rs]))
         cells.append(cell)
     return cells
 
 
 def compare_pconv(
-    rows: Sequence[dict[str, Any]], methods: Sequence[str], metric: str, cell_keys: Sequence[str]
+    rows: Sequence[dict[str, Any]],
+    methods: Sequence[str],
+    metric: str,
+    cell_keys: Sequence[str],
+    against: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per cell, pconv against the classical method with the best mean on ``metric``, paired by
-    sample: ``delta`` = pconv - best (metric units), ``better`` = samples where pconv is better,
+    """Per cell, pconv against the classical method with the best mean on ``metric`` (or against
+    the method ``against``), paired by sample: ``delta`` = pconv - that method (metric units,
+    reported under ``best_classical``), ``better`` = samples where pconv is better,
     ``within_noise`` = |mean delta| < 2 standard errors of the paired differences."""
-    rivals = [m for m in methods if m != "pconv"]
+    rivals = [m for m in methods if m != "pconv" and (against is None or m == against)]
     if "pconv" not in methods or not rivals:
         return []
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -366,16 +419,22 @@ _PARTIAL = "samples.partial.jsonl"  # every row as it is scored: survives a cras
 
 
 def run(
-    cfg: EvalConfig, setup: Setup | None = None, *, command: str | None = None, progress: bool = True
+    cfg: EvalConfig,
+    setup: Setup | None = None,
+    *,
+    command: str | None = None,
+    progress: bool = True,
+    face_detector: Any = detect_faces,
 ) -> dict[str, Any]:
-    """Evaluate, write the four outputs into ``cfg.out`` and return the results dict."""
+    """Evaluate, write the four outputs into ``cfg.out`` and return the results dict
+    (``face_detector``: see :class:`Evaluator`)."""
     setup = setup or Setup.load(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     samples_dir = out / "samples" if cfg.save_samples else None
     if samples_dir is not None:
         samples_dir.mkdir(exist_ok=True)
-    ev = Evaluator(cfg, setup.model, setup.extractor)
+    ev = Evaluator(cfg, setup.model, setup.extractor, face_detector)
     plan = [
         (img, s)
         for img in setup.images
@@ -389,11 +448,16 @@ def run(
         rows, examples, skipped = _evaluate_plan(cfg, ev, setup.images, plan, out, samples_dir, progress)
     aggregates, comparison = summarise(cfg, rows)
     results = {
-        "metadata": _metadata(cfg, setup, command, load_at_start, estimate, time.perf_counter() - started, skipped),
+        "metadata": _metadata(
+            cfg, setup, command, load_at_start, estimate, time.perf_counter() - started, skipped, ev.faces
+        ),
         "aggregates": aggregates,
         "comparison": comparison,
         "samples": rows,
     }
+    if face_detector is not detect_faces:  # a caller's own detector (tests), or none
+        name = getattr(face_detector, "__qualname__", type(face_detector).__name__)
+        results["metadata"]["protocol"]["face_detector"] = None if face_detector is None else {"custom": name}
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, out / "results.json")
@@ -477,18 +541,34 @@ def _evaluate_plan(
     return rows, examples, skipped
 
 
+def by_category(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row once per category of its photo, with that group's name under ``category`` (rows
+    of photos without categories drop out)."""
+    return [{**r, "category": c} for r in rows for c in r.get("categories") or ()]
+
+
 def summarise(
     cfg: EvalConfig, rows: Sequence[dict[str, Any]]
 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """The aggregates per cell (bins with and without border, pooled, overall; severities;
-    seconds) and the paired pconv-vs-classical comparison on PSNR and SSIM, in the run's order."""
+    """The aggregates per cell (bins with and without border, pooled, overall, and pooled and
+    overall per photo category; severities; seconds) and the paired pconv-vs-classical comparison
+    on PSNR and SSIM (against the best classical method per bin and severity, and against each
+    classical method per size and category), in the run's order."""
     bins_rows = [r for r in rows if r["table"] == _BINS_TABLE]
+    cat_rows = by_category(bins_rows)
     sev_rows = [r for r in rows if r["table"] == _SEVERITY_TABLE]
     key = _order(cfg)
     aggregates = {
         "bins": sorted(aggregate(bins_rows, ("size", "bin", "border", "method")), key=key),
         "bins_pooled": sorted(aggregate(bins_rows, ("size", "bin", "method")), key=key),
         "bins_overall": sorted(aggregate(bins_rows, ("size", "method")), key=key),
+        "bins_pooled_by_category": sorted(
+            aggregate(cat_rows, ("size", "bin", "category", "method")),
+            key=lambda c: (CATEGORIES.index(c["category"]), key(c)),
+        ),
+        "bins_overall_by_category": sorted(
+            aggregate(cat_rows, ("size", "category", "method")), key=lambda c: (CATEGORIES.index(c["category"]), key(c))
+        ),
         "severity": sorted(aggregate(sev_rows, ("size", "severity", "method")), key=key),
         "seconds": sorted(aggregate(rows, ("size", "method")), key=key),
     }
@@ -500,7 +580,21 @@ def summarise(
         comparison += [
             {"table": _SEVERITY_TABLE, **c} for c in compare_pconv(sev_rows, cfg.methods, metric, ("size", "severity"))
         ]
-    comparison.sort(key=lambda c: (c["table"], c["metric"], key(c)))
+        for rival in cfg.methods:
+            if rival != "pconv":
+                comparison += [
+                    {"table": _BY_CATEGORY, **c}
+                    for c in compare_pconv(cat_rows, cfg.methods, metric, ("size", "category"), against=rival)
+                ]
+    comparison.sort(
+        key=lambda c: (
+            c["table"],
+            c["metric"],
+            CATEGORIES.index(c["category"]) if "category" in c else -1,
+            key(c),
+            cfg.methods.index(c["best_classical"]),
+        )
+    )
     return aggregates, comparison
 
 
@@ -512,6 +606,7 @@ def _metadata(
     estimate: float,
     elapsed: float,
     skipped: list[dict[str, Any]],
+    faces: dict[tuple[str, int], list[Box]] | None = None,
 ) -> dict[str, Any]:
     import cv2
     import skimage
@@ -529,6 +624,12 @@ def _metadata(
                 "height": i.height,
                 **i.source,
                 "upscaled_at": [s for s in cfg.sizes if min(i.width, i.height) < s],
+                "categories": photo_categories(i),
+                "faces": {
+                    str(size): [list(b) for b in faces[(i.file, size)]]
+                    for size in cfg.sizes
+                    if faces and (i.file, size) in faces
+                },
             }
             for i in setup.images
         ],
@@ -552,7 +653,13 @@ def _metadata(
             f"detail_fine, detail_blurred = gradient energy (np.gradient of luminance {list(LUMA_WEIGHTS)}, "
             f"Gaussian sigma {[DETAIL_SIGMA[m] for m in DETAIL_METRICS]} px first) of the composite over the "
             "ground truth's, summed over the hole eroded by 1 px (4-neighbour cross); per cell a ratio of "
-            "summed energies; seconds = wall time of restore()",
+            "summed energies; face_psnr = PSNR over the hole pixels inside the union of the face boxes "
+            "(top, left, height, width; metadata.images[].faces per size) found in the ground truth square, "
+            "None when no face overlaps the hole; per cell the PSNR of the mean squared error pooled over "
+            "all face hole pixels; seconds = wall time of restore()",
+            "face_detector": FACE_DETECTOR,
+            "categories": "per photo from the manifest's categories column; the hole-bin rows are also "
+            "aggregated per category (a photo in two categories counts in both)",
         },
         "model": setup.model_info,
         "perceptual": {"backbone": setup.extractor.backbone} if setup.extractor is not None else None,

@@ -522,3 +522,19 @@ def test_the_card_refuses_an_evaluation_of_another_model_or_kind(data, tmp_path)
         write_card(other, None, [tmp_path / "detection"], "t")
     with pytest.raises(ValueError, match="has no results.json"):
         write_card(other, None, [tmp_path], "t")
+
+
+def test_a_folder_without_categories_has_no_split_and_faces_do_not_break_pooling(data, results):
+    """The fixture's manifest has no categories column: rows name none, nothing is aggregated or
+    paired per category and results.md has no category table; the real detector finds no face in
+    the synthetic photos, so every face PSNR is None and the cells still pool."""
+    assert all(r["categories"] == [] for r in results["samples"])
+    assert results["aggregates"]["bins_overall_by_category"] == []
+    assert results["aggregates"]["bins_pooled_by_category"] == []
+    assert not any(c["table"] == "bins_by_category" for c in results["comparison"])
+    md = (data["out"] / "results.md").read_text()
+    assert "by photo category" not in md
+    assert all(r["faces"] == 0 and r["face_psnr"] is None and r["face_hole_pixels"] == 0 for r in results["samples"])
+    for cell in results["aggregates"]["bins_overall"]:
+        assert cell["face_psnr"] is None and cell["face_samples"] == 0 and cell["psnr"] is not None
+    assert "No detected face overlaps a hole" in md
