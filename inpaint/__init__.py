@@ -13,15 +13,16 @@ mask; see ``inpaint.detect``. Heavy submodules (training, evaluation) are not im
 from .detect.pipeline import DEFAULT_SENSITIVITY, Detection, check_sensitivity, detect_damage
 from .io.masks import detect_convention, dilate_damage, hole_ratio, known_to_image, load_mask, to_known_mask
 from .io.photos import Photo, open_photo, save_image
-from .io.weights import DEFAULT_DETECTOR, WeightsError, default_detector_source
+from .io.weights import DEFAULT_DETECTOR, DEFAULT_SHARP, WeightsError, default_detector_source, default_sharp_source
 from .nn.damagenet import DamageNet, DamageNetConfig, load_detector, save_detector
 from .nn.pconv import PartialConv2d
-from .nn.unet import PConvUNet, PConvUNetConfig, load_model, save_model
+from .nn.unet import PConvUNet, PConvUNetConfig, load_model, load_sharp_model, save_model
 from .restoration import METHODS, Candidate, CandidateSpec, plan_candidates, restore
 
 __all__ = [
     "DEFAULT_DETECTOR",
     "DEFAULT_SENSITIVITY",
+    "DEFAULT_SHARP",
     "METHODS",
     "Candidate",
     "CandidateSpec",
@@ -35,6 +36,7 @@ __all__ = [
     "WeightsError",
     "check_sensitivity",
     "default_detector_source",
+    "default_sharp_source",
     "detect_convention",
     "detect_damage",
     "dilate_damage",
@@ -43,6 +45,7 @@ __all__ = [
     "load_detector",
     "load_mask",
     "load_model",
+    "load_sharp_model",
     "open_photo",
     "plan_candidates",
     "restore",

@@ -220,6 +220,15 @@ def _overlay_base(folder: Path, version: str) -> dict[str, torch.Tensor]:
 DEFAULT_DETECTOR = DEFAULT_WEIGHTS / "damage-detector"
 
 
+DEFAULT_SHARP = DEFAULT_WEIGHTS / "sharp"
+
+
+def default_sharp_source() -> str:
+    """``INPAINT_SHARP_WEIGHTS`` (a folder) or the bundled overlay ``weights/sharp``: the sharpened
+    restorer of the ``sharp`` finish."""
+    return os.environ.get("INPAINT_SHARP_WEIGHTS") or str(DEFAULT_SHARP)
+
+
 def default_detector_source() -> str:
     """``INPAINT_DETECTOR_WEIGHTS`` (a folder or a Hub repo id) or the bundled folder."""
     return os.environ.get("INPAINT_DETECTOR_WEIGHTS") or str(DEFAULT_DETECTOR)

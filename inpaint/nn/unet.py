@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io.weights import default_source
+from ..io.weights import default_sharp_source, default_source
 from .base import ModelBase
 from .blocks import RefineHead, encoder_channels, pad_inputs, sample_dropout, unet_backbone
 from .config import ConfigIO, fill_missing
@@ -274,3 +274,11 @@ def save_model(
 ) -> Path:
     """``model.save_pretrained(folder, ...)`` for either network."""
     return model.save_pretrained(folder, card=card, metadata=metadata)
+
+
+def load_sharp_model(
+    source: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None
+) -> PConvUNet:
+    """The sharpened restorer of the ``sharp`` finish (default ``INPAINT_SHARP_WEIGHTS`` or the
+    bundled ``weights/sharp``, an overlay of the bundled restorer's high-resolution layers)."""
+    return PConvUNet.from_pretrained(source if source is not None else default_sharp_source(), device=device)

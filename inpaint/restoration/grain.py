@@ -35,8 +35,10 @@ from scipy import ndimage
 from ..io.photos import LUMA_601
 from .tiles import _component_boxes
 
-FINISHES = ("plain", "grain")
-"""What is done to a fill after the restorer and the tone curve: nothing, or the photo's grain."""
+FINISHES = ("plain", "grain", "sharp")
+"""How a candidate's fill is made beyond its method: as the restorer gives it, with the photo's
+grain added after the restorer and the tone curve, or (``pconv`` only) by the sharpened network
+(``restore(..., sharp_model=...)``: the bundled restorer fine-tuned with a patch discriminator)."""
 
 SMOOTH_SIGMA = 3.0
 """Pixels: the smoothed copy the residual is taken against (grain sizes up to about this)."""

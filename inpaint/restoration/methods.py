@@ -33,12 +33,20 @@ class Restorer(ABC):
     stochastic: ClassVar[bool] = False
 
     @classmethod
-    def create(cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+    def create(
+        cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None, sharp: PConvUNet | None = None
+    ) -> Restorer:
+        if sharp is not None:
+            raise ValueError(f"the sharp finish is the sharpened network's fill: method 'pconv', not {cls.name!r}")
         return cls()
 
     @property
     def model_version(self) -> str | None:
         return None
+
+    def version_for(self, finish: str) -> str | None:
+        """The version of the model that fills a candidate with ``finish`` (None: no model)."""
+        return self.model_version
 
     @abstractmethod
     def fill(
@@ -52,33 +60,42 @@ class Restorer(ABC):
         """One filled copy of ``rgb8`` per spec, correct at least where ``replaced[k]`` is True."""
 
 
-def create_restorer(method: str, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+def create_restorer(
+    method: str, *, model: PConvUNet | None = None, tiles: TileSettings | None = None, sharp: PConvUNet | None = None
+) -> Restorer:
     try:
         cls = RESTORERS[method]
     except KeyError:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(RESTORERS)}") from None
-    return cls.create(model=model, tiles=tiles)
+    return cls.create(model=model, tiles=tiles, sharp=sharp)
 
 
 @register
 class PConvRestorer(Restorer):
-    """The partial-convolution U-Net over resolution levels and tiles (``tiles.pconv_fills``)."""
+    """The partial-convolution U-Net over resolution levels and tiles (``tiles.pconv_fills``);
+    candidates whose finish is ``sharp`` are filled by the sharpened network ``sharp``."""
 
     name = "pconv"
     stochastic = True
 
-    def __init__(self, model: PConvUNet, tiles: TileSettings) -> None:
-        self.model, self.tiles = model, tiles
+    def __init__(self, model: PConvUNet, tiles: TileSettings, sharp: PConvUNet | None = None) -> None:
+        self.model, self.tiles, self.sharp = model, tiles, sharp
 
     @classmethod
-    def create(cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None) -> Restorer:
+    def create(
+        cls, *, model: PConvUNet | None = None, tiles: TileSettings | None = None, sharp: PConvUNet | None = None
+    ) -> Restorer:
         if model is None:
             raise ValueError("method 'pconv' needs a model: pass model=inpaint.load_model()")
-        return cls(model, tiles or TileSettings())
+        return cls(model, tiles or TileSettings(), sharp)
 
     @property
     def model_version(self) -> str | None:
         return self.model.config.version
+
+    def version_for(self, finish: str) -> str | None:
+        """The version of the network that fills a candidate with ``finish``."""
+        return self.sharp.config.version if finish == "sharp" and self.sharp is not None else self.model_version
 
     def fill(
         self,
@@ -88,7 +105,27 @@ class PConvRestorer(Restorer):
         specs: list[CandidateSpec],
         report: Progress,
     ) -> list[np.ndarray]:
-        return pconv_fills(rgb8, known, replaced, specs, self.model, self.tiles, report)
+        sharp = [k for k, s in enumerate(specs) if s.finish == "sharp"]
+        if sharp and self.sharp is None:
+            raise ValueError(
+                "the sharp finish needs the sharpened network: pass sharp_model=inpaint.load_sharp_model()"
+            )
+        groups = [(self.model, [k for k in range(len(specs)) if k not in sharp]), (self.sharp, sharp)]
+        fills: list[np.ndarray | None] = [None] * len(specs)
+        done = 0
+        for model, ks in groups:
+            if not ks:
+                continue
+            share, start = len(ks) / len(specs), done / len(specs)
+
+            def part(f: float, msg: str, share: float = share, start: float = start) -> None:
+                report(start + share * f, msg)
+
+            group = pconv_fills(rgb8, known, [replaced[k] for k in ks], [specs[k] for k in ks], model, self.tiles, part)
+            for k, fill in zip(ks, group):
+                fills[k] = fill
+            done += len(ks)
+        return fills  # type: ignore[return-value]
 
 
 class ClassicalRestorer(Restorer):

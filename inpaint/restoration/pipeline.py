@@ -51,10 +51,11 @@ def plan_candidates(
     rate that grows with ``variation`` (0 = only dilation varies, 1 = strongly varied fills).
 
     ``finishes`` (default plain and grain) alternate in the Thue-Morse order: candidate k takes
-    ``finishes[popcount(k) % 2]``, so K=4 gives plain d2, grain d4, grain d0, plain d6, and K=8
+    ``finishes[popcount(k) % len(finishes)]``, so K=4 gives plain d2, grain d4, grain d0, plain d6, and K=8
     then grain d2, plain d4, plain d0, grain d6. Unlike strict alternation, every dilation of
     the default cycle then occurs with both finishes, so a study can tell the finish's effect
-    from the dilation's. A single finish is used by every candidate."""
+    from the dilation's. A single finish is used by every candidate; with plain, grain and sharp,
+    K=4 gives plain d2, grain d4, grain d0, sharp d6."""
     if not 1 <= n <= MAX_CANDIDATES:
         raise ValueError(f"the number of restorations must be between 1 and {MAX_CANDIDATES}, got {n}")
     if not 0.0 <= variation <= 1.0:
@@ -62,13 +63,13 @@ def plan_candidates(
     dil = list(dilations) if dilations else [2, 4, 0, 6]
     if any(d < 0 or d > 64 for d in dil):
         raise ValueError("dilations must be between 0 and 64 pixels")
-    fin = list(finishes) if finishes else list(FINISHES)
+    fin = list(finishes) if finishes else ["plain", "grain"]
     _check_finishes(fin)
     rate = round(0.5 * variation, 3) if method in RESTORERS and RESTORERS[method].stochastic else 0.0
     specs = []
     for k in range(n):
         dropout = 0.0 if k == 0 else rate
-        finish = fin[bin(k).count("1") % 2 % len(fin)]
+        finish = fin[bin(k).count("1") % len(fin)]
         specs.append(CandidateSpec(method, int(dil[k % len(dil)]), dropout, int(seed) + k, model_version, finish))
     return specs
 
@@ -76,7 +77,7 @@ def plan_candidates(
 def _check_finishes(finishes: Sequence[str]) -> None:
     bad = [f for f in finishes if f not in FINISHES]
     if bad or not 1 <= len(finishes) <= len(FINISHES):
-        raise ValueError(f"finishes must be one or two of {', '.join(FINISHES)}, got {', '.join(map(str, finishes))}")
+        raise ValueError(f"finishes must be some of {', '.join(FINISHES)}, got {', '.join(map(str, finishes))}")
 
 
 def restore(
@@ -94,6 +95,7 @@ def restore(
     tiles: TileSettings | None = None,
     progress: Progress | None = None,
     specs: Sequence[CandidateSpec] | None = None,
+    sharp_model: PConvUNet | None = None,
 ) -> list[Candidate]:
     """Restore ``photo`` where ``mask`` marks damage; return ``n`` candidates.
 
@@ -103,9 +105,11 @@ def restore(
     method. ``specs`` replaces the planned candidates with exact ones (a controlled study's
     conditions: each spec's dilation, dropout and seed; its method must be ``method``). An empty
     mask returns the photo unchanged (one candidate, method ``unchanged``) without running
-    anything; a mask that covers everything is a ``ValueError``.
+    anything; a mask that covers everything is a ``ValueError``. ``sharp_model`` (``pconv`` only,
+    e.g. ``inpaint.load_sharp_model()``) fills the candidates whose finish is ``sharp``; given it,
+    the planned candidates span plain, grain and sharp.
     """
-    restorer = create_restorer(method, model=model, tiles=tiles)
+    restorer = create_restorer(method, model=model, tiles=tiles, sharp=sharp_model)
     ph = photo if isinstance(photo, Photo) else open_photo(photo)
     if isinstance(mask, np.ndarray) and mask.dtype == bool:
         if mask.shape != ph.data.shape[:2]:
@@ -121,14 +125,14 @@ def restore(
     if not known.any():
         raise ValueError("the mask covers the whole photo, so nothing is left to restore from: mark only the damage")
 
-    version = restorer.model_version
     if specs is None:
-        specs = plan_candidates(n, seed, variation, method, dilations, version)
+        finishes = ["plain", "grain", "sharp"] if sharp_model is not None else None
+        specs = plan_candidates(n, seed, variation, method, dilations, None, finishes)
+    elif not 1 <= len(specs) <= MAX_CANDIDATES or any(s.method != method for s in specs):
+        raise ValueError(f"give 1 to {MAX_CANDIDATES} specs, all with method {method!r}")
     else:
-        if not 1 <= len(specs) <= MAX_CANDIDATES or any(s.method != method for s in specs):
-            raise ValueError(f"give 1 to {MAX_CANDIDATES} specs, all with method {method!r}")
         _check_finishes(sorted({s.finish for s in specs}))
-        specs = [dataclasses.replace(s, model_version=version) for s in specs]
+    specs = [dataclasses.replace(s, model_version=restorer.version_for(s.finish)) for s in specs]
     report = progress or (lambda f, msg: None)
     replaced = [~dilate_damage(known, s.dilation) for s in specs]  # True = replaced by candidate k
     t0 = time.perf_counter()

@@ -134,7 +134,7 @@ def test_plan_spans_both_finishes_with_the_plain_answer_first():
     assert {s.finish for s in plan_candidates(4, 0, 0.5, finishes=["grain"])} == {"grain"}
     assert plan_candidates(2, 0, 0.5, method="telea")[1].as_dict()["finish"] == "grain"
     with pytest.raises(ValueError, match="finishes"):
-        plan_candidates(2, 0, 0.5, finishes=["sharp"])
+        plan_candidates(2, 0, 0.5, finishes=["blur"])
     with pytest.raises(ValueError, match="finishes"):
         restore(rgb(grainy()), square_hole(), method="smooth", specs=[CandidateSpec("smooth", 0, 0.0, 0, finish="x")])
 
