@@ -71,9 +71,10 @@ from PIL import Image
 
 from ..datasets.manifest import CATEGORIES, parse_categories
 from ..io.masks import hole_ratio, known_to_image
-from ..io.weights import WeightsError, default_source
-from ..nn.unet import load_model
-from ..restoration import METHODS, classical, restore
+from ..io.weights import WeightsError, default_sharp_source, default_source
+from ..nn.unet import load_model, load_sharp_model
+from ..restoration import METHODS, CandidateSpec, classical, restore
+from ..restoration.grain import FINISHES
 from ..synth.damage import SEVERITIES
 from ..synth.holes import HOLE_BINS, touches_border
 from .cases import (
@@ -123,6 +124,7 @@ class EvalConfig:
     out: str
     methods: tuple[str, ...] = METHODS
     weights: str | None = None  # a model folder or Hub repo id; None = INPAINT_WEIGHTS or weights/
+    sharp_weights: str | None = None  # the sharp finish's network; None = INPAINT_SHARP_WEIGHTS or weights/sharp
     sizes: tuple[int, ...] = DEFAULT_SIZES
     masks_per_bin: int = 1  # masks per (bin, border) and per severity, per photo and size
     seed: int = 0
@@ -137,15 +139,36 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         self.methods, self.sizes = tuple(self.methods), tuple(int(s) for s in self.sizes)
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if not _known_method(m)]
         if unknown or not self.methods:
-            raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(METHODS)}")
+            raise ValueError(
+                f"unknown method(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(METHODS)}, "
+                f"each optionally with a finish (+grain; pconv+sharp)"
+            )
         if not self.sizes or min(self.sizes) < 32:
             raise ValueError(f"sizes must be at least 32 px, got {self.sizes}")
         if self.masks_per_bin < 1 or self.seed < 0 or (self.limit is not None and self.limit < 1):
             raise ValueError("--masks-per-bin and --limit must be >= 1 and --seed >= 0")
         if self.patchmatch_patch < 3 or self.patchmatch_patch % 2 == 0:
             raise ValueError(f"--patchmatch-patch must be an odd number >= 3, got {self.patchmatch_patch}")
+
+
+def split_method(name: str) -> tuple[str, str]:
+    """(method, finish) of an evaluated method's name: ``pconv``, ``pconv+grain``, ``pconv+sharp``,
+    ``smooth+grain``... (no suffix: the plain fill)."""
+    method, _, finish = name.partition("+")
+    return method, finish or "plain"
+
+
+# Every method evaluate runs: each restorer's plain fill, each with the grain finish, and pconv's sharp.
+METHOD_NAMES: tuple[str, ...] = (
+    *METHODS,
+    *(f"{m}+{f}" for f in FINISHES if f != "plain" for m in METHODS if f != "sharp" or m == "pconv"),
+)
+
+
+def _known_method(name: str) -> bool:
+    return name in METHOD_NAMES
 
 
 def _mask_hash(known: np.ndarray) -> str:
@@ -178,8 +201,15 @@ class Evaluator:
     ground truth square to face boxes (``metrics.detect_faces``; None skips the face metrics); it
     runs once per photo and size, and ``faces`` keeps its boxes by (file, size)."""
 
-    def __init__(self, cfg: EvalConfig, model: Any = None, extractor: Any = None, face_detector: Any = detect_faces):
-        self.cfg, self.model, self.extractor = cfg, model, extractor
+    def __init__(
+        self,
+        cfg: EvalConfig,
+        model: Any = None,
+        extractor: Any = None,
+        face_detector: Any = detect_faces,
+        sharp: Any = None,
+    ):
+        self.cfg, self.model, self.extractor, self.sharp = cfg, model, extractor, sharp
         self.face_detector = face_detector
         self.faces: dict[tuple[str, int], list[Box]] = {}
 
@@ -195,14 +225,14 @@ class Evaluator:
     def restore_one(self, method: str, seen: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float]:
         """(composite uint8 (H, W, 3), wall seconds of the restore call)."""
         t0 = time.perf_counter()
+        base, finish = split_method(method)
         cand = restore(
             seen,
             known,
-            n=1,
-            seed=self.cfg.seed,
-            method=method,
-            model=self.model if method == "pconv" else None,
-            dilations=[0],
+            method=base,
+            model=self.model if base == "pconv" else None,
+            sharp_model=self.sharp if finish == "sharp" else None,
+            specs=[CandidateSpec(base, 0, 0.0, self.cfg.seed, finish=finish)],
         )[0]
         return np.asarray(cand.image), time.perf_counter() - t0
 
@@ -341,7 +371,7 @@ def compare_pconv(
     the method ``against``), paired by sample: ``delta`` = pconv - that method (metric units,
     reported under ``best_classical``), ``better`` = samples where pconv is better,
     ``within_noise`` = |mean delta| < 2 standard errors of the paired differences."""
-    rivals = [m for m in methods if m != "pconv" and (against is None or m == against)]
+    rivals = [m for m in methods if m in classical.CLASSICAL_METHODS and (against is None or m == against)]
     if "pconv" not in methods or not rivals:
         return []
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -388,14 +418,15 @@ class Setup:
     model: Any = None
     model_info: dict[str, Any] | None = None
     extractor: Any = None
+    sharp: Any = None  # the sharp finish's network, when a method asks for it
 
     @classmethod
     def load(cls, cfg: EvalConfig) -> Setup:
         """Raises ``ValueError`` (bad folder), ``WeightsError`` (missing or untrained weights) or
         ``FileNotFoundError`` (no MobileNetV2 weights) with a one-line message."""
         images = find_images(cfg.images, cfg.limit)
-        model = info = extractor = None
-        if "pconv" in cfg.methods:
+        model = info = extractor = sharp = None
+        if any(split_method(m)[0] == "pconv" for m in cfg.methods):
             source = cfg.weights or default_source()
             model = load_model(source, device=cfg.device, allow_untrained=cfg.allow_untrained)
             meta = getattr(model, "metadata", {})
@@ -407,12 +438,18 @@ class Setup:
                 "metadata": meta,
                 "parameters": model.num_parameters(),
             }
+        if any(split_method(m)[1] == "sharp" for m in cfg.methods):
+            sharp = load_sharp_model(cfg.sharp_weights, device=cfg.device)
+            info = {
+                **(info or {}),
+                "sharp": {"source": cfg.sharp_weights or default_sharp_source(), "version": sharp.config.version},
+            }
         if cfg.perceptual:
             from ..train.perceptual import FeatureExtractor
 
             device = next(model.parameters()).device if model is not None else (cfg.device or "cpu")
             extractor = FeatureExtractor().to(device)
-        return cls(images, model, info, extractor)
+        return cls(images, model, info, extractor, sharp)
 
 
 _PARTIAL = "samples.partial.jsonl"  # every row as it is scored: survives a crash, removed when the run completes
@@ -434,7 +471,7 @@ def run(
     samples_dir = out / "samples" if cfg.save_samples else None
     if samples_dir is not None:
         samples_dir.mkdir(exist_ok=True)
-    ev = Evaluator(cfg, setup.model, setup.extractor, face_detector)
+    ev = Evaluator(cfg, setup.model, setup.extractor, face_detector, setup.sharp)
     plan = [
         (img, s)
         for img in setup.images
@@ -728,11 +765,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: results.json, results.md, chart.png, contact_sheet.png")
     p.add_argument(
         "--methods",
-        type=_csv_list(str, METHODS),
+        type=_csv_list(str, METHOD_NAMES),
         default=d.methods,
-        help=f"comma-separated, default {','.join(METHODS)} (patchmatch costs seconds per image)",
+        help=f"comma-separated, default {','.join(METHODS)} (patchmatch costs seconds per image); a finish "
+        "after + is a method too: pconv+grain, pconv+sharp, smooth+grain...",
     )
     p.add_argument("--weights", help="model folder or Hub repo id for pconv (default: INPAINT_WEIGHTS or weights/)")
+    p.add_argument(
+        "--sharp-weights",
+        help="the sharpened network of pconv+sharp (default: INPAINT_SHARP_WEIGHTS or weights/sharp)",
+    )
     p.add_argument("--sizes", type=_csv_list(int), default=d.sizes, help="square sizes, default 256,512")
     p.add_argument(
         "--masks-per-bin",

@@ -538,3 +538,34 @@ def test_a_folder_without_categories_has_no_split_and_faces_do_not_break_pooling
     for cell in results["aggregates"]["bins_overall"]:
         assert cell["face_psnr"] is None and cell["face_samples"] == 0 and cell["psnr"] is not None
     assert "No detected face overlaps a hole" in md
+
+
+def test_finishes_are_methods_of_their_own_and_never_rivals_of_pconv(data, tmp_path):
+    """--methods pconv,pconv+grain,pconv+sharp,telea: each finish is scored as a method (the sharp
+    one by the overlay network in --sharp-weights); pconv is compared with telea alone."""
+    import shutil
+
+    from inpaint.io.weights import save_overlay
+    from inpaint.nn.unet import load_model
+
+    base = tmp_path / "weights"
+    shutil.copytree(data["weights"], base)
+    sharp = load_model(base, device="cpu", allow_untrained=True)
+    with torch.no_grad():
+        sharp.decoder[-1].conv.weight.mul_(1.5)
+    sharp.config.version = "tiny-sharp"
+    save_overlay(sharp, base / "sharp", ["decoder.2"], "tiny-test", {"steps": 1})
+    out = tmp_path / "run"
+    methods = "pconv,pconv+grain,pconv+sharp,telea"
+    argv = ("--images", str(data["images"]), "--out", str(out), "--weights", str(base), "--methods", methods)
+    extra = ("--sizes", str(SIZE), "--seed", "3", "--no-severity-table", "--no-perceptual", "--allow-untrained")
+    assert main(cli(*argv, "--sharp-weights", str(base / "sharp"), *extra)) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["metadata"]["model"]["sharp"]["version"] == "tiny-sharp"
+    by = {m: [r for r in res["samples"] if r["method"] == m] for m in methods.split(",")}
+    assert len({len(rs) for rs in by.values()}) == 1 and by["pconv"]
+    assert any(a["psnr"] != b["psnr"] for a, b in zip(by["pconv"], by["pconv+sharp"]))  # another network
+    assert {c["best_classical"] for c in res["comparison"]} == {"telea"}
+    assert "| pconv+sharp |" in (out / "results.md").read_text()
+    with pytest.raises(SystemExit):
+        cli("--images", "x", "--out", "y", "--methods", "telea+sharp")
