@@ -23,7 +23,7 @@ import study
 from webapp import researchers_tab, restore_tab, study_tab, texts
 from webapp.page import Page
 from webapp.settings import AppSettings
-from webapp.startup import Services, load_damage_detector, load_model, open_database
+from webapp.startup import Services, load_damage_detector, load_model, load_sharp_model, open_database
 
 CSS = """
 #banner-missing {border-left: 4px solid #d9822b; padding-left: 10px}
@@ -38,14 +38,18 @@ def build_demo(
     model_problem: str | None = None,
     detector: inpaint.DamageNet | None = None,
     detector_problem: str | None = None,
+    sharp: inpaint.PConvUNet | None = None,
 ) -> gr.Blocks:
     """The whole page. ``model`` None serves the classical methods only (``model_problem`` says
     why); ``detector`` None suggests damage with the classical detector (``detector_problem``
-    says why); ``engine`` defaults to the settings' study database."""
+    says why); ``sharp`` (the sharpened restorer) adds sharp candidates; ``engine`` defaults to the
+    settings' study database."""
     settings = settings or AppSettings.from_env()
     if detector is None and detector_problem is None:
         detector_problem = "no damage detector was loaded"
-    services = Services(model, model_problem, engine or open_database(settings), settings, detector, detector_problem)
+    services = Services(
+        model, model_problem, engine or open_database(settings), settings, detector, detector_problem, sharp
+    )
 
     with gr.Blocks(title=texts.TITLE, delete_cache=(3600, 7200)) as demo:
         participant = gr.State(None)  # anonymous id, after consent
@@ -65,10 +69,17 @@ def main() -> None:
     settings = AppSettings.from_env()
     model, problem = load_model(settings.weights)  # once, at start-up
     detector, detector_problem = load_damage_detector(settings.detector)
+    sharp = load_sharp_model(settings.sharp, model)
     engine = open_database(settings)
     study.maybe_start_sync(engine, settings.study)  # pushes snapshots to STUDY_HF_DATASET when set
     demo = build_demo(
-        model, engine, settings, model_problem=problem, detector=detector, detector_problem=detector_problem
+        model,
+        engine,
+        settings,
+        model_problem=problem,
+        detector=detector,
+        detector_problem=detector_problem,
+        sharp=sharp,
     )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=4).launch(
         max_file_size=settings.max_upload_bytes,

@@ -340,6 +340,7 @@ class RestoreHandlers:
                 method=method,
                 variation=float(variation),
                 model=self.services.model if method == "pconv" else None,
+                sharp_model=self.services.sharp if method == "pconv" else None,
                 progress=report,
             )
         random.SystemRandom().shuffle(candidates)  # on-screen order carries no information

@@ -8,6 +8,9 @@ Variables
 - `INPAINT_DETECTOR_WEIGHTS`: the damage detector behind *Suggest damage*, a folder or a Hub repo
   id (default: the bundled weights/damage-detector/). When it cannot be loaded the app still runs
   and suggests with the classical detector instead.
+- `INPAINT_SHARP_WEIGHTS`: the sharpened restorer of the *sharp* candidates, a folder (default: the
+  bundled weights/sharp/, an overlay of the bundled restorer). Without it the candidates are plain
+  and grain-matched only.
 - `STUDY_DB_URL`, `STUDY_ADMIN_TOKEN`, `STUDY_HF_DATASET`, `STUDY_SYNC_MINUTES`: read by
   `study.load_settings` (the study package documents them); no admin token = no researcher tab.
 - `APP_MAX_UPLOAD_MB` (50): the largest file accepted by the server.
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import study
-from inpaint import DEFAULT_DETECTOR, default_detector_source
+from inpaint import DEFAULT_DETECTOR, DEFAULT_SHARP, default_detector_source, default_sharp_source
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool = False) -> float:
@@ -58,6 +61,7 @@ class AppSettings:
 
     weights: str | None = None
     detector: str = field(default_factory=default_detector_source)
+    sharp: str = field(default_factory=default_sharp_source)
     study: study.Settings = field(default_factory=lambda: study.Settings(db_url="sqlite://"))
     max_upload_mb: float = 50.0
     max_megapixels: float = 40.0
@@ -94,6 +98,7 @@ class AppSettings:
             weights=env.get("INPAINT_WEIGHTS", "").strip() or None,
             # the given mapping is the whole environment: unset means the bundled detector
             detector=env.get("INPAINT_DETECTOR_WEIGHTS", "").strip() or str(DEFAULT_DETECTOR),
+            sharp=env.get("INPAINT_SHARP_WEIGHTS", "").strip() or str(DEFAULT_SHARP),
             study=study.load_settings(env),
             max_upload_mb=_number(env, "APP_MAX_UPLOAD_MB", 50.0, 1, 10_000),
             max_megapixels=_number(env, "APP_MAX_MEGAPIXELS", 40.0, 0.01, 1_000),

@@ -30,6 +30,7 @@ class Services:
     settings: AppSettings
     detector: inpaint.DamageNet | None = None  # None: "Suggest damage" uses the classical detector
     detector_problem: str | None = None
+    sharp: inpaint.PConvUNet | None = None  # the sharp candidates' network; None: plain and grain only
 
     @property
     def banner(self) -> str:
@@ -52,6 +53,23 @@ def load_model(source: str | None) -> tuple[inpaint.PConvUNet | None, str | None
         return None, str(e).splitlines()[0]
     log.info("loaded model %s in %.1f s", model.config.version, time.perf_counter() - t0)
     return model, None
+
+
+def load_sharp_model(source: str, model: inpaint.PConvUNet | None) -> inpaint.PConvUNet | None:
+    """The sharpened restorer of the sharp candidates, or None (no restorer, no such folder, or
+    weights that do not load: the app then offers plain and grain-matched candidates)."""
+    if model is None:
+        return None
+    if not Path(source).expanduser().is_dir():
+        log.info("no sharpened restorer at %s: candidates are plain and grain-matched", source)
+        return None
+    try:
+        sharp = inpaint.load_sharp_model(source, device=next(model.parameters()).device)
+    except inpaint.WeightsError as e:
+        log.warning("no sharpened restorer (candidates are plain and grain-matched): %s", e)
+        return None
+    log.info("loaded the sharpened restorer %s", sharp.config.version)
+    return sharp
 
 
 def load_damage_detector(source: str | None) -> tuple[inpaint.DamageNet | None, str | None]:

@@ -868,3 +868,39 @@ def test_spaces_gpu_is_applied_only_when_the_package_is_present(monkeypatch):
     monkeypatch.setitem(sys.modules, "spaces", fake)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "spaces" else None)
     assert gpu(handler) == ("on the GPU", handler)
+
+
+def test_a_sharpened_restorer_adds_sharp_candidates_and_its_absence_is_not_an_error(
+    tiny_model, engine, settings, tmp_path
+):
+    import torch
+
+    from inpaint import save_model
+    from inpaint.io.weights import save_overlay
+    from webapp.startup import load_sharp_model
+
+    base = save_model(tiny_model, tmp_path / "weights", metadata={"steps": 1})
+    tuned = load_model(str(base))[0]
+    with torch.no_grad():
+        tuned.decoder[-1].conv.weight.mul_(1.5)
+    tuned.config.version = "tiny-sharp"
+    save_overlay(tuned, base / "sharp", ["decoder.2"], "tiny-test", {"steps": 1})
+    assert AppSettings.from_env({"INPAINT_SHARP_WEIGHTS": str(base / "sharp")}).sharp == str(base / "sharp")
+    assert load_sharp_model(str(tmp_path / "nowhere"), tiny_model) is None
+    assert load_sharp_model(str(base / "sharp"), None) is None  # no restorer, no sharp candidates
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{")
+    assert load_sharp_model(str(tmp_path / "broken"), tiny_model) is None
+    sharp = load_sharp_model(str(base / "sharp"), tiny_model)
+    assert sharp is not None and sharp.config.version == "tiny-sharp"
+    tabs = build_tabs(Services(tiny_model, None, engine, settings, sharp=sharp))
+    tab, ui = tabs.restore.handlers, tabs.restore.ui
+    path = tmp_path / "scan.png"
+    sample_photo(300, 200).save(path)
+    preview = tab.load_photo(str(path))[ui.editor]["background"]
+    out = tab.restore(str(path), editor_value(preview, [(100, 60, 140, 70)]), None, "auto", 4, 0.5, [], 5)
+    params = [s.params for s in out[ui.result].shown]
+    assert sorted(p["finish"] for p in params) == ["grain", "grain", "plain", "sharp"]
+    assert {p["model_version"] for p in params if p["finish"] == "sharp"} == {"tiny-sharp"}
+    label = next(s.label for s in out[ui.result].shown if s.params["finish"] == "sharp")
+    assert "finish `sharp`" in tab.show(out[ui.result], label)[ui.details]
