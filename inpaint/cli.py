@@ -65,6 +65,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     r.add_argument("--method", default="pconv", choices=METHODS)
     r.add_argument("--weights", help="model folder or Hugging Face Hub repo id (default: $INPAINT_WEIGHTS or weights/)")
+    r.add_argument(
+        "--sharp-weights",
+        help="the sharpened restorer of the sharp candidates (default: $INPAINT_SHARP_WEIGHTS or weights/sharp "
+        "when it exists; 'none' for plain and grain-matched candidates only)",
+    )
     r.add_argument("--out", required=True, help="output folder")
 
     v = sub.add_parser(
@@ -168,6 +173,21 @@ def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path,
     return [(photo, Path(mask))]
 
 
+def _sharp_model(source: str | None, model):
+    """The sharp candidates' network: ``source``, else the default folder when it is an overlay
+    of ``model``; None for 'none'. A source given by name must load."""
+    from .io.weights import default_sharp_source, overlay_base_version
+    from .nn.unet import load_sharp_model
+
+    if source == "none":
+        return None
+    if source is None:
+        source = default_sharp_source()
+        if overlay_base_version(source) != model.config.version:
+            return None  # no sharpened version of this restorer
+    return load_sharp_model(source)
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -180,6 +200,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     plan_candidates(args.n, args.seed, args.variation, args.method)  # validates -n and --variation early
     pairs = _pairs(Path(args.photo), args.mask, args.masks)
     model = load_model(args.weights) if args.method == "pconv" else None
+    sharp = _sharp_model(args.sharp_weights, model) if model is not None else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     batch = len(pairs) > 1
@@ -196,7 +217,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
             continue
         t0 = time.perf_counter()
         candidates = restore(
-            photo, known, args.n, seed=args.seed, method=args.method, model=model, variation=args.variation
+            photo,
+            known,
+            args.n,
+            seed=args.seed,
+            method=args.method,
+            model=model,
+            variation=args.variation,
+            sharp_model=sharp,
         )
         elapsed = time.perf_counter() - t0
         dest = out / photo_path.stem if batch else out

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import inpaint
 import study
+from inpaint.io.weights import overlay_base_version
 from webapp import texts
 from webapp.settings import AppSettings
 
@@ -56,12 +57,16 @@ def load_model(source: str | None) -> tuple[inpaint.PConvUNet | None, str | None
 
 
 def load_sharp_model(source: str, model: inpaint.PConvUNet | None) -> inpaint.PConvUNet | None:
-    """The sharpened restorer of the sharp candidates, or None (no restorer, no such folder, or
-    weights that do not load: the app then offers plain and grain-matched candidates)."""
+    """The sharpened restorer of the sharp candidates, or None (no restorer, no overlay of this
+    restorer in ``source``, or weights that do not load: the app then offers plain and
+    grain-matched candidates)."""
     if model is None:
         return None
-    if not Path(source).expanduser().is_dir():
-        log.info("no sharpened restorer at %s: candidates are plain and grain-matched", source)
+    base = overlay_base_version(source)
+    if base != model.config.version:
+        log.info(
+            "no sharpened version of %s at %s: candidates are plain and grain-matched", model.config.version, source
+        )
         return None
     try:
         sharp = inpaint.load_sharp_model(source, device=next(model.parameters()).device)

@@ -195,6 +195,17 @@ def save_overlay(
     return folder
 
 
+def overlay_base_version(folder: str | os.PathLike[str]) -> str | None:
+    """The version of the model an overlay folder applies to; None when ``folder`` holds no
+    readable overlay."""
+    from safetensors import SafetensorError
+
+    try:
+        return read_metadata(folder).get(OVERLAY_KEY) or None
+    except (OSError, ValueError, SafetensorError):  # missing or unreadable: not an overlay (loading it says why)
+        return None
+
+
 def _overlay_base(folder: Path, version: str) -> dict[str, torch.Tensor]:
     """The tensors of the model an overlay in ``folder`` applies to: its parent folder's, which
     must be version ``version`` with the same architecture."""

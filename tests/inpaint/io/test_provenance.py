@@ -331,3 +331,64 @@ def test_verify_raises_a_provenance_error_for_a_file_without_a_record(tmp_path):
     Image.fromarray(smooth_rgb()).save(path)
     with pytest.raises(ProvenanceError, match="carries no provenance record"):
         verify(path, path)
+
+
+def test_cli_sharp_candidates_come_from_an_overlay_of_the_restorer_and_verify(restored, tmp_path, capsys):
+    """restore --sharp-weights: the sharp candidates are the overlay network's, recorded as such;
+    the default weights/sharp is used only for the restorer it is an overlay of."""
+    import torch
+
+    from inpaint.io.weights import save_overlay
+    from inpaint.nn.unet import load_model
+
+    tuned = load_model(restored.folder / "w", device="cpu")
+    with torch.no_grad():
+        tuned.decoder[-1].conv.weight.mul_(1.5)
+    tuned.config.version = "tiny-prov-sharp"
+    save_overlay(tuned, restored.folder / "w" / "sharp", ["decoder.2"], "tiny-prov", {"steps": 1})
+    out = tmp_path / "sharp-out"
+    argv = ["restore", str(restored.original), "--mask", str(tmp_path / "mask.png"), "-n", "4"]
+    assert (
+        main(
+            [
+                *argv,
+                "--weights",
+                str(restored.folder / "w"),
+                "--sharp-weights",
+                str(restored.folder / "w" / "sharp"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    entries = json.loads((out / "restorations.json").read_text())["candidates"]
+    assert [(e["finish"], e["model_version"]) for e in entries] == [
+        ("plain", "tiny-prov"),
+        ("grain", "tiny-prov"),
+        ("grain", "tiny-prov"),
+        ("sharp", "tiny-prov-sharp"),
+    ]
+    path = out / entries[3]["file"]
+    assert json.loads(Image.open(path).info[PNG_KEY])["candidate"]["finish"] == "sharp"
+    code, line, _ = run_verify(capsys, restored.original, path)
+    assert code == 0 and line.startswith("OK: ")
+    # the restorations written without the flag (the fixture's) have no sharp candidate: the bundled
+    # weights/sharp, if any, is an overlay of another restorer
+    assert "sharp" not in {
+        e["finish"] for e in json.loads((restored.out / "restorations.json").read_text())["candidates"]
+    }
+    assert (
+        main(
+            [
+                *argv,
+                "--weights",
+                str(restored.folder / "w"),
+                "--sharp-weights",
+                str(tmp_path / "none-here"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
