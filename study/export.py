@@ -47,7 +47,7 @@ LONG_COLUMNS: dict[str, str] = {
     "method": "restoration method",
     "dilation": "mask dilation in pixels",
     "dropout": "test-time dropout rate",
-    "finish": "what was done to the fill: plain, or grain (the photo's own grain added)",
+    "finish": "how the fill was made beyond its method: plain, grain (the photo's own grain added) or sharp (the sharpened network)",
     "seed": "random seed of the candidate (<NA> if none)",
     "model_version": "model version string ('' for classical methods)",
     "candidate_sha256": "SHA-256 of the candidate image",

@@ -14,7 +14,7 @@ Manifest columns (CSV header, or keys of each object in a JSON list):
     method                      required: e.g. pconv, telea, ns, biharmonic, patchmatch
     dilation                    optional int, default 0 (mask dilation in pixels)
     dropout                     optional float in [0, 1), default 0
-    finish                      optional: plain (default) or grain (the photo's grain added)
+    finish                      optional: plain (default), grain (the photo's grain added) or sharp
     seed                        optional int, empty = none
     model_version               optional string, default ""
     hole_ratio                  optional float; default: computed from the mask image

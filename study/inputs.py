@@ -105,8 +105,8 @@ class CandidateInfo:
 
     `method` names the algorithm (e.g. "pconv", "telea", "biharmonic"); `dilation` is the mask
     dilation in pixels, `dropout` the test-time dropout rate (0 for deterministic methods) and
-    `finish` what was done to the fill afterwards ("plain", or "grain": the photo's own grain
-    added): together they form the candidate's condition. `seed` and `model_version` make it
+    `finish` how the fill was made beyond its method ("plain"; "grain": the photo's own grain
+    added; "sharp": the sharpened network): together they form the candidate's condition. `seed` and `model_version` make it
     reproducible. `image_bytes` is stored when given.
     """
 
@@ -144,7 +144,7 @@ class CandidateInfo:
             raise StudyError(f"{what}: seed must be an integer or None, got {self.seed!r}")
         if not isinstance(self.finish, str) or not _FINISH.fullmatch(self.finish):
             raise StudyError(
-                f"{what}: finish must be a lowercase name of at most 16 characters (plain, grain), got {self.finish!r}"
+                f"{what}: finish must be a lowercase name of at most 16 characters (plain, grain, sharp), got {self.finish!r}"
             )
         if not isinstance(self.model_version, str) or len(self.model_version) > 128:
             raise StudyError(f"{what}: model_version must be a string of at most 128 characters")
