@@ -135,7 +135,10 @@ def load_folder(folder: Path, model_cls: Any, *, device: str | torch.device | No
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{w_path} is corrupt or not a safetensors file ({e})".splitlines()[0]) from e
     if meta.get(OVERLAY_KEY):
-        state = {**_overlay_base(folder, str(meta[OVERLAY_KEY])), **state}
+        base_state, working_size = _overlay_base(folder, str(meta[OVERLAY_KEY]))
+        state = {**base_state, **state}
+        if working_size is not None:  # an overlay changes weights, not how its model is run
+            config.working_size = working_size
     if not allow_untrained and int(meta.get("steps", 0) or 0) <= 0:
         raise WeightsError(
             f"the weights in {folder} were never trained; refusing to use a random network as a "
@@ -206,9 +209,14 @@ def overlay_base_version(folder: str | os.PathLike[str]) -> str | None:
         return None
 
 
-def _overlay_base(folder: Path, version: str) -> dict[str, torch.Tensor]:
-    """The tensors of the model an overlay in ``folder`` applies to: its parent folder's, which
-    must be version ``version`` with the same architecture."""
+# Config keys an overlay may differ in from its model: its own version, and the working size of the
+# fine-tune's crops (the overlay is run at its model's working size).
+_OVERLAY_FREE = ("version", "working_size")
+
+
+def _overlay_base(folder: Path, version: str) -> tuple[dict[str, torch.Tensor], int | None]:
+    """(the tensors, the working size) of the model an overlay in ``folder`` applies to: its
+    parent folder's, which must be version ``version`` with the same architecture."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -223,9 +231,11 @@ def _overlay_base(folder: Path, version: str) -> dict[str, torch.Tensor]:
         ) from e
     if config.get("version") != version:
         raise WeightsError(f"{folder} is an overlay of {version}, but {base} holds {config.get('version')}")
-    if {k: v for k, v in config.items() if k != "version"} != {k: v for k, v in own.items() if k != "version"}:
+    if {k: v for k, v in config.items() if k not in _OVERLAY_FREE} != {
+        k: v for k, v in own.items() if k not in _OVERLAY_FREE
+    }:
         raise WeightsError(f"{folder} and the model it overlays ({base}) have different architectures")
-    return state
+    return state, config.get("working_size")
 
 
 DEFAULT_DETECTOR = DEFAULT_WEIGHTS / "damage-detector"

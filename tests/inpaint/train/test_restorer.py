@@ -288,7 +288,7 @@ def test_an_adversarial_fine_tune_trains_only_its_layers_and_exports_them_as_an_
     base = restorer_loop(tiny_cfg(photos, tmp_path / "base", steps=2, refine_channels=4)).fit()
     layers = ["decoder.2", "refine"]
     weights = {"valid": 0.1, "hole": 6.0, "tv": 0.1, "adversarial": 0.5}
-    cfg = dict(init=str(base), stage=2, steps=3, train_layers=layers, loss_weights=weights, disc_width=4)
+    cfg = dict(init=str(base), stage=2, steps=3, train_layers=layers, loss_weights=weights, disc_width=4, crop=48)
     tr = restorer_loop(tiny_cfg(photos, tmp_path / "ft", **cfg))
     assert tr.task.disc is not None
     trainable = {n for n, p in tr.model.named_parameters() if p.requires_grad}
@@ -318,6 +318,7 @@ def test_an_adversarial_fine_tune_trains_only_its_layers_and_exports_them_as_an_
     sharp = load_model(shipped / "sharp", device="cpu")
     assert all(torch.equal(v, tuned.state_dict()[k]) for k, v in sharp.state_dict().items())
     assert sharp.config.version == tuned.config.version != load_model(shipped, device="cpu").config.version
+    assert tuned.config.working_size == 48 and sharp.config.working_size == 32  # run as its model is run
     other = restorer_loop(tiny_cfg(photos, tmp_path / "other", steps=1, refine_channels=4, version="pconv-other")).fit()
     shutil.copytree(other, tmp_path / "elsewhere")
     shutil.copytree(overlay, tmp_path / "elsewhere" / "sharp")
