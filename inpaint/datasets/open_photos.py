@@ -24,17 +24,16 @@ import argparse
 import json
 import logging
 import re
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from inpaint.datasets.command import add_output_arguments, run_build, setup_logging
 from inpaint.datasets.dep5 import Dep5Copyright
 from inpaint.datasets.fetch import (
     DEFAULT_CACHE,
-    FetchError,
     apt_download,
     cached_deb,
     deb_extract,
@@ -505,13 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inpaint.datasets.open_photos",
         description="Extract the offline training photos from Debian packages (docs/data.md).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=DEFAULT_CACHE / "debs",
-        help="where downloaded .deb files are kept (default: %(default)s)",
-    )
+    add_output_arguments(parser, "where downloaded .deb files are kept (default: %(default)s)")
+    parser.set_defaults(cache=DEFAULT_CACHE / "debs")
     parser.add_argument(
         "--min-side", type=int, default=256, help="drop photos whose shorter side is smaller (default: %(default)s)"
     )
@@ -521,13 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="re-extract packages that an earlier run already stored")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each skipped file")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        summary = build(args.out, args.cache, min_side=args.min_side, packages=args.package, force=args.force)
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    setup_logging(args.verbose)
+    summary = run_build(build, args.out, args.cache, min_side=args.min_side, packages=args.package, force=args.force)
+    if summary is None:
         return 1
     print_summary(args.out, summary)
     return 0

