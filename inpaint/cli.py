@@ -174,18 +174,13 @@ def _pairs(photo: Path, mask: str | None, masks: str | None) -> list[tuple[Path,
 
 
 def _sharp_model(source: str | None, model):
-    """The sharp candidates' network: ``source``, else the default folder when it is an overlay
-    of ``model``; None for 'none'. A source given by name must load."""
-    from .io.weights import default_sharp_source, overlay_base_version
-    from .nn.unet import load_sharp_model
+    """The sharp candidates' network: ``source`` (which must load), else the default folder when
+    it is an overlay of ``model``; None for 'none'."""
+    from .nn.unet import load_sharp_model, sharp_model_for
 
     if source == "none":
         return None
-    if source is None:
-        source = default_sharp_source()
-        if overlay_base_version(source) != model.config.version:
-            return None  # no sharpened version of this restorer
-    return load_sharp_model(source)
+    return sharp_model_for(model) if source is None else load_sharp_model(source)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import inpaint
 import study
-from inpaint.io.weights import overlay_base_version
+from inpaint.nn.unet import sharp_model_for
 from webapp import texts
 from webapp.settings import AppSettings
 
@@ -62,16 +62,15 @@ def load_sharp_model(source: str, model: inpaint.PConvUNet | None) -> inpaint.PC
     grain-matched candidates)."""
     if model is None:
         return None
-    base = overlay_base_version(source)
-    if base != model.config.version:
+    try:
+        sharp = sharp_model_for(model, source)
+    except inpaint.WeightsError as e:
+        log.warning("no sharpened restorer (candidates are plain and grain-matched): %s", e)
+        return None
+    if sharp is None:
         log.info(
             "no sharpened version of %s at %s: candidates are plain and grain-matched", model.config.version, source
         )
-        return None
-    try:
-        sharp = inpaint.load_sharp_model(source, device=next(model.parameters()).device)
-    except inpaint.WeightsError as e:
-        log.warning("no sharpened restorer (candidates are plain and grain-matched): %s", e)
         return None
     log.info("loaded the sharpened restorer %s", sharp.config.version)
     return sharp

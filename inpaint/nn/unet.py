@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io.weights import default_sharp_source, default_source
+from ..io.weights import default_sharp_source, default_source, overlay_base_version
 from .base import ModelBase
 from .blocks import RefineHead, encoder_channels, pad_inputs, sample_dropout, unet_backbone
 from .config import ConfigIO, fill_missing
@@ -282,3 +282,16 @@ def load_sharp_model(
     """The sharpened restorer of the ``sharp`` finish (default ``INPAINT_SHARP_WEIGHTS`` or the
     bundled ``weights/sharp``, an overlay of the bundled restorer's high-resolution layers)."""
     return PConvUNet.from_pretrained(source if source is not None else default_sharp_source(), device=device)
+
+
+def sharp_model_for(
+    model: PConvUNet, source: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None
+) -> PConvUNet | None:
+    """The sharpened restorer in ``source`` (default: ``load_sharp_model``'s) when it is an overlay
+    of ``model``'s version, on ``model``'s device; None when it holds no overlay of this model (an
+    overlay of the bundled restorer must not meet another one). Weights that do not load raise
+    ``WeightsError``."""
+    source = source if source is not None else default_sharp_source()
+    if overlay_base_version(source) != model.config.version:
+        return None
+    return load_sharp_model(source, device=device or next(model.parameters()).device)
