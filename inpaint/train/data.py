@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -393,7 +394,7 @@ def parse_data_spec(spec: str) -> list[tuple[str, str, float]]:
     """``"celeba:/data/celeba:1,folder:/data/photos:2"`` -> [(kind, path, weight), ...].
 
     Entries are separated by commas; the weight after the last colon is optional (default 1), so
-    a path may itself contain colons."""
+    a path may itself contain colons. A path starting with ``~`` is expanded to the home folder."""
     entries = []
     for raw in spec.split(","):
         raw = raw.strip()
@@ -416,7 +417,8 @@ def parse_data_spec(spec: str) -> list[tuple[str, str, float]]:
                 pass  # the last colon belongs to the path
         if not weight > 0 or not math.isfinite(weight):
             raise ValueError(f"weight in {raw!r} must be a positive number")
-        entries.append((_KIND_ALIASES[kind], path, weight))
+        # "folder:~/photos": the shell expands a ~ only at the start of a word
+        entries.append((_KIND_ALIASES[kind], os.path.expanduser(path.strip()), weight))
     if not entries:
         raise ValueError("empty data spec: give e.g. folder:/path/to/photos")
     return entries

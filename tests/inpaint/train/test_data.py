@@ -330,6 +330,11 @@ def test_parse_data_spec() -> None:
     ]
     assert parse_data_spec("folder:/odd:name") == [("folder", "/odd:name", 1.0)]
     assert parse_data_spec("places365:/p:3") == [("places2", "/p", 3.0)]
+    home = str(Path.home())
+    assert parse_data_spec("folder:~/photos:2,celeba: ~/celeba") == [
+        ("folder", f"{home}/photos", 2.0),
+        ("celeba", f"{home}/celeba", 1.0),
+    ]
     for bad, message in [
         ("imagenet:/x", "unknown data source kind 'imagenet'"),
         ("folder", "kind:path"),
