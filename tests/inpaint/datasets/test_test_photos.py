@@ -25,9 +25,9 @@ def test_the_listing_meets_the_set_rules() -> None:
     assert len(keys) == len(set(keys))
     assert all(p.license and p.convert in ("", *packages.CONVERTERS) for p in photos)
     assert all(s.license_source for s in test_photos.TEST_SOURCES)
-    assert all(p.people for p in photos if p.old_print)  # as listed today: the three old prints show people
-    assert sum(p.people for p in photos) == 15 and sum(p.old_print for p in photos) == 3
-    assert len(photos) == 41
+    assert all(p.people for p in photos if p.old_print)  # as listed today: every old print shows people
+    assert sum(p.people for p in photos) == 27 and sum(p.old_print for p in photos) == 10
+    assert len(photos) == 53
 
 
 def test_categories_round_trip_and_reject_nonsense(tmp_path: Path) -> None:
