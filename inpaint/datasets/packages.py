@@ -75,9 +75,20 @@ def raw_bz2_rgb_1024x768_to_png(data: bytes) -> bytes:
     return _png(np.frombuffer(raw, np.uint8).reshape(768, 1024, 3))
 
 
+def _turned(transpose: Image.Transpose) -> Callable[[bytes], bytes]:
+    def turn(data: bytes) -> bytes:
+        with Image.open(io.BytesIO(data)) as im:
+            return _png(np.asarray(im.convert("RGB").transpose(transpose)))
+
+    return turn
+
+
 CONVERTERS: dict[str, Callable[[bytes], bytes]] = {
     "npz": npz_to_png,
     "raw-bz2-rgb-1024x768": raw_bz2_rgb_1024x768_to_png,
+    # photos stored on their side, upright as their package's album says (lossless, as PNG)
+    "turn-clockwise": _turned(Image.Transpose.ROTATE_270),
+    "turn-half": _turned(Image.Transpose.ROTATE_180),
 }
 
 
