@@ -16,12 +16,20 @@ from PIL import Image
 
 from ..synth.damage import SEVERITIES, synthesize_damage
 from ..synth.holes import HOLE_BINS, random_irregular_mask
+from ..synth.physical import physical_damage
 from ..train.data import IMAGE_EXTS, load_photo
 
 CONTACT_SHEET_MAX_BYTES = 3_000_000
 
 
 _BINS_TABLE, _SEVERITY_TABLE = "bins", "severity"
+
+# The severity table's damage: "synthetic" is the damage synthesiser (synth.damage; the restorer
+# trains on its masks too), "physical" the physical model of print damage (synth.physical), written
+# independently of everything the restorer trained on. A physical sample prints the photo, damages
+# the print and scans it: the method sees the damaged scan with the exact footprint of the damage
+# as its mask and is scored against the undamaged scan of the same print.
+DAMAGE_GENERATORS = ("synthetic", "physical")
 _BY_CATEGORY = "bins_by_category"  # the comparison's table for the hole-bin rows paired per photo category
 
 
@@ -131,6 +139,7 @@ class Setting:
     bin: int | None = None
     border: bool | None = None
     severity: str | None = None
+    damage: str = "synthetic"  # the severity table's generator (DAMAGE_GENERATORS)
 
     @property
     def tag(self) -> str:
@@ -142,10 +151,11 @@ class Setting:
         """Entropy for the mask's generator: only the seed and where the mask sits in the plan."""
         if self.table == _BINS_TABLE:
             return [seed, image_index, self.size, 0, int(self.bin), int(bool(self.border)), self.k]
-        return [seed, image_index, self.size, 1, SEVERITIES.index(self.severity), 0, self.k]
+        generator = 1 + DAMAGE_GENERATORS.index(self.damage)  # 1: synthetic, 2: physical
+        return [seed, image_index, self.size, generator, SEVERITIES.index(self.severity), 0, self.k]
 
 
-def plan_settings(size: int, masks_per_bin: int, severity_table: bool) -> list[Setting]:
+def plan_settings(size: int, masks_per_bin: int, severity_table: bool, damage: str = "synthetic") -> list[Setting]:
     out = [
         Setting(_BINS_TABLE, size, k, b, border)
         for b in range(len(HOLE_BINS))
@@ -153,7 +163,11 @@ def plan_settings(size: int, masks_per_bin: int, severity_table: bool) -> list[S
         for k in range(masks_per_bin)
     ]
     if severity_table:
-        out += [Setting(_SEVERITY_TABLE, size, k, severity=s) for s in SEVERITIES for k in range(masks_per_bin)]
+        out += [
+            Setting(_SEVERITY_TABLE, size, k, severity=s, damage=damage)
+            for s in SEVERITIES
+            for k in range(masks_per_bin)
+        ]
     return out
 
 
@@ -169,9 +183,12 @@ def masked_input(image: EvalImage, setting: Setting, seed: int) -> tuple[np.ndar
         )
         seen = gt.copy()
         seen[~known] = HOLE_FILL
+    elif setting.damage == "physical":
+        scanned = physical_damage(gt, rng, severity=setting.severity)
+        gt, seen, known = scanned.reference, scanned.image, ~scanned.footprint
     else:
         seen, known = synthesize_damage(gt, setting.severity, seed=rng)
-    for a in (seen, known):
+    for a in (gt, seen, known):
         a.setflags(write=False)
     return gt, seen, known
 

@@ -318,7 +318,10 @@ def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[
     sev = _index(agg["severity"], ("size", "severity"))
     lines = [
         "",
-        "## Damage synthesiser (the method sees the damaged photo and the exact mask; scored against the clean photo)",
+        "## Damage synthesiser (the method sees the damaged photo and the exact mask; scored against the clean photo)"
+        if meta["protocol"].get("damage", "synthetic") == "synthetic"
+        else "## Physical print damage (the method sees the damaged scan and the exact footprint of the damage; "
+        "scored against the undamaged scan of the same print)",
     ]
     for size in meta["sizes"]:
         rows = []
@@ -497,7 +500,9 @@ def write_contact_sheet(path: Path, examples: Sequence[Example], methods: Sequen
         cell -= 16
 
 
-def _contact_plan(images: Sequence[EvalImage], size: int, severity: bool) -> dict[tuple[int, Setting], str]:
+def _contact_plan(
+    images: Sequence[EvalImage], size: int, severity: bool, damage: str = "synthetic"
+) -> dict[tuple[int, Setting], str]:
     """Which (image index, setting) go on the contact sheet: small, medium and the largest holes
     (inner, border, inner) and every severity, each from a different photo where possible."""
     picks = [
@@ -506,14 +511,14 @@ def _contact_plan(images: Sequence[EvalImage], size: int, severity: bool) -> dic
         Setting(_BINS_TABLE, size, 0, 5, False),
     ]
     if severity:
-        picks += [Setting(_SEVERITY_TABLE, size, 0, severity=s) for s in SEVERITIES]
+        picks += [Setting(_SEVERITY_TABLE, size, 0, severity=s, damage=damage) for s in SEVERITIES]
     out = {}
     for r, s in enumerate(picks):
         img = images[(r * len(images)) // len(picks)]
         what = (
             f"holes {bin_label(s.bin)}, {'touching the border' if s.border else 'inside'}"
             if s.table == _BINS_TABLE
-            else f"{s.severity} synthetic damage"
+            else f"{s.severity} {s.damage} damage"
         )
         out[(img.index, s)] = f"{img.file}, {size} px: {what}"
     return out

@@ -81,6 +81,7 @@ from .cases import (
     _BINS_TABLE,
     _BY_CATEGORY,
     _SEVERITY_TABLE,
+    DAMAGE_GENERATORS,
     HOLE_FILL,
     EvalImage,
     Example,
@@ -130,6 +131,7 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None  # only the first N photos (sorted by file name)
     severity_table: bool = True
+    damage: str = "synthetic"  # the severity table's generator: synthetic | physical (cases.DAMAGE_GENERATORS)
     patchmatch_patch: int = DEFAULT_PATCH
     perceptual: bool = True
     allow_untrained: bool = False
@@ -149,6 +151,8 @@ class EvalConfig:
             raise ValueError(f"sizes must be at least 32 px, got {self.sizes}")
         if self.masks_per_bin < 1 or self.seed < 0 or (self.limit is not None and self.limit < 1):
             raise ValueError("--masks-per-bin and --limit must be >= 1 and --seed >= 0")
+        if self.damage not in DAMAGE_GENERATORS:
+            raise ValueError(f"--damage must be one of {', '.join(DAMAGE_GENERATORS)}, got {self.damage!r}")
         if self.patchmatch_patch < 3 or self.patchmatch_patch % 2 == 0:
             raise ValueError(f"--patchmatch-patch must be an odd number >= 3, got {self.patchmatch_patch}")
 
@@ -254,6 +258,7 @@ class Evaluator:
             "bin_label": bin_label(setting.bin) if setting.bin is not None else None,
             "border": setting.border,
             "severity": setting.severity,
+            "damage": setting.damage if setting.severity is not None else None,
             "k": setting.k,
             "hole_ratio": hole_ratio(known),
             "touches_border": touches_border(~known),
@@ -476,7 +481,7 @@ def run(
         (img, s)
         for img in setup.images
         for size in cfg.sizes
-        for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table)
+        for s in plan_settings(size, cfg.masks_per_bin, cfg.severity_table, cfg.damage)
     ]
     load_at_start = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
@@ -543,7 +548,7 @@ def _evaluate_plan(
     inputs skipped for having no damage). Each row is also appended to ``out/_PARTIAL``."""
     from tqdm import tqdm
 
-    examples_wanted = _contact_plan(images, cfg.sizes[0], cfg.severity_table)
+    examples_wanted = _contact_plan(images, cfg.sizes[0], cfg.severity_table, cfg.damage)
     examples: list[Example] = []
     rows: list[dict[str, Any]] = []
     skipped = []
@@ -677,10 +682,11 @@ def _metadata(
         "seed": cfg.seed,
         "masks_per_bin": cfg.masks_per_bin,
         "mask_seed_words": "bins: [seed, image_index, size, 0, bin, border, k]; "
-        "severity: [seed, image_index, size, 1, severity_index, 0, k] (numpy SeedSequence)",
+        "severity: [seed, image_index, size, 1 (synthetic) or 2 (physical), severity_index, 0, k] (numpy SeedSequence)",
         "protocol": {
             "hole_bins": [list(b) for b in HOLE_BINS],
             "severities": list(SEVERITIES),
+            "damage": cfg.damage,
             "preprocess": "centre crop to a square, Lanczos resize to each size",
             "hole_fill": HOLE_FILL,
             "restore": {"n": 1, "dilations": [0], "seed": cfg.seed},
@@ -788,7 +794,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--severity-table",
         action=argparse.BooleanOptionalAction,
         default=d.severity_table,
-        help="also evaluate synthetic damage at each severity",
+        help="also evaluate damage at each severity (the generator: --damage)",
+    )
+    p.add_argument(
+        "--damage",
+        choices=DAMAGE_GENERATORS,
+        default=d.damage,
+        help="the severity table's damage: the synthesiser the restorer also trains on (synthetic), or the "
+        "physical model of a damaged, scanned print, written independently of it (physical; scored against "
+        "the undamaged scan)",
     )
     p.add_argument(
         "--perceptual",

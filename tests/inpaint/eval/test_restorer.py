@@ -569,3 +569,36 @@ def test_finishes_are_methods_of_their_own_and_never_rivals_of_pconv(data, tmp_p
     assert "| pconv+sharp |" in (out / "results.md").read_text()
     with pytest.raises(SystemExit):
         cli("--images", "x", "--out", "y", "--methods", "telea+sharp")
+
+
+def test_physical_damage_is_scored_against_the_undamaged_scan_of_the_same_print(data, tmp_path):
+    """--damage physical: the severity table's inputs come from synth.physical (print, damage, scan):
+    the mask is the damage's footprint, the ground truth the undamaged scan drawn with the same seed."""
+    from inpaint.synth.physical import physical_damage
+
+    out = tmp_path / "run"
+    argv = ("--images", str(data["images"]), "--out", str(out), "--methods", "telea,biharmonic")
+    extra = ("--sizes", str(SIZE), "--seed", "3", "--no-perceptual", "--save-samples", "--damage", "physical")
+    assert main(cli(*argv, *extra)) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["metadata"]["protocol"]["damage"] == "physical"
+    rows = [r for r in res["samples"] if r["table"] == "severity"]
+    assert rows and {r["damage"] for r in rows} == {"physical"}
+    assert {r["damage"] for r in res["samples"] if r["table"] == "bins"} == {None}
+    assert "## Physical print damage" in (out / "results.md").read_text()
+    for row in rows[:4]:
+        clean = ground_truth(data["images"], row["image"], SIZE)
+        scanned = physical_damage(clean, np.random.default_rng(row["mask_seed"]), severity=row["severity"])
+        assert row["mask_seed"][3] == 2  # the physical generator's word; the synthesiser's is 1
+        known = np.asarray(Image.open(out / row["mask_file"])) == 0
+        assert np.array_equal(known, ~scanned.footprint)
+        comp = np.asarray(Image.open(out / row["composite_file"]))
+        assert np.array_equal(comp[known], scanned.reference[known])  # the undamaged scan, not the photo
+        assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(scanned.reference, comp, data_range=255), abs=1e-9)
+    setting = Setting("severity", SIZE, 0, severity="moderate", damage="physical")
+    image = find_images(data["images"])[0]
+    gt, seen, known = masked_input(image, setting, 3)
+    assert not np.array_equal(gt, ground_truth(data["images"], image.file, SIZE))  # printed and scanned
+    assert np.array_equal(seen[known], gt[known]) and not np.array_equal(seen, gt)
+    with pytest.raises(SystemExit):
+        cli("--images", "x", "--out", "y", "--damage", "vector")
