@@ -1174,3 +1174,40 @@ def test_the_sharp_restorer_recipe_fine_tunes_the_high_resolution_layers_adversa
         v.numel() * v.element_size() for k, v in net.state_dict().items() if k.startswith(tuple(cfg.train_layers))
     )
     assert shipped < 1_000_000  # the overlay fits beside the bundled weights
+
+
+def test_the_faces_recipe_arms_differ_only_in_their_photos(tmp_path):
+    """recipes/restorer-faces.toml: three arms with one set of options and one number of steps;
+    scenes, people and both as data specs, which CelebA and Places2 replace through the paths; the
+    mixed arm draws half of its crops from each source."""
+    from inpaint.train.data import MixedDataset, build_dataset, parse_data_spec
+    from inpaint.train.recipe import load_recipe
+
+    path = ROOT / "recipes" / "restorer-faces.toml"
+    recipe = load_recipe(path, "restorer", TrainConfig, environ={})
+    arms = {p.name: p.options for p in recipe.phases}
+    assert list(arms) == ["scenes", "people", "mixed"]
+    assert all(
+        {k: v for k, v in o.items() if k != "data"} == {k: v for k, v in arms["scenes"].items() if k != "data"}
+        for o in arms.values()
+    )
+    cfg = TrainConfig(**arms["mixed"], out="RUN")
+    assert cfg.stage == 2 and cfg.steps == 1000 and cfg.val_data.endswith("inpaint-photos/eval")
+    home = str(Path.home())
+    assert parse_data_spec(arms["scenes"]["data"]) == [("folder", f"{home}/.cache/inpaint-photos/train", 1.0)]
+    assert parse_data_spec(arms["people"]["data"]) == [("folder", f"{home}/.cache/inpaint-photos/people", 1.0)]
+    assert [k for k, _, _ in parse_data_spec(arms["mixed"]["data"])] == ["folder", "folder"]
+    public = load_recipe(
+        path, "restorer", TrainConfig, ["paths.SCENES=places2:/d/places", "paths.PEOPLE=celeba:/d/celeba"], environ={}
+    )
+    assert parse_data_spec(public.phases[2].options["data"]) == [
+        ("places2", "/d/places", 1.0),
+        ("celeba", "/d/celeba", 1.0),
+    ]
+    for name, colour in (("scenes", (10, 200, 30)), ("people", (200, 20, 90))):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.full((40, 40, 3), colour, np.uint8)).save(tmp_path / name / "a.png")
+    mixed = build_dataset(f"folder:{tmp_path / 'scenes'},folder:{tmp_path / 'people'}", crop=8, length=2000)
+    assert isinstance(mixed, MixedDataset) and mixed.probabilities.tolist() == [0.5, 0.5]
+    drawn = [mixed.locate(i)[0] for i in range(2000)]
+    assert 900 < drawn.count(1) < 1100  # half of the crops are of people
