@@ -67,6 +67,20 @@ def run_build(build: Callable[..., dict[str, Counter[AddResult]]], *args: Any, *
         return None
 
 
+def build_and_report(
+    build: Callable[..., dict[str, Counter[AddResult]]], args: argparse.Namespace, **kwargs: Any
+) -> PhotoStore | None:
+    """The body of a listed set's command: logging as ``-v`` says, ``build(args.out, args.cache,
+    min_side=args.min_side, **kwargs)``, one line per source; the store built, or None after a
+    download failure (printed as one line)."""
+    setup_logging(args.verbose)
+    summary = run_build(build, args.out, args.cache, min_side=args.min_side, **kwargs)
+    if summary is None:
+        return None
+    print_outcomes(summary)
+    return PhotoStore(args.out)
+
+
 def print_outcomes(summary: dict[str, Counter[AddResult]]) -> None:
     """One line per source: how many photos were added, kept, skipped..."""
     for source, outcomes in summary.items():

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint.datasets.command import add_build_arguments, overlap_exit, print_outcomes, run_build, setup_logging
+from inpaint.datasets.command import add_build_arguments, build_and_report, overlap_exit
 from inpaint.datasets.fetch import (
     FetchError,
     apt_download,
@@ -172,12 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     add_build_arguments(parser)
     parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the evaluation photos")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    summary = run_build(build, args.out, args.cache, min_side=args.min_side)
-    if summary is None:
+    store = build_and_report(build, args)
+    if store is None:
         return 1
-    store = PhotoStore(args.out)
-    print_outcomes(summary)
     roles = Counter(r.role for r in store.rows)
     size = sum((args.out / r.file).stat().st_size for r in store.rows)
     print(

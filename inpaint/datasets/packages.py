@@ -176,15 +176,10 @@ def add_source_photos(
     store: PhotoStore,
     *,
     role: str,
-    refused: Mapping[str, str] | None = None,
     listed: set[tuple[str, str]] | None = None,
 ) -> Counter[AddResult]:
-    """Store the source's photos under ``role``. ``refused`` maps package names that may not supply
-    this role to the reason (ValueError); ``listed`` collects the (package, path) of every photo
-    the source lists, stored or not."""
-    refused = refused or {}
-    if source.package in refused:
-        raise ValueError(f"{source.package} {refused[source.package]}")
+    """Store the source's photos under ``role`` (which packages may supply it, ``build`` checks);
+    ``listed`` collects the (package, path) of every photo the source lists, stored or not."""
     results: Counter[AddResult] = Counter()
     with open_package(source, cache) as (version, prefix, read):
         for photo in source.photos:
@@ -233,7 +228,7 @@ def build(
     summary: dict[str, Counter[AddResult]] = {}
     listed: set[tuple[str, str]] = set()
     for source in tqdm(sources, unit="source", desc="sources"):
-        summary[source.name] = add_source_photos(source, cache, store, role=role, refused=refused, listed=listed)
+        summary[source.name] = add_source_photos(source, cache, store, role=role, listed=listed)
         store.save()
     if removed := store.keep_only(listed):
         summary["(earlier runs)"] = Counter({AddResult.REMOVED: removed})

@@ -21,15 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 from inpaint.datasets import eval_photos, packages, test_photos
-from inpaint.datasets.command import (
-    add_build_arguments,
-    overlap_exit,
-    print_outcomes,
-    run_build,
-    setup_logging,
-    store_summary,
-)
-from inpaint.datasets.manifest import AddResult, PhotoStore
+from inpaint.datasets.command import add_build_arguments, build_and_report, overlap_exit, store_summary
+from inpaint.datasets.manifest import AddResult
 from inpaint.datasets.packages import DEB, NPM, SDIST, ListedPhoto, Source
 
 ROLE = "train"
@@ -162,12 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=Path, help="test folder (test_photos) to check for duplicates")
     parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    summary = run_build(build, args.out, args.cache, min_side=args.min_side)
-    if summary is None:
+    store = build_and_report(build, args)
+    if store is None:
         return 1
-    print_outcomes(summary)
-    store = PhotoStore(args.out)
     print(f"total: {len(store.rows)} photos of people, {store_summary(store)}")
     return overlap_exit(
         [(args.test, args.out), (args.val, args.out)],

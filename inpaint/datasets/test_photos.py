@@ -26,15 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 from inpaint.datasets import packages
-from inpaint.datasets.command import (
-    add_build_arguments,
-    overlap_exit,
-    print_outcomes,
-    run_build,
-    setup_logging,
-    store_summary,
-)
-from inpaint.datasets.manifest import OLD_PRINT, PEOPLE, AddResult, PhotoStore
+from inpaint.datasets.command import add_build_arguments, build_and_report, overlap_exit, store_summary
+from inpaint.datasets.manifest import OLD_PRINT, PEOPLE, AddResult
 from inpaint.datasets.packages import DEB, SDIST, WHEEL, ListedPhoto, Source
 
 log = logging.getLogger(__name__)
@@ -44,6 +37,8 @@ ROLE = "test"
 
 # -- the listing -----------------------------------------------------------------------------------
 TEXLIVE_DOC = "usr/share/doc/texlive-doc/latex/"  # CTAN packages' documentation in texlive-*-doc
+GRAMPS_EXAMPLE = "gramps-6.0.8.data/data/share/doc/gramps/example/gramps/"  # the example family tree's media
+GRAMPS_CREDITS = f"{GRAMPS_EXAMPLE}image_credits.md"
 
 # Licenses as the named file states them. "package-wide" means the package has one license and says
 # nothing of the photo itself: that is what is known, so that is what the manifest records.
@@ -238,14 +233,8 @@ TEST_SOURCES: tuple[Source, ...] = (
         ),
         "each CTAN package's own file named in the license column (debian/copyright defers to them)",
     ),
-)
-
-GRAMPS_EXAMPLE = "gramps-6.0.8.data/data/share/doc/gramps/example/gramps/"  # the example family tree's media
-GRAMPS_CREDITS = f"{GRAMPS_EXAMPLE}image_credits.md"
-
-# Old prints (and the portraits of the same packages): no package that supplies them supplies a
-# training photo.
-OLD_PRINT_SOURCES: tuple[Source, ...] = (
+    # Old prints (and the portraits of the same packages): no package that supplies them supplies a
+    # training photo.
     Source(
         WHEEL,
         "gramps==6.0.8",
@@ -333,8 +322,6 @@ OLD_PRINT_SOURCES: tuple[Source, ...] = (
     ),
 )
 
-TEST_SOURCES = TEST_SOURCES + OLD_PRINT_SOURCES
-
 TRAINING_PACKAGES = frozenset(
     {
         "gcompris-qt-data",
@@ -371,12 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=Path, help="training folder to check for duplicates of the test photos")
     parser.add_argument("--val", type=Path, help="validation folder (eval_photos) to check likewise")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    summary = run_build(build, args.out, args.cache, min_side=args.min_side)
-    if summary is None:
+    store = build_and_report(build, args)
+    if store is None:
         return 1
-    store = PhotoStore(args.out)
-    print_outcomes(summary)
     counts = category_counts(store.manifest_path)
     print(
         f"total: {counts['total']} test photos ({counts[PEOPLE]} people, {counts[OLD_PRINT]} old prints, "

@@ -24,13 +24,14 @@ CONTACT_SHEET_MAX_BYTES = 3_000_000
 
 _BINS_TABLE, _SEVERITY_TABLE = "bins", "severity"
 
+_BY_CATEGORY = "bins_by_category"  # the comparison's table for the hole-bin rows paired per photo category
+
 # The severity table's damage: "synthetic" is the damage synthesiser (synth.damage; the restorer
 # trains on its masks too), "physical" the physical model of print damage (synth.physical), written
 # independently of everything the restorer trained on. A physical sample prints the photo, damages
 # the print and scans it: the method sees the damaged scan with the exact footprint of the damage
 # as its mask and is scored against the undamaged scan of the same print.
 DAMAGE_GENERATORS = ("synthetic", "physical")
-_BY_CATEGORY = "bins_by_category"  # the comparison's table for the hole-bin rows paired per photo category
 
 
 def bin_label(index: int) -> str:

@@ -312,16 +312,21 @@ def _detector_name(detector: dict[str, Any]) -> str:
     )
 
 
+_SEVERITY_TITLES = {  # by the severity table's generator (cases.DAMAGE_GENERATORS)
+    "synthetic": "## Damage synthesiser (the method sees the damaged photo and the exact mask; scored against the "
+    "clean photo)",
+    "physical": "## Physical print damage (the method sees the damaged scan and the exact footprint of the damage; "
+    "scored against the undamaged scan of the same print)",
+}
+
+
 def _severity_section(meta: dict[str, Any], agg: dict[str, Any], comp: Sequence[dict[str, Any]]) -> list[str]:
     """Per size, one table per metric with a row per damage severity (and its mean hole), then
     pconv against the best classical method per severity."""
     sev = _index(agg["severity"], ("size", "severity"))
     lines = [
         "",
-        "## Damage synthesiser (the method sees the damaged photo and the exact mask; scored against the clean photo)"
-        if meta["protocol"].get("damage", "synthetic") == "synthetic"
-        else "## Physical print damage (the method sees the damaged scan and the exact footprint of the damage; "
-        "scored against the undamaged scan of the same print)",
+        _SEVERITY_TITLES[meta["protocol"].get("damage", "synthetic")],
     ]
     for size in meta["sizes"]:
         rows = []
